@@ -1,0 +1,379 @@
+//! Experiments: a problem plus several runs from the same initialization, stepped together.
+//!
+//! The trainer calls [`Experiment::step`] until [`Experiment::is_done`]; the explorer calls it with
+//! a per-frame budget. Both read the same [`Record`]s: loss and view data per run, measured at
+//! the evaluation point (Schedule-Free's and AMUSE's averaged x).
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::optim::{ConfigError, OptimError, Optimizer, OptimizerConfig, Param};
+use crate::problems::{Observation, Problem, ProblemConfig, ProblemError};
+
+/// One run: an optimizer with a label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Unique label (metrics and legends use it).
+    pub label: String,
+    /// The optimizer.
+    pub optimizer: OptimizerConfig,
+    /// A linear warmup of the learning rate over this many steps (`lr · min(1, t/warmup)`),
+    /// applied on top of the optimizer (0 = none). Schedule-Free and AMUSE have their own.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lr_warmup_steps: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+fn default_steps() -> u64 {
+    1000
+}
+
+fn default_record_every() -> u64 {
+    1
+}
+
+/// A whole experiment: what `optiscope run` reads and writes as `config.json`, and what the
+/// explorer keeps in its link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// The problem.
+    pub problem: ProblemConfig,
+    /// The runs, all from the same initial parameters.
+    pub runs: Vec<RunConfig>,
+    /// Number of optimizer steps.
+    #[serde(default = "default_steps")]
+    pub steps: u64,
+    /// Seed of initialization and gradient noise.
+    #[serde(default)]
+    pub seed: u64,
+    /// Record loss and view data every this many steps (and at the last step).
+    #[serde(default = "default_record_every")]
+    pub record_every: u64,
+}
+
+/// What an experiment measured for one run at one step, at the evaluation point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Steps taken (0 = the initial point).
+    pub step: u64,
+    /// Loss.
+    pub loss: f64,
+    /// View data.
+    pub observation: Observation,
+}
+
+/// Where and how a run diverged.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Divergence {
+    /// The step whose result was not finite.
+    pub step: u64,
+    /// The loss there (NaN or ±inf).
+    pub loss: f64,
+}
+
+/// An experiment cannot be built or stepped.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ExperimentError {
+    /// The problem config is unusable.
+    #[error("problem.{0}")]
+    Problem(#[from] ProblemError),
+    /// A run's optimizer config is unusable.
+    #[error("runs[{index}] ({label}).optimizer.{source}")]
+    Optimizer {
+        /// Index of the run.
+        index: usize,
+        /// Its label.
+        label: String,
+        /// What is wrong.
+        source: ConfigError,
+    },
+    /// Something else in the experiment config.
+    #[error("{field} = {value}: {allowed}")]
+    Invalid {
+        /// The field.
+        field: String,
+        /// The value.
+        value: String,
+        /// What is allowed.
+        allowed: String,
+    },
+    /// An optimizer step failed.
+    #[error("run {label:?} at step {step}: {source}")]
+    Step {
+        /// The run.
+        label: String,
+        /// The step.
+        step: u64,
+        /// Why.
+        source: OptimError,
+    },
+}
+
+/// One run being stepped.
+pub struct Run {
+    /// The run's config.
+    pub config: RunConfig,
+    params: Vec<Param>,
+    optimizer: Box<dyn Optimizer>,
+    history: Vec<Record>,
+    diverged: Option<Divergence>,
+}
+
+impl Run {
+    /// Everything recorded so far, oldest first.
+    pub fn history(&self) -> &[Record] {
+        &self.history
+    }
+
+    /// Where the run diverged, if it did.
+    pub fn diverged(&self) -> Option<Divergence> {
+        self.diverged
+    }
+
+    /// The current parameters (in train mode: the gradient point).
+    pub fn params(&self) -> &[Param] {
+        &self.params
+    }
+}
+
+/// What one call of [`Experiment::step`] produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepReport {
+    /// New records, as (run index, record).
+    pub records: Vec<(usize, Record)>,
+    /// Runs that diverged during this call, as (run index, divergence).
+    pub diverged: Vec<(usize, Divergence)>,
+}
+
+/// A problem and its runs.
+pub struct Experiment {
+    config: ExperimentConfig,
+    problem: Box<dyn Problem>,
+    runs: Vec<Run>,
+    step: u64,
+}
+
+impl Experiment {
+    /// Validates `config`, builds the problem and every run's optimizer, and records step 0.
+    pub fn new(config: ExperimentConfig) -> Result<Self, ExperimentError> {
+        if config.runs.is_empty() {
+            return Err(ExperimentError::Invalid {
+                field: "runs".into(),
+                value: "[]".into(),
+                allowed: "needs at least one run".into(),
+            });
+        }
+        if config.record_every == 0 {
+            return Err(ExperimentError::Invalid {
+                field: "record_every".into(),
+                value: "0".into(),
+                allowed: "must be >= 1".into(),
+            });
+        }
+        for (i, r) in config.runs.iter().enumerate() {
+            if config.runs[..i].iter().any(|o| o.label == r.label) {
+                return Err(ExperimentError::Invalid {
+                    field: format!("runs[{i}].label"),
+                    value: r.label.clone(),
+                    allowed: "labels must be unique".into(),
+                });
+            }
+        }
+        let problem = config.problem.build(config.seed)?;
+        let init = problem.init_params();
+        let mut runs = Vec::with_capacity(config.runs.len());
+        for (index, rc) in config.runs.iter().enumerate() {
+            let optimizer =
+                rc.optimizer
+                    .build(&init)
+                    .map_err(|source| ExperimentError::Optimizer {
+                        index,
+                        label: rc.label.clone(),
+                        source,
+                    })?;
+            let params = init.clone();
+            let values: Vec<_> = params.iter().map(|p| p.value.clone()).collect();
+            let record = Record {
+                step: 0,
+                loss: problem.loss(&values),
+                observation: problem.observe(&values),
+            };
+            runs.push(Run {
+                config: rc.clone(),
+                params,
+                optimizer,
+                history: vec![record],
+                diverged: None,
+            });
+        }
+        Ok(Self {
+            config,
+            problem,
+            runs,
+            step: 0,
+        })
+    }
+
+    /// Advances every run that has not diverged by up to `n` steps (never past `config.steps`).
+    /// A run whose loss becomes NaN or infinite stops there; the others go on.
+    pub fn step(&mut self, n: u64) -> Result<StepReport, ExperimentError> {
+        let mut report = StepReport::default();
+        let n = n.min(self.config.steps.saturating_sub(self.step));
+        for _ in 0..n {
+            let t = self.step + 1;
+            let record_now = t % self.config.record_every == 0 || t == self.config.steps;
+            for (i, run) in self.runs.iter_mut().enumerate() {
+                if run.diverged.is_some() {
+                    continue;
+                }
+                let values: Vec<_> = run.params.iter().map(|p| p.value.clone()).collect();
+                let grads = self.problem.gradient(&values, self.step);
+                let warmup = run.config.lr_warmup_steps;
+                if warmup > 0 {
+                    run.optimizer
+                        .set_lr_scale((t as f64 / warmup as f64).min(1.0));
+                }
+                run.optimizer
+                    .step(&mut run.params, &grads)
+                    .map_err(|source| ExperimentError::Step {
+                        label: run.config.label.clone(),
+                        step: t,
+                        source,
+                    })?;
+                let eval = run.optimizer.eval_params(&run.params);
+                let loss = self.problem.loss(&eval);
+                if !loss.is_finite() || eval.iter().any(|p| !p.all_finite()) {
+                    let d = Divergence { step: t, loss };
+                    run.diverged = Some(d);
+                    report.diverged.push((i, d));
+                    continue;
+                }
+                if record_now {
+                    let record = Record {
+                        step: t,
+                        loss,
+                        observation: self.problem.observe(&eval),
+                    };
+                    run.history.push(record.clone());
+                    report.records.push((i, record));
+                }
+            }
+            self.step = t;
+        }
+        Ok(report)
+    }
+
+    /// Steps taken.
+    pub fn current_step(&self) -> u64 {
+        self.step
+    }
+
+    /// Whether every step of the config has been taken.
+    pub fn is_done(&self) -> bool {
+        self.step >= self.config.steps
+    }
+
+    /// The config.
+    pub fn config(&self) -> &ExperimentConfig {
+        &self.config
+    }
+
+    /// The problem.
+    pub fn problem(&self) -> &dyn Problem {
+        self.problem.as_ref()
+    }
+
+    /// The runs.
+    pub fn runs(&self) -> &[Run] {
+        &self.runs
+    }
+
+    /// One summary line per run.
+    pub fn summary(&self) -> Vec<RunSummary> {
+        let targets = self.problem.spectrum_targets();
+        self.runs
+            .iter()
+            .map(|r| RunSummary::of(r, targets))
+            .collect()
+    }
+}
+
+/// What a run achieved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The run's label.
+    pub label: String,
+    /// The optimizer's name.
+    pub optimizer: String,
+    /// Steps recorded last.
+    pub last_step: u64,
+    /// Loss at the last record.
+    pub final_loss: f64,
+    /// Mean loss over the last 10 % of the records (a noise-robust end value).
+    pub tail_mean_loss: f64,
+    /// The smallest recorded loss.
+    pub min_loss: f64,
+    /// The last point of a 2-D problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_point: Option<[f64; 2]>,
+    /// Factorizations: for each target singular value (largest first), the first recorded step
+    /// at which σᵢ(BA) ≥ 0.9 · targetᵢ.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hitting_steps: Option<Vec<Option<u64>>>,
+    /// Where the run diverged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diverged: Option<Divergence>,
+}
+
+impl RunSummary {
+    fn of(run: &Run, targets: Option<&[f64]>) -> Self {
+        let h = &run.history;
+        let last = h
+            .last()
+            .unwrap_or_else(|| unreachable!("step 0 is recorded when the run is built"));
+        let tail = &h[h.len() - (h.len() / 10).max(1)..];
+        let hitting_steps = targets.map(|t| {
+            (0..t.len())
+                .map(|i| {
+                    h.iter()
+                        .find(|r| matches!(&r.observation, Observation::SingularValues(s) if s.get(i).is_some_and(|&v| v >= 0.9 * t[i])))
+                        .map(|r| r.step)
+                })
+                .collect()
+        });
+        Self {
+            label: run.config.label.clone(),
+            optimizer: run.config.optimizer.name().into(),
+            last_step: last.step,
+            final_loss: last.loss,
+            tail_mean_loss: tail.iter().map(|r| r.loss).sum::<f64>() / tail.len() as f64,
+            min_loss: h.iter().map(|r| r.loss).fold(f64::INFINITY, f64::min),
+            final_point: match last.observation {
+                Observation::Point(p) => Some(p),
+                _ => None,
+            },
+            hitting_steps,
+            diverged: run.diverged,
+        }
+    }
+
+    /// "largest-first", "smallest-first" or "mixed", from the hitting steps (unreached modes last).
+    pub fn hitting_order(&self) -> Option<&'static str> {
+        let h = self.hitting_steps.as_ref()?;
+        let key: Vec<u64> = h.iter().map(|s| s.unwrap_or(u64::MAX)).collect();
+        if key.windows(2).all(|w| w[0] < w[1]) {
+            Some("largest-first")
+        } else if key.windows(2).all(|w| w[0] > w[1]) {
+            Some("smallest-first")
+        } else {
+            Some("mixed")
+        }
+    }
+}
+
+pub mod presets;

@@ -1,0 +1,200 @@
+//! Named experiments: what `optiscope run --preset NAME` and the explorer's preset menu start from.
+
+use super::{ExperimentConfig, RunConfig};
+use crate::optim::{
+    AdamConfig, AdamWScheduleFreeConfig, AdjustLrFn, AmuseConfig, MuonConfig, OptimizerConfig,
+    SgdConfig, SgdScheduleFreeConfig, SpecGdConfig,
+};
+use crate::problems::landscape::{
+    BealeConfig, QuadraticConfig, RiverValleyConfig, RosenbrockConfig, SaddleConfig,
+};
+use crate::problems::{LoraConfig, ProblemConfig};
+
+/// A preset's name and what it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresetInfo {
+    /// The name.
+    pub name: &'static str,
+    /// What it shows.
+    pub summary: &'static str,
+}
+
+/// Every preset, in menu order.
+pub const PRESETS: &[PresetInfo] = &[
+    PresetInfo { name: "river-valley", summary: "noisy river valley (spec 4.4): GD, Muon, SF-Muon and AMUSE; AMUSE ends lowest" },
+    PresetInfo { name: "lora-spectrum", summary: "LoRA factorization (spec 2.3): GD learns sigma largest-first, SpecGD/Muon smallest-first" },
+    PresetInfo { name: "rosenbrock", summary: "Rosenbrock's banana valley with six optimizers" },
+    PresetInfo { name: "beale", summary: "Beale's function with six optimizers" },
+    PresetInfo { name: "saddle", summary: "escaping a saddle point with six optimizers" },
+    PresetInfo { name: "quadratic", summary: "ill-conditioned rotated quadratic (kappa = 50) with six optimizers" },
+];
+
+fn run(label: &str, optimizer: OptimizerConfig) -> RunConfig {
+    RunConfig {
+        label: label.into(),
+        optimizer,
+        lr_warmup_steps: 0,
+    }
+}
+
+fn sgd(lr: f64, momentum: f64) -> OptimizerConfig {
+    OptimizerConfig::Sgd(SgdConfig {
+        lr,
+        momentum,
+        ..Default::default()
+    })
+}
+
+fn amuse(lr: f64, beta1: f64, rho: f64, warmup_steps: u64) -> OptimizerConfig {
+    OptimizerConfig::Amuse(AmuseConfig {
+        lr,
+        beta1,
+        rho,
+        warmup_steps,
+        adjust_lr_fn: AdjustLrFn::Original,
+        ..Default::default()
+    })
+}
+
+/// The six optimizers of the landscape presets, each with a learning rate that suits `scale`
+/// (a typical step length for the landscape).
+fn landscape_runs(sgd_lr: f64, step: f64, sf_sgd_lr: f64) -> Vec<RunConfig> {
+    vec![
+        run("sgd-momentum", sgd(sgd_lr, 0.9)),
+        run(
+            "adam",
+            OptimizerConfig::Adam(AdamConfig {
+                lr: step,
+                ..Default::default()
+            }),
+        ),
+        run(
+            "muon",
+            OptimizerConfig::Muon(MuonConfig {
+                lr: step,
+                ..Default::default()
+            }),
+        ),
+        run(
+            "sgd-schedulefree",
+            OptimizerConfig::SgdSchedulefree(SgdScheduleFreeConfig {
+                lr: sf_sgd_lr,
+                warmup_steps: 20,
+                ..Default::default()
+            }),
+        ),
+        run(
+            "adamw-schedulefree",
+            OptimizerConfig::AdamwSchedulefree(AdamWScheduleFreeConfig {
+                lr: step,
+                warmup_steps: 20,
+                ..Default::default()
+            }),
+        ),
+        run("amuse", amuse(step, 0.6, 0.3, 20)),
+    ]
+}
+
+/// The preset called `name`.
+pub fn preset(name: &str) -> Option<ExperimentConfig> {
+    let (problem, runs, steps) = match name {
+        "river-valley" => {
+            let muon = RunConfig {
+                lr_warmup_steps: 50,
+                ..run(
+                    "muon",
+                    OptimizerConfig::Muon(MuonConfig {
+                        lr: 0.05,
+                        ..Default::default()
+                    }),
+                )
+            };
+            let runs = vec![
+                run("gd", sgd(0.2, 0.0)),
+                muon,
+                run("sf-muon", amuse(0.05, 0.9, 0.0, 50)),
+                run("amuse", amuse(0.05, 0.6, 0.3, 50)),
+            ];
+            (
+                ProblemConfig::RiverValley(RiverValleyConfig::default()),
+                runs,
+                2000,
+            )
+        }
+        "lora-spectrum" => {
+            let muon = MuonConfig {
+                lr: 0.005,
+                momentum: 0.0,
+                nesterov: false,
+                adjust_lr_fn: AdjustLrFn::None,
+                ..Default::default()
+            };
+            let runs = vec![
+                run("gd", sgd(0.01, 0.0)),
+                run(
+                    "specgd",
+                    OptimizerConfig::Specgd(SpecGdConfig {
+                        lr: 0.005,
+                        ..Default::default()
+                    }),
+                ),
+                run("muon", OptimizerConfig::Muon(muon)),
+            ];
+            (
+                ProblemConfig::LoraFactorization(LoraConfig::default()),
+                runs,
+                3000,
+            )
+        }
+        "rosenbrock" => (
+            ProblemConfig::Rosenbrock(RosenbrockConfig::default()),
+            landscape_runs(1e-3, 0.02, 2e-3),
+            1000,
+        ),
+        "beale" => (
+            ProblemConfig::Beale(BealeConfig::default()),
+            landscape_runs(1e-3, 0.02, 5e-3),
+            1000,
+        ),
+        "saddle" => (
+            ProblemConfig::Saddle(SaddleConfig::default()),
+            landscape_runs(0.02, 0.02, 0.1),
+            500,
+        ),
+        "quadratic" => (
+            ProblemConfig::Quadratic(QuadraticConfig::default()),
+            landscape_runs(5e-3, 0.02, 0.02),
+            500,
+        ),
+        _ => return None,
+    };
+    Some(ExperimentConfig {
+        problem,
+        runs,
+        steps,
+        seed: 0,
+        record_every: 1,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::Experiment;
+
+    #[test]
+    fn every_listed_preset_builds_and_steps() {
+        for p in PRESETS {
+            let cfg = preset(p.name).unwrap_or_else(|| panic!("{} listed but missing", p.name));
+            let mut e = Experiment::new(cfg).unwrap();
+            e.step(20).unwrap();
+            assert_eq!(e.current_step(), 20);
+            assert!(
+                e.runs().iter().all(|r| r.diverged().is_none()),
+                "{}",
+                p.name
+            );
+        }
+        assert!(preset("nope").is_none());
+    }
+}

@@ -1,0 +1,21 @@
+//! optiscope-core: the methods of optiscope, in plain Rust that also compiles to wasm32.
+//!
+//! * [`tensor`]: a small f32 tensor and matrix products (`matrixmultiply`);
+//! * [`linalg`]: SVD, polar factors, orthonormal bases (`nalgebra`, f64);
+//! * [`rng`]: the counter-based Philox4x32-10 generator shared with the WGSL shaders;
+//! * [`optim`]: every optimizer as a serde config plus its CPU executor;
+//! * [`problems`]: problems with hand-written losses and gradients;
+//! * [`experiment`]: a problem plus several runs, steppable, with snapshots for the views.
+//!
+//! Nothing here knows about GPUs, windows or files.
+
+pub mod experiment;
+pub mod linalg;
+pub mod optim;
+pub mod problems;
+pub mod rng;
+pub mod tensor;
+
+pub use experiment::{Experiment, ExperimentConfig, RunConfig};
+pub use optim::{Optimizer, OptimizerConfig, Param};
+pub use tensor::Tensor;

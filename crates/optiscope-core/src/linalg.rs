@@ -1,0 +1,143 @@
+//! Dense linear algebra through `nalgebra`, in f64: singular values, the polar factor `U Vᵀ`, and
+//! orthonormal bases. Inputs and outputs are row-major f32 slices like [`crate::tensor::Tensor`].
+
+use nalgebra::DMatrix;
+use thiserror::Error;
+
+/// A decomposition did not converge.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("the SVD of a {rows}x{cols} matrix did not converge (is it finite?)")]
+pub struct SvdError {
+    /// Rows of the matrix.
+    pub rows: usize,
+    /// Columns of the matrix.
+    pub cols: usize,
+}
+
+fn to_dmatrix(x: &[f32], rows: usize, cols: usize) -> DMatrix<f64> {
+    DMatrix::from_fn(rows, cols, |r, c| f64::from(x[r * cols + c]))
+}
+
+fn svd(
+    x: &[f32],
+    rows: usize,
+    cols: usize,
+    vectors: bool,
+) -> Result<nalgebra::SVD<f64, nalgebra::Dyn, nalgebra::Dyn>, SvdError> {
+    assert_eq!(
+        x.len(),
+        rows * cols,
+        "svd: slice length does not match {rows}x{cols}"
+    );
+    nalgebra::SVD::try_new(
+        to_dmatrix(x, rows, cols),
+        vectors,
+        vectors,
+        f64::EPSILON,
+        10_000,
+    )
+    .ok_or(SvdError { rows, cols })
+}
+
+/// Singular values of a row-major `rows × cols` matrix, largest first.
+pub fn singular_values(x: &[f32], rows: usize, cols: usize) -> Result<Vec<f64>, SvdError> {
+    Ok(svd(x, rows, cols, false)?
+        .singular_values
+        .iter()
+        .copied()
+        .collect())
+}
+
+/// The orthogonal polar factor `U Vᵀ` of the reduced SVD, defined on the range only: directions
+/// with `σ ≤ rank_tol · σ_max` are dropped, so `polar(0) = 0` (SpecGD, spec §2.1).
+pub fn polar_factor(
+    x: &[f32],
+    rows: usize,
+    cols: usize,
+    rank_tol: f64,
+) -> Result<Vec<f32>, SvdError> {
+    let d = svd(x, rows, cols, true)?;
+    let (Some(u), Some(v_t)) = (d.u.as_ref(), d.v_t.as_ref()) else {
+        return Err(SvdError { rows, cols });
+    };
+    let s_max = d.singular_values.iter().copied().fold(0.0, f64::max);
+    let mut out = vec![0.0f32; rows * cols];
+    if s_max <= 0.0 {
+        return Ok(out);
+    }
+    for (i, &s) in d.singular_values.iter().enumerate() {
+        if s <= rank_tol * s_max {
+            continue;
+        }
+        for r in 0..rows {
+            let ur = u[(r, i)];
+            for c in 0..cols {
+                out[r * cols + c] += (ur * v_t[(i, c)]) as f32;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An `n × n` orthogonal matrix (row-major) from the QR decomposition of a given square matrix,
+/// with the signs fixed so that `R` has a non-negative diagonal (the Haar-distributed convention
+/// when the input is Gaussian).
+pub fn orthogonal_from(x: &[f32], n: usize) -> Vec<f32> {
+    let qr = to_dmatrix(x, n, n).qr();
+    let (q, r) = (qr.q(), qr.r());
+    let mut out = vec![0.0f32; n * n];
+    for c in 0..n {
+        let sign = if r[(c, c)] < 0.0 { -1.0 } else { 1.0 };
+        for row in 0..n {
+            out[row * n + c] = (sign * q[(row, c)]) as f32;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polar_of_spec_matrix_matches_vector() {
+        // spec §1.1: exact polar U Vᵀ of G = [[1,2,3],[-1,0.5,0.25]] (numpy float64).
+        let g = [1.0, 2.0, 3.0, -1.0, 0.5, 0.25];
+        let want = [
+            0.3054499733,
+            0.5197460395,
+            0.7978498407,
+            -0.9222580783,
+            0.369975132,
+            0.1120644403,
+        ];
+        let got = polar_factor(&g, 2, 3, 1e-12).unwrap();
+        for (a, b) in got.iter().zip(want) {
+            assert!((f64::from(*a) - b).abs() < 1e-6, "{a} vs {b}");
+        }
+        let s = singular_values(&g, 2, 3).unwrap();
+        assert!((s[0] - 3.747556687).abs() < 1e-6 && (s[1] - 1.126196641).abs() < 1e-6);
+    }
+
+    #[test]
+    fn polar_of_zero_is_zero_and_of_diagonal_is_sign() {
+        assert_eq!(polar_factor(&[0.0; 6], 2, 3, 1e-12).unwrap(), vec![0.0; 6]);
+        let p = polar_factor(&[3.0, 0.0, 0.0, -0.5], 2, 2, 1e-12).unwrap();
+        let want = [1.0, 0.0, 0.0, -1.0];
+        for (a, b) in p.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn orthogonal_from_gives_orthonormal_columns() {
+        let x: Vec<f32> = (0..16).map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0).collect();
+        let q = orthogonal_from(&x, 4);
+        for a in 0..4 {
+            for b in 0..4 {
+                let dot: f32 = (0..4).map(|r| q[r * 4 + a] * q[r * 4 + b]).sum();
+                assert!((dot - if a == b { 1.0 } else { 0.0 }).abs() < 1e-5);
+            }
+        }
+    }
+}

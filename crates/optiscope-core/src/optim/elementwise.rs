@@ -1,0 +1,161 @@
+//! Elementwise update rules in f32, one function per method. These are the CPU twins of the WGSL
+//! elementwise kernels: every per-step scalar (bias corrections, Schedule-Free weights) is
+//! computed on the host in f64 and passed in as f32, exactly as the shaders receive it.
+
+/// `a + w (b − a)`.
+#[inline]
+pub fn lerp(a: f32, b: f32, w: f32) -> f32 {
+    a + w * (b - a)
+}
+
+/// Scalars of one SGD step (`torch.optim.SGD`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SgdScalars {
+    /// Learning rate.
+    pub lr: f32,
+    /// Momentum μ.
+    pub momentum: f32,
+    /// Dampening τ.
+    pub dampening: f32,
+    /// L2 weight decay λ (added to the gradient).
+    pub weight_decay: f32,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+    /// Ascend instead of descend.
+    pub maximize: bool,
+    /// First step: the momentum buffer is set to the gradient without dampening.
+    pub first_step: bool,
+}
+
+/// One SGD step on `p` with gradient `g` and momentum buffer `buf` (unused when μ = 0).
+pub fn sgd_step(p: &mut [f32], g: &[f32], buf: &mut [f32], s: &SgdScalars) {
+    for i in 0..p.len() {
+        let mut d = if s.maximize { -g[i] } else { g[i] };
+        if s.weight_decay != 0.0 {
+            d += s.weight_decay * p[i];
+        }
+        if s.momentum != 0.0 {
+            let b = if s.first_step {
+                d
+            } else {
+                s.momentum * buf[i] + (1.0 - s.dampening) * d
+            };
+            buf[i] = b;
+            d = if s.nesterov { d + s.momentum * b } else { b };
+        }
+        p[i] -= s.lr * d;
+    }
+}
+
+/// Scalars of one Adam/AdamW step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamScalars {
+    /// Learning rate η (used for decoupled decay).
+    pub lr: f32,
+    /// β1.
+    pub beta1: f32,
+    /// β2.
+    pub beta2: f32,
+    /// ε.
+    pub eps: f32,
+    /// Weight decay λ.
+    pub weight_decay: f32,
+    /// AdamW (`p ← p(1 − ηλ)` first) rather than Adam (`g ← g + λp`).
+    pub decoupled: bool,
+    /// Ascend instead of descend.
+    pub maximize: bool,
+    /// Use the running maximum of v.
+    pub amsgrad: bool,
+    /// Multiplier of `m / denom`: `η / (1 − β1ᵗ)` (torch form) or `η √(1 − β2ᵗ) / (1 − β1ᵗ)` (original).
+    pub step_size: f32,
+    /// `√(1 − β2ᵗ)` in the torch form (ε added after bias-correcting v); 1 in the original form.
+    pub bc2_sqrt: f32,
+}
+
+/// One Adam/AdamW step. `v_max` is only touched when `amsgrad` is set.
+pub fn adam_step(
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    v_max: &mut [f32],
+    s: &AdamScalars,
+) {
+    for i in 0..p.len() {
+        let mut gi = if s.maximize { -g[i] } else { g[i] };
+        if s.decoupled {
+            p[i] *= 1.0 - s.lr * s.weight_decay;
+        } else if s.weight_decay != 0.0 {
+            gi += s.weight_decay * p[i];
+        }
+        m[i] = lerp(m[i], gi, 1.0 - s.beta1);
+        v[i] = s.beta2 * v[i] + (1.0 - s.beta2) * gi * gi;
+        let vv = if s.amsgrad {
+            v_max[i] = v_max[i].max(v[i]);
+            v_max[i]
+        } else {
+            v[i]
+        };
+        let denom = vv.sqrt() / s.bc2_sqrt + s.eps;
+        p[i] -= s.step_size * m[i] / denom;
+    }
+}
+
+/// Scalars of one Schedule-Free step in the memory-efficient form (spec §3.5).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScheduleFreeScalars {
+    /// γ_k: the warmed-up learning rate of this step.
+    pub lr: f32,
+    /// c_{k+1}: the averaging weight.
+    pub ckp1: f32,
+    /// β: the interpolation (`momentum` of SF-SGD, `betas[0]` of SF-AdamW).
+    pub beta: f32,
+    /// Weight decay λ, evaluated at y.
+    pub weight_decay: f32,
+    /// SF-AdamW: β2.
+    pub beta2: f32,
+    /// SF-AdamW: ε.
+    pub eps: f32,
+    /// SF-AdamW: `1 − β2^{k+1}` (current form) or 1 (paper form: no bias correction in the denominator).
+    pub bias_correction2: f32,
+}
+
+/// The shared tail of a Schedule-Free step, given the normalized gradient `d` at y:
+/// `y ← lerp(y, z, c); y ← y + γ(β(1 − c) − 1) d; z ← z − γ d`.
+#[inline]
+fn schedulefree_tail(y: &mut f32, z: &mut f32, d: f32, s: &ScheduleFreeScalars) {
+    *y = lerp(*y, *z, s.ckp1);
+    *y += s.lr * (s.beta * (1.0 - s.ckp1) - 1.0) * d;
+    *z -= s.lr * d;
+}
+
+/// One Schedule-Free SGD step on `y` (the parameters in train mode) and `z`.
+pub fn sgd_schedulefree_step(y: &mut [f32], z: &mut [f32], g: &[f32], s: &ScheduleFreeScalars) {
+    for i in 0..y.len() {
+        let d = g[i] + s.weight_decay * y[i];
+        schedulefree_tail(&mut y[i], &mut z[i], d, s);
+    }
+}
+
+/// One Schedule-Free AdamW step on `y`, `z` and the second moment `v`.
+pub fn adamw_schedulefree_step(
+    y: &mut [f32],
+    z: &mut [f32],
+    v: &mut [f32],
+    g: &[f32],
+    s: &ScheduleFreeScalars,
+) {
+    for i in 0..y.len() {
+        v[i] = s.beta2 * v[i] + (1.0 - s.beta2) * g[i] * g[i];
+        let denom = (v[i] / s.bias_correction2).sqrt() + s.eps;
+        let d = g[i] / denom + s.weight_decay * y[i];
+        schedulefree_tail(&mut y[i], &mut z[i], d, s);
+    }
+}
+
+/// Schedule-Free mode switch: `p ← lerp(p, z, w)` with `w = 1 − 1/β` (to eval) or `1 − β` (to train).
+pub fn lerp_towards(p: &mut [f32], z: &[f32], w: f32) {
+    for (pi, zi) in p.iter_mut().zip(z) {
+        *pi = lerp(*pi, *zi, w);
+    }
+}

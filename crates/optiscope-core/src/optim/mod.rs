@@ -1,0 +1,550 @@
+//! Optimizers: one serde config per method (tagged by `"name"`, PyTorch-style field names, the
+//! reference implementation's defaults) and its CPU executor.
+//!
+//! An optimizer works on named parameter tensors ([`Param`]) and receives one gradient per
+//! parameter each step. Per-group settings follow PyTorch's parameter groups: a config's
+//! `param_groups` list overrides `lr` and `weight_decay` (and, for the matrix methods, whether a
+//! parameter is orthogonalized) for the parameters it names.
+
+mod adam;
+mod amuse;
+pub mod elementwise;
+mod muon;
+pub mod orthogonalize;
+mod schedulefree;
+mod sgd;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::linalg::SvdError;
+use crate::tensor::Tensor;
+
+pub use adam::{AdamConfig, AdamWConfig, EpsMode};
+pub use amuse::{amuse_beta, AmuseAuxConfig, AmuseConfig};
+pub use muon::{AdjustLrFn, AuxAdamConfig, MuonConfig, OrthogonalizerKind, SpecGdConfig};
+pub use schedulefree::{AdamWScheduleFreeConfig, SfAdamVariant, SgdScheduleFreeConfig};
+pub use sgd::SgdConfig;
+
+/// How matrix-aware optimizers (Muon, SpecGD, AMUSE) see a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamRole {
+    /// Decide from the shape: rank ≥ 2 is a matrix (flattened to `[rows, rest]`), else a vector.
+    #[default]
+    Auto,
+    /// A weight matrix: orthogonalized by the matrix methods.
+    Matrix,
+    /// A gain, bias or embedding-like tensor: handled by the auxiliary AdamW of matrix methods.
+    Vector,
+    /// A vector standing for the diagonal matrix `diag(v)`: orthogonalized as that matrix (the 2-D
+    /// landscapes use this, spec §4.4, so Muon acts on them as on a 2×2 diagonal weight).
+    Diagonal,
+}
+
+/// A named parameter tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    /// Unique name (used by `param_groups`, metrics and traces).
+    pub name: String,
+    /// Current value.
+    pub value: Tensor,
+    /// How matrix-aware optimizers treat it.
+    pub role: ParamRole,
+}
+
+impl Param {
+    /// A parameter whose role follows from its shape.
+    pub fn new(name: impl Into<String>, value: Tensor) -> Self {
+        Self {
+            name: name.into(),
+            value,
+            role: ParamRole::Auto,
+        }
+    }
+
+    /// The role with `Auto` resolved from the shape.
+    pub fn resolved_role(&self) -> ParamRole {
+        match self.role {
+            ParamRole::Auto if self.value.ndim() >= 2 => ParamRole::Matrix,
+            ParamRole::Auto => ParamRole::Vector,
+            r => r,
+        }
+    }
+}
+
+/// A per-group override of hyperparameters, PyTorch's parameter groups by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ParamGroup {
+    /// Names of the parameters this group applies to.
+    pub params: Vec<String>,
+    /// Learning rate for these parameters (for matrix methods: of whichever part handles them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    /// Weight decay for these parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+    /// Matrix methods only: force orthogonalized updates on (`true`) or the auxiliary AdamW (`false`),
+    /// like the reference's `use_muon` group flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_muon: Option<bool>,
+}
+
+/// Every optimizer, as a config tagged by `"name"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum OptimizerConfig {
+    /// SGD with momentum, dampening, Nesterov and L2 weight decay (`torch.optim.SGD`).
+    Sgd(SgdConfig),
+    /// Adam with L2 weight decay folded into the gradient (`torch.optim.Adam`).
+    Adam(AdamConfig),
+    /// AdamW with decoupled weight decay (`torch.optim.AdamW`).
+    Adamw(AdamWConfig),
+    /// Muon: momentum orthogonalized by Newton–Schulz (KellerJordan/Muon).
+    Muon(MuonConfig),
+    /// SpecGD: exact spectral gradient descent, `W ← W − η U Vᵀ` (arXiv 2602.06385).
+    Specgd(SpecGdConfig),
+    /// Schedule-Free SGD (facebookresearch/schedule_free `SGDScheduleFree`).
+    SgdSchedulefree(SgdScheduleFreeConfig),
+    /// Schedule-Free AdamW (facebookresearch/schedule_free `AdamWScheduleFree`).
+    AdamwSchedulefree(AdamWScheduleFreeConfig),
+    /// AMUSE: Muon with Schedule-Free averaging and a growing interpolation β (kjeiun/amuse).
+    Amuse(AmuseConfig),
+}
+
+/// One line of documentation per method, for `optiscope list` and the explorer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodInfo {
+    /// The `"name"` tag.
+    pub name: &'static str,
+    /// What it is and where it comes from.
+    pub summary: &'static str,
+}
+
+/// The methods, in the order `optiscope list` shows them.
+pub const METHODS: &[MethodInfo] = &[
+    MethodInfo {
+        name: "sgd",
+        summary: "SGD with momentum/dampening/Nesterov, L2 decay (torch.optim.SGD)",
+    },
+    MethodInfo {
+        name: "adam",
+        summary: "Adam, L2 decay in the gradient (Kingma & Ba 2015; torch.optim.Adam)",
+    },
+    MethodInfo {
+        name: "adamw",
+        summary: "AdamW, decoupled decay (Loshchilov & Hutter 2019; torch.optim.AdamW)",
+    },
+    MethodInfo {
+        name: "muon",
+        summary: "Muon: Newton-Schulz orthogonalized momentum (KellerJordan/Muon)",
+    },
+    MethodInfo {
+        name: "specgd",
+        summary: "SpecGD: exact polar factor U V^T by SVD (arXiv 2602.06385)",
+    },
+    MethodInfo {
+        name: "sgd_schedulefree",
+        summary: "Schedule-Free SGD (Defazio et al. 2024; facebookresearch/schedule_free)",
+    },
+    MethodInfo {
+        name: "adamw_schedulefree",
+        summary: "Schedule-Free AdamW v1.3 (facebookresearch/schedule_free)",
+    },
+    MethodInfo {
+        name: "amuse",
+        summary: "AMUSE: Muon + Schedule-Free with growing beta (arXiv 2605.22432; kjeiun/amuse)",
+    },
+];
+
+impl OptimizerConfig {
+    /// The config of `name` with the reference defaults (AMUSE: `warmup_steps` must still be set).
+    pub fn default_for(name: &str) -> Option<Self> {
+        Some(match name {
+            "sgd" => Self::Sgd(SgdConfig::default()),
+            "adam" => Self::Adam(AdamConfig::default()),
+            "adamw" => Self::Adamw(AdamWConfig::default()),
+            "muon" => Self::Muon(MuonConfig::default()),
+            "specgd" => Self::Specgd(SpecGdConfig::default()),
+            "sgd_schedulefree" => Self::SgdSchedulefree(SgdScheduleFreeConfig::default()),
+            "adamw_schedulefree" => Self::AdamwSchedulefree(AdamWScheduleFreeConfig::default()),
+            "amuse" => Self::Amuse(AmuseConfig::default()),
+            _ => return None,
+        })
+    }
+
+    /// The `"name"` tag of this config.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Sgd(_) => "sgd",
+            Self::Adam(_) => "adam",
+            Self::Adamw(_) => "adamw",
+            Self::Muon(_) => "muon",
+            Self::Specgd(_) => "specgd",
+            Self::SgdSchedulefree(_) => "sgd_schedulefree",
+            Self::AdamwSchedulefree(_) => "adamw_schedulefree",
+            Self::Amuse(_) => "amuse",
+        }
+    }
+
+    /// The base learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            Self::Sgd(c) => c.lr,
+            Self::Adam(c) => c.lr,
+            Self::Adamw(c) => c.lr,
+            Self::Muon(c) => c.lr,
+            Self::Specgd(c) => c.lr,
+            Self::SgdSchedulefree(c) => c.lr,
+            Self::AdamwSchedulefree(c) => c.lr,
+            Self::Amuse(c) => c.lr,
+        }
+    }
+
+    /// Checks every field against what the method allows.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            Self::Sgd(c) => c.validate(),
+            Self::Adam(c) => c.validate(),
+            Self::Adamw(c) => c.validate(),
+            Self::Muon(c) => c.validate(),
+            Self::Specgd(c) => c.validate(),
+            Self::SgdSchedulefree(c) => c.validate(),
+            Self::AdamwSchedulefree(c) => c.validate(),
+            Self::Amuse(c) => c.validate(),
+        }
+    }
+
+    /// Validates the config and builds its CPU executor for `params` (their names, shapes, roles).
+    pub fn build(&self, params: &[Param]) -> Result<Box<dyn Optimizer>, ConfigError> {
+        self.validate()?;
+        let mut names = std::collections::HashSet::new();
+        for p in params {
+            if !names.insert(p.name.as_str()) {
+                return Err(ConfigError::invalid(
+                    "params",
+                    &p.name,
+                    "parameter names must be unique",
+                ));
+            }
+        }
+        Ok(match self {
+            Self::Sgd(c) => Box::new(sgd::Sgd::new(c, params)?),
+            Self::Adam(c) => Box::new(adam::Adam::new(c.settings(), &c.param_groups, params)?),
+            Self::Adamw(c) => Box::new(adam::Adam::new(c.settings(), &c.param_groups, params)?),
+            Self::Muon(c) => Box::new(muon::Muon::new(c, params)?),
+            Self::Specgd(c) => Box::new(muon::Muon::new(&c.as_muon(), params)?),
+            Self::SgdSchedulefree(c) => Box::new(schedulefree::ScheduleFree::new_sgd(c, params)?),
+            Self::AdamwSchedulefree(c) => {
+                Box::new(schedulefree::ScheduleFree::new_adamw(c, params)?)
+            }
+            Self::Amuse(c) => Box::new(amuse::Amuse::new(c, params)?),
+        })
+    }
+}
+
+/// The CPU executor of an optimizer.
+pub trait Optimizer: Send {
+    /// One update of `params` with `grads` (one per parameter, same order and lengths). The
+    /// gradients must have been evaluated at the current `params` (for Schedule-Free and AMUSE,
+    /// the train-mode point `y`).
+    fn step(&mut self, params: &mut [Param], grads: &[Tensor]) -> Result<(), OptimError>;
+
+    /// The point at which the model is evaluated: Schedule-Free's and AMUSE's averaged `x`; the
+    /// parameters themselves for every other method.
+    fn eval_params(&self, params: &[Param]) -> Vec<Tensor> {
+        params.iter().map(|p| p.value.clone()).collect()
+    }
+
+    /// Switches between train mode (`params` hold the gradient point) and eval mode (`params` hold
+    /// the evaluation point). A no-op for methods without modes; idempotent.
+    fn set_train_mode(&mut self, _params: &mut [Param], _train: bool) {}
+
+    /// Whether the optimizer is in train mode (always true for methods without modes).
+    fn is_train_mode(&self) -> bool {
+        true
+    }
+
+    /// Multiplies every learning rate by `scale` from the next step on (an external schedule,
+    /// e.g. a linear warmup of a run). Default 1.
+    fn set_lr_scale(&mut self, scale: f64);
+
+    /// Number of steps taken.
+    fn steps_taken(&self) -> u64;
+}
+
+/// A config asks for something the method does not allow.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ConfigError {
+    /// A field has a value outside what is allowed.
+    #[error("{field} = {value}: {allowed}")]
+    Invalid {
+        /// The field, e.g. `betas[1]`.
+        field: String,
+        /// The offending value.
+        value: String,
+        /// What is allowed.
+        allowed: String,
+    },
+    /// A parameter group names a parameter that does not exist.
+    #[error("param_groups names parameter {name:?}, which does not exist (parameters: {known})")]
+    UnknownParam {
+        /// The unknown name.
+        name: String,
+        /// The parameters that exist.
+        known: String,
+    },
+}
+
+impl ConfigError {
+    /// An `Invalid` error.
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl ToString,
+        allowed: impl Into<String>,
+    ) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            value: value.to_string(),
+            allowed: allowed.into(),
+        }
+    }
+}
+
+/// A step could not be taken.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum OptimError {
+    /// The number of gradients differs from the number of parameters.
+    #[error("got {got} gradients for {expected} parameters")]
+    GradCount {
+        /// Parameters.
+        expected: usize,
+        /// Gradients.
+        got: usize,
+    },
+    /// A gradient's length differs from its parameter's.
+    #[error(
+        "gradient for {name:?} has {got} values, the parameter has {expected} (shape {shape:?})"
+    )]
+    GradLength {
+        /// Parameter name.
+        name: String,
+        /// Parameter length.
+        expected: usize,
+        /// Gradient length.
+        got: usize,
+        /// Parameter shape.
+        shape: Vec<usize>,
+    },
+    /// `step` was called in eval mode (Schedule-Free, AMUSE).
+    #[error("{method}: step() called in eval mode; switch to train mode first (the reference raises here too)")]
+    EvalMode {
+        /// The method.
+        method: &'static str,
+    },
+    /// An SVD did not converge.
+    #[error(transparent)]
+    Svd(#[from] SvdError),
+}
+
+pub(crate) fn check_grads(params: &[Param], grads: &[Tensor]) -> Result<(), OptimError> {
+    if params.len() != grads.len() {
+        return Err(OptimError::GradCount {
+            expected: params.len(),
+            got: grads.len(),
+        });
+    }
+    for (p, g) in params.iter().zip(grads) {
+        if p.value.len() != g.len() {
+            return Err(OptimError::GradLength {
+                name: p.name.clone(),
+                expected: p.value.len(),
+                got: g.len(),
+                shape: p.value.shape().to_vec(),
+            });
+        }
+    }
+    Ok(())
+}
+
+// ---- validation helpers ---------------------------------------------------------------------
+
+pub(crate) fn check_lr(field: &str, lr: f64) -> Result<(), ConfigError> {
+    if lr.is_finite() && lr > 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            field,
+            lr,
+            "must be a finite number > 0",
+        ))
+    }
+}
+
+pub(crate) fn check_nonneg(field: &str, v: f64) -> Result<(), ConfigError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            field,
+            v,
+            "must be a finite number >= 0",
+        ))
+    }
+}
+
+/// `v ∈ [0, 1)`: betas, momenta.
+pub(crate) fn check_unit(field: &str, v: f64) -> Result<(), ConfigError> {
+    if (0.0..1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(field, v, "must be in [0, 1)"))
+    }
+}
+
+pub(crate) fn check_betas(field: &str, betas: [f64; 2]) -> Result<(), ConfigError> {
+    check_unit(&format!("{field}[0]"), betas[0])?;
+    check_unit(&format!("{field}[1]"), betas[1])
+}
+
+/// Per-parameter settings after applying `param_groups`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Resolved {
+    pub lr: Option<f64>,
+    pub weight_decay: Option<f64>,
+    pub use_muon: Option<bool>,
+}
+
+/// Applies `groups` to `params`: one [`Resolved`] per parameter (later groups win), with every
+/// override validated.
+pub(crate) fn resolve_groups(
+    groups: &[ParamGroup],
+    params: &[Param],
+) -> Result<Vec<Resolved>, ConfigError> {
+    let mut out = vec![
+        Resolved {
+            lr: None,
+            weight_decay: None,
+            use_muon: None
+        };
+        params.len()
+    ];
+    for (gi, g) in groups.iter().enumerate() {
+        if let Some(lr) = g.lr {
+            check_lr(&format!("param_groups[{gi}].lr"), lr)?;
+        }
+        if let Some(wd) = g.weight_decay {
+            check_nonneg(&format!("param_groups[{gi}].weight_decay"), wd)?;
+        }
+        for name in &g.params {
+            let Some(i) = params.iter().position(|p| &p.name == name) else {
+                let known = params
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(ConfigError::UnknownParam {
+                    name: name.clone(),
+                    known,
+                });
+            };
+            out[i].lr = g.lr.or(out[i].lr);
+            out[i].weight_decay = g.weight_decay.or(out[i].weight_decay);
+            out[i].use_muon = g.use_muon.or(out[i].use_muon);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_method_lists_valid_names() {
+        let err =
+            serde_json::from_str::<OptimizerConfig>(r#"{"name": "adan", "lr": 0.1}"#).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("unknown variant `adan`")
+                && msg.contains("`muon`")
+                && msg.contains("`amuse`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn unknown_field_is_rejected_with_the_valid_ones() {
+        let err = serde_json::from_str::<OptimizerConfig>(r#"{"name": "adamw", "lrr": 0.1}"#)
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("unknown field `lrr`") && msg.contains("`lr`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn defaults_are_the_references() {
+        let OptimizerConfig::Adamw(c) = serde_json::from_str(r#"{"name": "adamw"}"#).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (c.lr, c.betas, c.eps, c.weight_decay),
+            (1e-3, [0.9, 0.999], 1e-8, 1e-2)
+        );
+        let OptimizerConfig::Muon(m) = serde_json::from_str(r#"{"name": "muon"}"#).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (m.lr, m.momentum, m.nesterov, m.ns_steps),
+            (0.02, 0.95, true, 5)
+        );
+        let OptimizerConfig::AdamwSchedulefree(s) =
+            serde_json::from_str(r#"{"name": "adamw_schedulefree"}"#).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (s.lr, s.betas, s.warmup_steps, s.weight_lr_power),
+            (0.0025, [0.9, 0.999], 0, 2.0)
+        );
+    }
+
+    #[test]
+    fn bad_values_name_field_value_and_rule() {
+        let bad = |json: &str| {
+            let c: OptimizerConfig = serde_json::from_str(json).unwrap();
+            c.validate().unwrap_err().to_string()
+        };
+        assert_eq!(
+            bad(r#"{"name": "sgd", "lr": -0.1}"#),
+            "lr = -0.1: must be a finite number > 0"
+        );
+        assert_eq!(
+            bad(r#"{"name": "adam", "betas": [0.9, 1.0]}"#),
+            "betas[1] = 1: must be in [0, 1)"
+        );
+        assert_eq!(
+            bad(r#"{"name": "sgd", "lr": 0.1, "nesterov": true}"#),
+            "nesterov = true: requires momentum > 0 and dampening = 0 (as torch.optim.SGD)"
+        );
+        assert!(bad(r#"{"name": "amuse"}"#).starts_with("warmup_steps = 0: must be >= 1"));
+    }
+
+    #[test]
+    fn param_groups_must_name_existing_params() {
+        let c: OptimizerConfig = serde_json::from_str(
+            r#"{"name": "sgd", "lr": 0.1, "param_groups": [{"params": ["w", "nope"], "lr": 0.5}]}"#,
+        )
+        .unwrap();
+        let params = [Param::new("w", Tensor::zeros(&[2]))];
+        let err = c.build(&params).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "param_groups names parameter \"nope\", which does not exist (parameters: w)"
+        );
+    }
+}

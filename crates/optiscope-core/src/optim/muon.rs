@@ -1,0 +1,442 @@
+//! Muon (spec §1) and SpecGD (spec §2): orthogonalized updates for weight matrices, with an
+//! auxiliary AdamW for everything that is not a matrix.
+
+use serde::{Deserialize, Serialize};
+
+use super::adam::{AdamSettings, AdamState, EpsMode};
+use super::elementwise::lerp;
+use super::orthogonalize::{Orthogonalizer, MUON_NS_COEFFICIENTS};
+use super::{
+    check_betas, check_grads, check_lr, check_nonneg, check_unit, resolve_groups, ConfigError,
+    OptimError, Optimizer, Param, ParamGroup, ParamRole, Resolved,
+};
+use crate::linalg::SvdError;
+use crate::tensor::Tensor;
+
+/// How the orthogonalized update is scaled by the matrix shape (names follow `torch.optim.Muon`'s
+/// `adjust_lr_fn`). Shapes are those of the flattened `[rows, rest]` view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustLrFn {
+    /// Keller Jordan's `sqrt(max(1, rows/cols))` (KellerJordan/Muon, with the flattened shape of #60/#63).
+    #[default]
+    Original,
+    /// Moonlight's `0.2·sqrt(max(rows, cols))`: update RMS ≈ 0.2, like AdamW (MoonshotAI/Moonlight).
+    MatchRmsAdamw,
+    /// No shape factor (the plain polar step of SpecGD, spec §2).
+    None,
+}
+
+impl AdjustLrFn {
+    /// The factor for a `rows × cols` matrix.
+    pub fn scale(self, rows: usize, cols: usize) -> f64 {
+        let (r, c) = (rows as f64, cols as f64);
+        match self {
+            Self::Original => (r / c).max(1.0).sqrt(),
+            Self::MatchRmsAdamw => 0.2 * r.max(c).sqrt(),
+            Self::None => 1.0,
+        }
+    }
+}
+
+/// Which orthogonalization a matrix method uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OrthogonalizerKind {
+    /// Newton–Schulz quintic with `ns_coefficients` and `ns_steps` (Muon's reference).
+    #[default]
+    NewtonSchulz,
+    /// Polar Express per-step coefficients (modded-nanogpt, 2026), `ns_steps` iterations.
+    PolarExpress,
+    /// Exact polar factor by SVD, dropping `σ ≤ rank_tol·σ_max`.
+    Svd,
+}
+
+/// The AdamW that matrix methods apply to non-matrix parameters (`MuonWithAuxAdam`'s Adam groups:
+/// lr 3e-4, betas (0.9, 0.95), eps 1e-10, weight_decay 0; bias-corrected, ε after the square root).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuxAdamConfig {
+    /// Learning rate.
+    pub lr: f64,
+    /// (β1, β2).
+    pub betas: [f64; 2],
+    /// ε.
+    pub eps: f64,
+    /// Decoupled weight decay.
+    pub weight_decay: f64,
+}
+
+impl Default for AuxAdamConfig {
+    fn default() -> Self {
+        Self {
+            lr: 3e-4,
+            betas: [0.9, 0.95],
+            eps: 1e-10,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+impl AuxAdamConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_lr("aux_adam.lr", self.lr)?;
+        check_betas("aux_adam.betas", self.betas)?;
+        check_nonneg("aux_adam.eps", self.eps)?;
+        check_nonneg("aux_adam.weight_decay", self.weight_decay)
+    }
+
+    fn settings(&self) -> AdamSettings {
+        AdamSettings {
+            lr: self.lr,
+            betas: self.betas,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            decoupled: true,
+            amsgrad: false,
+            maximize: false,
+            eps_mode: EpsMode::AfterBiasCorrection,
+        }
+    }
+}
+
+/// Muon — MomentUm Orthogonalized by Newton–Schulz (Keller Jordan et al. 2024; reference
+/// `KellerJordan/Muon` `muon.py`, `SingleDeviceMuonWithAuxAdam`; spec §1.2):
+///
+/// ```text
+/// M ← lerp(M, g, 1 − β);  U ← lerp(g, M, β) if nesterov else M
+/// θ ← θ(1 − ηλ);  θ ← θ − η · s(shape) · NS5(U)
+/// ```
+/// Matrices (rank ≥ 2, flattened to `[rows, rest]`) are orthogonalized; every other parameter goes
+/// to `aux_adam`. The momentum buffer uses Keller's EMA form; Moonlight/torch's `B = μB + g` differs
+/// by the factor `1 − β`, which the normalization inside Newton–Schulz removes.
+/// Defaults: lr 0.02, momentum 0.95, nesterov, ns_steps 5, weight_decay 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MuonConfig {
+    /// Learning rate η.
+    pub lr: f64,
+    /// Momentum β.
+    pub momentum: f64,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+    /// Newton–Schulz iterations.
+    pub ns_steps: usize,
+    /// Newton–Schulz coefficients (a, b, c).
+    pub ns_coefficients: [f32; 3],
+    /// ε added to the Frobenius norm before normalizing.
+    pub eps: f32,
+    /// Decoupled weight decay λ (multiplies by `1 − ηλ` with the unscaled η).
+    pub weight_decay: f64,
+    /// Shape factor of the update.
+    pub adjust_lr_fn: AdjustLrFn,
+    /// Orthogonalization method.
+    pub orthogonalizer: OrthogonalizerKind,
+    /// For `orthogonalizer = "svd"`: singular directions with `σ ≤ rank_tol·σ_max` are dropped.
+    pub rank_tol: f64,
+    /// The AdamW for non-matrix parameters.
+    pub aux_adam: AuxAdamConfig,
+    /// Per-parameter overrides (`use_muon` forces the route).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub param_groups: Vec<ParamGroup>,
+}
+
+impl Default for MuonConfig {
+    fn default() -> Self {
+        Self {
+            lr: 0.02,
+            momentum: 0.95,
+            nesterov: true,
+            ns_steps: 5,
+            ns_coefficients: MUON_NS_COEFFICIENTS,
+            eps: 1e-7,
+            weight_decay: 0.0,
+            adjust_lr_fn: AdjustLrFn::Original,
+            orthogonalizer: OrthogonalizerKind::NewtonSchulz,
+            rank_tol: 1e-6,
+            aux_adam: AuxAdamConfig::default(),
+            param_groups: vec![],
+        }
+    }
+}
+
+/// Checks the orthogonalizer fields shared by Muon and AMUSE.
+pub(crate) fn validate_orthogonalizer(
+    ns_steps: usize,
+    eps: f32,
+    rank_tol: f64,
+    coefficients: [f32; 3],
+) -> Result<(), ConfigError> {
+    if !(1..=100).contains(&ns_steps) {
+        return Err(ConfigError::invalid(
+            "ns_steps",
+            ns_steps,
+            "must be in 1..=100",
+        ));
+    }
+    check_nonneg("eps", f64::from(eps))?;
+    if !(0.0..1.0).contains(&rank_tol) {
+        return Err(ConfigError::invalid(
+            "rank_tol",
+            rank_tol,
+            "must be in [0, 1)",
+        ));
+    }
+    if coefficients.iter().any(|c| !c.is_finite()) {
+        return Err(ConfigError::invalid(
+            "ns_coefficients",
+            format!("{coefficients:?}"),
+            "must be finite",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn make_orthogonalizer(
+    kind: OrthogonalizerKind,
+    ns_steps: usize,
+    coefficients: [f32; 3],
+    eps: f32,
+    rank_tol: f64,
+) -> Orthogonalizer {
+    match kind {
+        OrthogonalizerKind::NewtonSchulz => Orthogonalizer::NewtonSchulz {
+            coefficients,
+            steps: ns_steps,
+            eps,
+        },
+        OrthogonalizerKind::PolarExpress => Orthogonalizer::PolarExpress { steps: ns_steps },
+        OrthogonalizerKind::Svd => Orthogonalizer::Svd { rank_tol },
+    }
+}
+
+impl MuonConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        check_lr("lr", self.lr)?;
+        check_unit("momentum", self.momentum)?;
+        check_nonneg("weight_decay", self.weight_decay)?;
+        validate_orthogonalizer(self.ns_steps, self.eps, self.rank_tol, self.ns_coefficients)?;
+        self.aux_adam.validate()
+    }
+}
+
+/// SpecGD — exact spectral gradient descent (Kang, Yun, Shin, Cho, Yun, "Uniform Spectral Growth and
+/// Convergence of Muon in LoRA-Style Matrix Factorization", arXiv 2602.06385; spec §2):
+/// `W ← W(1 − ηλ) − η · U Vᵀ` with `∇W = U S Vᵀ` the reduced SVD, directions with
+/// `σ ≤ rank_tol·σ_max` dropped so `polar(0) = 0`. No momentum, no shape factor by default.
+/// Non-matrix parameters go to `aux_adam`. There is no reference code; lr defaults to Muon's 0.02.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpecGdConfig {
+    /// Learning rate η.
+    pub lr: f64,
+    /// Decoupled weight decay λ.
+    pub weight_decay: f64,
+    /// Relative singular-value threshold of the polar factor.
+    pub rank_tol: f64,
+    /// Shape factor of the update (none by default: the plain steepest-descent step under ‖·‖₂).
+    pub adjust_lr_fn: AdjustLrFn,
+    /// The AdamW for non-matrix parameters.
+    pub aux_adam: AuxAdamConfig,
+    /// Per-parameter overrides.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub param_groups: Vec<ParamGroup>,
+}
+
+impl Default for SpecGdConfig {
+    fn default() -> Self {
+        Self {
+            lr: 0.02,
+            weight_decay: 0.0,
+            rank_tol: 1e-6,
+            adjust_lr_fn: AdjustLrFn::None,
+            aux_adam: AuxAdamConfig::default(),
+            param_groups: vec![],
+        }
+    }
+}
+
+impl SpecGdConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        self.as_muon().validate()
+    }
+
+    /// SpecGD is Muon with no momentum and the SVD polar factor.
+    pub(crate) fn as_muon(&self) -> MuonConfig {
+        MuonConfig {
+            lr: self.lr,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: self.weight_decay,
+            adjust_lr_fn: self.adjust_lr_fn,
+            orthogonalizer: OrthogonalizerKind::Svd,
+            rank_tol: self.rank_tol,
+            aux_adam: self.aux_adam.clone(),
+            param_groups: self.param_groups.clone(),
+            ..MuonConfig::default()
+        }
+    }
+}
+
+/// How a matrix method routes one parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// Orthogonalize the `[rows, cols]` view.
+    Matrix { rows: usize, cols: usize },
+    /// Orthogonalize `diag(v)`.
+    Diagonal,
+    /// Auxiliary Adam.
+    Aux,
+}
+
+impl Route {
+    pub(crate) fn resolve(p: &Param, r: &Resolved) -> Self {
+        let role = match r.use_muon {
+            Some(false) => ParamRole::Vector,
+            Some(true) if p.value.ndim() < 2 => ParamRole::Diagonal,
+            Some(true) => ParamRole::Matrix,
+            None => p.resolved_role(),
+        };
+        match (role, p.value.matrix_dims()) {
+            (ParamRole::Matrix, Some((rows, cols))) if rows * cols > 0 => {
+                Self::Matrix { rows, cols }
+            }
+            (ParamRole::Diagonal, _) => Self::Diagonal,
+            _ => Self::Aux,
+        }
+    }
+
+    /// `s(shape) · orth(u)` for an orthogonalized route.
+    pub(crate) fn orthogonalized(
+        self,
+        u: &[f32],
+        orth: &Orthogonalizer,
+        adjust: AdjustLrFn,
+    ) -> Result<Vec<f32>, SvdError> {
+        let (mut o, scale) = match self {
+            Self::Matrix { rows, cols } => (orth.apply(u, rows, cols)?, adjust.scale(rows, cols)),
+            Self::Diagonal => (orth.apply_diagonal(u), adjust.scale(u.len(), u.len())),
+            Self::Aux => unreachable!("aux parameters are not orthogonalized"),
+        };
+        if scale != 1.0 {
+            let s = scale as f32;
+            o.iter_mut().for_each(|v| *v *= s);
+        }
+        Ok(o)
+    }
+}
+
+/// Nesterov/EMA momentum of Muon: `M ← lerp(M, g, 1 − β)`, returns `lerp(g, M, β)` or `M`.
+pub(crate) fn muon_momentum(buf: &mut [f32], g: &[f32], beta: f32, nesterov: bool) -> Vec<f32> {
+    buf.iter_mut()
+        .zip(g)
+        .map(|(m, &gi)| {
+            *m = lerp(*m, gi, 1.0 - beta);
+            if nesterov {
+                lerp(gi, *m, beta)
+            } else {
+                *m
+            }
+        })
+        .collect()
+}
+
+struct MuonParam {
+    route: Route,
+    lr: f64,
+    weight_decay: f64,
+    buf: Vec<f32>,
+    adam: Option<AdamState>,
+}
+
+pub(crate) struct Muon {
+    cfg: MuonConfig,
+    orth: Orthogonalizer,
+    aux: AdamSettings,
+    params: Vec<MuonParam>,
+    steps: u64,
+    lr_scale: f64,
+}
+
+impl Muon {
+    pub(crate) fn new(cfg: &MuonConfig, params: &[Param]) -> Result<Self, ConfigError> {
+        let resolved = resolve_groups(&cfg.param_groups, params)?;
+        let states = params
+            .iter()
+            .zip(&resolved)
+            .map(|(p, r)| {
+                let route = Route::resolve(p, r);
+                let len = p.value.len();
+                if route == Route::Aux {
+                    MuonParam {
+                        route,
+                        lr: r.lr.unwrap_or(cfg.aux_adam.lr),
+                        weight_decay: r.weight_decay.unwrap_or(cfg.aux_adam.weight_decay),
+                        buf: vec![],
+                        adam: Some(AdamState::new(len, false)),
+                    }
+                } else {
+                    MuonParam {
+                        route,
+                        lr: r.lr.unwrap_or(cfg.lr),
+                        weight_decay: r.weight_decay.unwrap_or(cfg.weight_decay),
+                        buf: vec![0.0; len],
+                        adam: None,
+                    }
+                }
+            })
+            .collect();
+        let orth = make_orthogonalizer(
+            cfg.orthogonalizer,
+            cfg.ns_steps,
+            cfg.ns_coefficients,
+            cfg.eps,
+            cfg.rank_tol,
+        );
+        Ok(Self {
+            cfg: cfg.clone(),
+            orth,
+            aux: cfg.aux_adam.settings(),
+            params: states,
+            steps: 0,
+            lr_scale: 1.0,
+        })
+    }
+}
+
+impl Optimizer for Muon {
+    fn step(&mut self, params: &mut [Param], grads: &[Tensor]) -> Result<(), OptimError> {
+        check_grads(params, grads)?;
+        for ((p, g), st) in params.iter_mut().zip(grads).zip(&mut self.params) {
+            let lr = st.lr * self.lr_scale;
+            if let Some(adam) = &mut st.adam {
+                adam.update(p.value.data_mut(), g.data(), &self.aux, lr, st.weight_decay);
+                continue;
+            }
+            let u = muon_momentum(
+                &mut st.buf,
+                g.data(),
+                self.cfg.momentum as f32,
+                self.cfg.nesterov,
+            );
+            let o = st
+                .route
+                .orthogonalized(&u, &self.orth, self.cfg.adjust_lr_fn)?;
+            let decay = (1.0 - lr * st.weight_decay) as f32;
+            let lr = lr as f32;
+            for (pi, oi) in p.value.data_mut().iter_mut().zip(&o) {
+                *pi = *pi * decay - lr * oi;
+            }
+        }
+        self.steps += 1;
+        Ok(())
+    }
+
+    fn set_lr_scale(&mut self, scale: f64) {
+        self.lr_scale = scale;
+    }
+
+    fn steps_taken(&self) -> u64 {
+        self.steps
+    }
+}

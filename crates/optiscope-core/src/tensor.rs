@@ -1,0 +1,272 @@
+//! A small dense f32 tensor (shape + row-major data) and the few operations the methods need.
+//!
+//! Matrix products go through the `matrixmultiply` crate (about 130–160 GFLOP/s on the 2-core test
+//! machines); singular value decompositions through `nalgebra` (in f64, see [`crate::linalg`]).
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// A shape and the data that fills it do not agree.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("shape {shape:?} needs {expected} values, got {got}")]
+pub struct ShapeError {
+    /// The shape asked for.
+    pub shape: Vec<usize>,
+    /// The number of elements the shape implies.
+    pub expected: usize,
+    /// The number of values given.
+    pub got: usize,
+}
+
+/// A dense, row-major f32 tensor of any rank (rank 0 is a scalar with one element).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tensor {
+    shape: Vec<usize>,
+    data: Vec<f32>,
+}
+
+impl Tensor {
+    /// A tensor of `shape` filled with `data` (row-major); fails if the lengths disagree.
+    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self, ShapeError> {
+        let expected = shape.iter().product::<usize>();
+        if expected != data.len() {
+            return Err(ShapeError {
+                shape,
+                expected,
+                got: data.len(),
+            });
+        }
+        Ok(Self { shape, data })
+    }
+
+    /// A tensor from data the caller has sized for `shape` (an internal invariant, checked).
+    pub(crate) fn sized(shape: Vec<usize>, data: Vec<f32>) -> Self {
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            data.len(),
+            "internal: data sized for its shape"
+        );
+        Self { shape, data }
+    }
+
+    /// A tensor of zeros.
+    pub fn zeros(shape: &[usize]) -> Self {
+        Self {
+            shape: shape.to_vec(),
+            data: vec![0.0; shape.iter().product()],
+        }
+    }
+
+    /// A 1-D tensor holding `data`.
+    pub fn vector(data: Vec<f32>) -> Self {
+        Self {
+            shape: vec![data.len()],
+            data,
+        }
+    }
+
+    /// A `rows × cols` matrix from row-major `data`.
+    pub fn matrix(rows: usize, cols: usize, data: Vec<f32>) -> Result<Self, ShapeError> {
+        Self::new(vec![rows, cols], data)
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The elements, row-major.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// The elements, row-major, mutable.
+    pub fn data_mut(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
+    /// Consumes the tensor and returns its elements.
+    pub fn into_data(self) -> Vec<f32> {
+        self.data
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// The 2-D view used by matrix-aware optimizers: `[rows, product of the remaining dims]`
+    /// (so a conv filter `[out, in, kh, kw]` becomes `[out, in·kh·kw]`); `None` for rank < 2.
+    pub fn matrix_dims(&self) -> Option<(usize, usize)> {
+        matrix_dims(&self.shape)
+    }
+
+    /// Frobenius norm, accumulated in f64.
+    pub fn frobenius_norm(&self) -> f64 {
+        frobenius_norm(&self.data)
+    }
+
+    /// True when every element is finite.
+    pub fn all_finite(&self) -> bool {
+        self.data.iter().all(|x| x.is_finite())
+    }
+}
+
+/// `[rows, cols]` of the flattened 2-D view of `shape` (see [`Tensor::matrix_dims`]).
+pub fn matrix_dims(shape: &[usize]) -> Option<(usize, usize)> {
+    if shape.len() < 2 {
+        return None;
+    }
+    Some((shape[0], shape[1..].iter().product()))
+}
+
+/// Frobenius (Euclidean) norm of a slice, accumulated in f64 so long vectors stay accurate.
+pub fn frobenius_norm(x: &[f32]) -> f64 {
+    x.iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// Transpose of a row-major `rows × cols` matrix.
+pub fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    assert_eq!(
+        x.len(),
+        rows * cols,
+        "transpose: slice length does not match {rows}x{cols}"
+    );
+    let mut out = vec![0.0; x.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = x[r * cols + c];
+        }
+    }
+    out
+}
+
+/// Whether an operand of [`gemm`] is used as stored or transposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Use the matrix as stored.
+    N,
+    /// Use its transpose.
+    T,
+}
+
+/// `C ← alpha · op(A) · op(B) + beta · C` for row-major matrices, with `op(A)` of size `m × k`,
+/// `op(B)` of size `k × n` and `C` of size `m × n`. Runs on `matrixmultiply::sgemm`.
+///
+/// Panics if a slice is shorter than its dimensions require (a programming error, never input).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: &[f32],
+    op_a: Op,
+    b: &[f32],
+    op_b: Op,
+    beta: f32,
+    c: &mut [f32],
+) {
+    assert!(
+        a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
+        "gemm: operand too small"
+    );
+    // Row-major strides of op(A) (m×k) and op(B) (k×n): a transposed operand swaps them.
+    let (rsa, csa) = match op_a {
+        Op::N => (k as isize, 1),
+        Op::T => (1, m as isize),
+    };
+    let (rsb, csb) = match op_b {
+        Op::N => (n as isize, 1),
+        Op::T => (1, k as isize),
+    };
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the assertion above guarantees that every index the strides reach lies inside
+    // `a` (m·k elements), `b` (k·n) and `c` (m·n), and `c` is borrowed mutably and exclusively.
+    #[allow(unsafe_code)]
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            alpha,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            rsb,
+            csb,
+            beta,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// `op(A) · op(B)` as a new `m × n` row-major matrix.
+pub fn matmul(m: usize, k: usize, n: usize, a: &[f32], op_a: Op, b: &[f32], op_b: Op) -> Vec<f32> {
+    let mut c = vec![0.0; m * n];
+    gemm(m, k, n, 1.0, a, op_a, b, op_b, 0.0, &mut c);
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(m: usize, k: usize, n: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn gemm_matches_naive_product_for_every_transpose_combination() {
+        let (m, k, n) = (5, 7, 3);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.91).cos()).collect();
+        let want = naive(m, k, n, &a, &b);
+        let at = transpose(&a, m, k);
+        let bt = transpose(&b, k, n);
+        for (aa, oa) in [(&a, Op::N), (&at, Op::T)] {
+            for (bb, ob) in [(&b, Op::N), (&bt, Op::T)] {
+                let got = matmul(m, k, n, aa, oa, bb, ob);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() < 1e-5, "{oa:?}{ob:?}: {g} vs {w}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shape_mismatch_is_an_error_naming_both_counts() {
+        let err = Tensor::new(vec![2, 3], vec![0.0; 5]).unwrap_err();
+        assert_eq!(err.to_string(), "shape [2, 3] needs 6 values, got 5");
+    }
+
+    #[test]
+    fn conv_filters_flatten_to_out_by_rest() {
+        assert_eq!(Tensor::zeros(&[8, 3, 3, 3]).matrix_dims(), Some((8, 27)));
+        assert_eq!(Tensor::zeros(&[4]).matrix_dims(), None);
+    }
+}
