@@ -1,1 +1,84 @@
-fn main() {}
+//! `optiscope`: run optimization experiments, replay optimizer traces, list the methods.
+//!
+//! Exit codes: 0 success; 1 a run failed (e.g. diverged) or an I/O error; 2 bad input (a config,
+//! a trace or an argument), reported as one line naming the field, the value and what is allowed.
+
+mod input;
+mod list;
+mod replay;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use input::BadInput;
+
+/// optiscope: watch and run the newest training methods.
+#[derive(Parser, Debug)]
+#[command(name = "optiscope", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run an experiment (a preset or a config file) to the end and write its metrics.
+    ///
+    /// Writes into the output folder:
+    ///   config.json    the fully resolved config: `optiscope run DIR/config.json` repeats the run
+    ///   metrics.jsonl  one JSON object per run per recorded step: run, step, loss, and the view data
+    ///                  ("point": [x, y] for 2-D problems, "singular_values": [...] for factorizations)
+    ///   summary.json   the summary table printed at the end, as JSON
+    /// Losses are measured at the evaluation point (Schedule-Free/AMUSE: the averaged x).
+    /// A run whose loss becomes NaN or infinite stops there (the others go on); what it recorded
+    /// stays in metrics.jsonl and the command exits with status 1.
+    #[command(verbatim_doc_comment)]
+    Run(run::RunArgs),
+    /// Replay recorded gradients through an optimizer and print the parameters after each step.
+    ///
+    /// Output on stdout, one entry per gradient set:
+    ///   {"steps": [{"params": {"w": [...]}, "eval_params": {"w": [...]}}, ...]}
+    /// params: the parameters after the step (where the next gradient would be taken);
+    /// eval_params: the evaluation point (Schedule-Free/AMUSE's averaged x; else = params).
+    ///
+    /// TRACE.json: {"optimizer": {"name": "adamw", "lr": 0.01, ...},
+    ///              "params": {"w": {"shape": [2, 3], "data": [6 numbers, row-major]}},
+    ///              "grads": [{"w": [6 numbers]}, ...]}
+    /// Each parameter may also set "role": "auto" | "matrix" | "vector" | "diagonal" (how Muon,
+    /// SpecGD and AMUSE treat it; auto: rank >= 2 is a matrix).
+    #[command(verbatim_doc_comment)]
+    Replay(replay::ReplayArgs),
+    /// List the optimizers with their parameters and defaults, and the presets.
+    List(list::ListArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Replay(a) => replay::replay(a),
+        Command::List(a) => list::list(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS, // e.g. `optiscope list | head`
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            if err.downcast_ref::<BadInput>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+/// Whether the error is a write to a closed pipe (the reader went away; nothing to report).
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -14,6 +14,7 @@ pub mod linalg;
 pub mod optim;
 pub mod problems;
 pub mod rng;
+mod tagged;
 pub mod tensor;
 
 pub use experiment::{Experiment, ExperimentConfig, RunConfig};

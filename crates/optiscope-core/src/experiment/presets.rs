@@ -56,29 +56,40 @@ fn amuse(lr: f64, beta1: f64, rho: f64, warmup_steps: u64) -> OptimizerConfig {
     })
 }
 
-/// The six optimizers of the landscape presets, each with a learning rate that suits `scale`
-/// (a typical step length for the landscape).
-fn landscape_runs(sgd_lr: f64, step: f64, sf_sgd_lr: f64) -> Vec<RunConfig> {
+/// Learning rates of the six landscape optimizers, chosen per landscape from a sweep over
+/// {1e-4, 3e-4, …, 0.3} (the largest stable rate that reaches the minimum's basin in the preset's
+/// steps): the point is a readable picture, not a benchmark.
+struct LandscapeLrs {
+    sgd_momentum: f64,
+    adam: f64,
+    muon: f64,
+    sgd_schedulefree: f64,
+    adamw_schedulefree: f64,
+    amuse: f64,
+}
+
+/// The six optimizers of the landscape presets.
+fn landscape_runs(lr: LandscapeLrs) -> Vec<RunConfig> {
     vec![
-        run("sgd-momentum", sgd(sgd_lr, 0.9)),
+        run("sgd-momentum", sgd(lr.sgd_momentum, 0.9)),
         run(
             "adam",
             OptimizerConfig::Adam(AdamConfig {
-                lr: step,
+                lr: lr.adam,
                 ..Default::default()
             }),
         ),
         run(
             "muon",
             OptimizerConfig::Muon(MuonConfig {
-                lr: step,
+                lr: lr.muon,
                 ..Default::default()
             }),
         ),
         run(
             "sgd-schedulefree",
             OptimizerConfig::SgdSchedulefree(SgdScheduleFreeConfig {
-                lr: sf_sgd_lr,
+                lr: lr.sgd_schedulefree,
                 warmup_steps: 20,
                 ..Default::default()
             }),
@@ -86,12 +97,12 @@ fn landscape_runs(sgd_lr: f64, step: f64, sf_sgd_lr: f64) -> Vec<RunConfig> {
         run(
             "adamw-schedulefree",
             OptimizerConfig::AdamwSchedulefree(AdamWScheduleFreeConfig {
-                lr: step,
+                lr: lr.adamw_schedulefree,
                 warmup_steps: 20,
                 ..Default::default()
             }),
         ),
-        run("amuse", amuse(step, 0.6, 0.3, 20)),
+        run("amuse", amuse(lr.amuse, 0.6, 0.3, 20)),
     ]
 }
 
@@ -148,22 +159,50 @@ pub fn preset(name: &str) -> Option<ExperimentConfig> {
         }
         "rosenbrock" => (
             ProblemConfig::Rosenbrock(RosenbrockConfig::default()),
-            landscape_runs(1e-3, 0.02, 2e-3),
+            landscape_runs(LandscapeLrs {
+                sgd_momentum: 1e-3,
+                adam: 0.1,
+                muon: 0.01,
+                sgd_schedulefree: 0.01,
+                adamw_schedulefree: 0.1,
+                amuse: 0.1,
+            }),
             1000,
         ),
         "beale" => (
             ProblemConfig::Beale(BealeConfig::default()),
-            landscape_runs(1e-3, 0.02, 5e-3),
+            landscape_runs(LandscapeLrs {
+                sgd_momentum: 1e-3,
+                adam: 0.03,
+                muon: 0.01,
+                sgd_schedulefree: 0.03,
+                adamw_schedulefree: 0.1,
+                amuse: 0.03,
+            }),
             1000,
         ),
         "saddle" => (
             ProblemConfig::Saddle(SaddleConfig::default()),
-            landscape_runs(0.02, 0.02, 0.1),
+            landscape_runs(LandscapeLrs {
+                sgd_momentum: 0.01,
+                adam: 0.01,
+                muon: 0.01,
+                sgd_schedulefree: 0.1,
+                adamw_schedulefree: 0.01,
+                amuse: 0.01,
+            }),
             500,
         ),
         "quadratic" => (
             ProblemConfig::Quadratic(QuadraticConfig::default()),
-            landscape_runs(5e-3, 0.02, 0.02),
+            landscape_runs(LandscapeLrs {
+                sgd_momentum: 3e-3,
+                adam: 0.03,
+                muon: 0.01,
+                sgd_schedulefree: 0.03,
+                adamw_schedulefree: 0.1,
+                amuse: 0.1,
+            }),
             500,
         ),
         _ => return None,

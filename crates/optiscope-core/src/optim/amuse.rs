@@ -81,9 +81,9 @@ pub struct AmuseConfig {
     /// Newton–Schulz iterations.
     pub ns_steps: usize,
     /// Newton–Schulz coefficients.
-    pub ns_coefficients: [f32; 3],
+    pub ns_coefficients: [f64; 3],
     /// ε added to the Frobenius norm in Newton–Schulz.
-    pub eps: f32,
+    pub eps: f64,
     /// For the SVD orthogonalizer: relative rank threshold.
     pub rank_tol: f64,
     /// Store x explicitly instead of recovering it from (y, z, β). The official code recovers x

@@ -92,7 +92,7 @@ pub struct ParamGroup {
 }
 
 /// Every optimizer, as a config tagged by `"name"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum OptimizerConfig {
     /// SGD with momentum, dampening, Nesterov and L2 weight decay (`torch.optim.SGD`).
@@ -112,6 +112,17 @@ pub enum OptimizerConfig {
     /// AMUSE: Muon with Schedule-Free averaging and a growing interpolation β (kjeiun/amuse).
     Amuse(AmuseConfig),
 }
+
+crate::tagged::tagged_deserialize!(OptimizerConfig {
+    "sgd" => Sgd,
+    "adam" => Adam,
+    "adamw" => Adamw,
+    "muon" => Muon,
+    "specgd" => Specgd,
+    "sgd_schedulefree" => SgdSchedulefree,
+    "adamw_schedulefree" => AdamwSchedulefree,
+    "amuse" => Amuse,
+});
 
 /// One line of documentation per method, for `optiscope list` and the explorer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -471,6 +482,19 @@ mod tests {
                 && msg.contains("`muon`")
                 && msg.contains("`amuse`"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn mistyped_field_is_named() {
+        let err = serde_json::from_str::<OptimizerConfig>(
+            r#"{"name": "muon", "aux_adam": {"betas": [0.9, "x"]}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("aux_adam.betas[1]: invalid type: string \"x\", expected f64"),
+            "{err}"
         );
     }
 

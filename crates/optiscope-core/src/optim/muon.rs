@@ -123,9 +123,9 @@ pub struct MuonConfig {
     /// Newton–Schulz iterations.
     pub ns_steps: usize,
     /// Newton–Schulz coefficients (a, b, c).
-    pub ns_coefficients: [f32; 3],
+    pub ns_coefficients: [f64; 3],
     /// ε added to the Frobenius norm before normalizing.
-    pub eps: f32,
+    pub eps: f64,
     /// Decoupled weight decay λ (multiplies by `1 − ηλ` with the unscaled η).
     pub weight_decay: f64,
     /// Shape factor of the update.
@@ -163,9 +163,9 @@ impl Default for MuonConfig {
 /// Checks the orthogonalizer fields shared by Muon and AMUSE.
 pub(crate) fn validate_orthogonalizer(
     ns_steps: usize,
-    eps: f32,
+    eps: f64,
     rank_tol: f64,
-    coefficients: [f32; 3],
+    coefficients: [f64; 3],
 ) -> Result<(), ConfigError> {
     if !(1..=100).contains(&ns_steps) {
         return Err(ConfigError::invalid(
@@ -174,7 +174,7 @@ pub(crate) fn validate_orthogonalizer(
             "must be in 1..=100",
         ));
     }
-    check_nonneg("eps", f64::from(eps))?;
+    check_nonneg("eps", eps)?;
     if !(0.0..1.0).contains(&rank_tol) {
         return Err(ConfigError::invalid(
             "rank_tol",
@@ -195,15 +195,15 @@ pub(crate) fn validate_orthogonalizer(
 pub(crate) fn make_orthogonalizer(
     kind: OrthogonalizerKind,
     ns_steps: usize,
-    coefficients: [f32; 3],
-    eps: f32,
+    coefficients: [f64; 3],
+    eps: f64,
     rank_tol: f64,
 ) -> Orthogonalizer {
     match kind {
         OrthogonalizerKind::NewtonSchulz => Orthogonalizer::NewtonSchulz {
-            coefficients,
+            coefficients: coefficients.map(|c| c as f32),
             steps: ns_steps,
-            eps,
+            eps: eps as f32,
         },
         OrthogonalizerKind::PolarExpress => Orthogonalizer::PolarExpress { steps: ns_steps },
         OrthogonalizerKind::Svd => Orthogonalizer::Svd { rank_tol },

@@ -5,7 +5,7 @@ use crate::linalg::{self, SvdError};
 use crate::tensor::{gemm, matmul, transpose, Op};
 
 /// Muon's Newton–Schulz quintic coefficients `(a, b, c)` (KellerJordan/Muon, `muon.py`).
-pub const MUON_NS_COEFFICIENTS: [f32; 3] = [3.4445, -4.7750, 2.0315];
+pub const MUON_NS_COEFFICIENTS: [f64; 3] = [3.4445, -4.7750, 2.0315];
 
 /// Per-iteration coefficients of Polar Express as used in modded-nanogpt `train_gpt.py` (2026).
 /// Iterations past the fifth reuse the last set. (The reference's f64 digits, rounded to f32.)
@@ -135,8 +135,8 @@ impl Orthogonalizer {
 }
 
 /// Scalar Newton–Schulz map `φ(s)` (the polynomial applied `steps` times to one singular value).
-pub fn newton_schulz_scalar(s: f64, coefficients: [f32; 3], steps: usize) -> f64 {
-    let [a, b, c] = coefficients.map(f64::from);
+pub fn newton_schulz_scalar(s: f64, coefficients: [f64; 3], steps: usize) -> f64 {
+    let [a, b, c] = coefficients;
     (0..steps).fold(s, |x, _| a * x + b * x.powi(3) + c * x.powi(5))
 }
 
@@ -146,7 +146,7 @@ mod tests {
 
     fn ns5() -> Orthogonalizer {
         Orthogonalizer::NewtonSchulz {
-            coefficients: MUON_NS_COEFFICIENTS,
+            coefficients: MUON_NS_COEFFICIENTS.map(|c| c as f32),
             steps: 5,
             eps: 1e-7,
         }

@@ -50,7 +50,7 @@ pub trait Problem: Send {
 }
 
 /// A problem, as a config tagged by `"name"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum ProblemConfig {
     /// Rosenbrock's banana valley.
@@ -66,6 +66,15 @@ pub enum ProblemConfig {
     /// The LoRA-style matrix factorization of spec §2.3.
     LoraFactorization(LoraConfig),
 }
+
+crate::tagged::tagged_deserialize!(ProblemConfig {
+    "rosenbrock" => Rosenbrock,
+    "beale" => Beale,
+    "saddle" => Saddle,
+    "quadratic" => Quadratic,
+    "river_valley" => RiverValley,
+    "lora_factorization" => LoraFactorization,
+});
 
 /// A problem config is not usable.
 #[derive(Debug, Clone, PartialEq, Error)]

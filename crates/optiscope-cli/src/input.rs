@@ -1,0 +1,50 @@
+//! Reading user input (config and trace files) with errors that name the file, the field and
+//! what went wrong.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+/// Bad input: a config, a trace or an argument the user can fix. Exits with code 2.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// A [`BadInput`] as an `anyhow::Error`.
+pub fn bad(msg: impl Into<String>) -> anyhow::Error {
+    BadInput(msg.into()).into()
+}
+
+/// Reads and parses a JSON file; every failure is a [`BadInput`] naming the file and, for parse
+/// errors, the path of the offending field.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    parse_json(&text).map_err(|msg| bad(format!("{}: {msg}", path.display())))
+}
+
+/// Parses JSON text into `T`, with the field path in the message (`optimizer.lr: invalid type ...`).
+pub fn parse_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let mut msg = if path == "." || path.is_empty() {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        };
+        if inner.is_syntax() && ["NaN", "Infinity"].iter().any(|t| text.contains(t)) {
+            msg.push_str(" (NaN and Infinity are not JSON numbers; every value must be finite)");
+        }
+        msg
+    })
+}

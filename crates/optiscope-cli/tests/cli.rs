@@ -1,0 +1,269 @@
+//! The `optiscope` binary as a user meets it: files written, exit codes, one-line errors.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_optiscope"))
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("optiscope-cli-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn replay_json(dir: &Path, json: &str) -> Output {
+    let path = dir.join("trace.json");
+    std::fs::write(&path, json).unwrap();
+    bin().arg("replay").arg(&path).output().unwrap()
+}
+
+/// Bad input gets exit code 2 and one line that names the field, the value and what is allowed.
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let d = tempdir("bad");
+    let p = r#""params":{"w":{"shape":[2],"data":[1,2]}}"#;
+    let cases = [
+        (format!(r#"{{"optimizer":{{"name":"adan"}},{p},"grads":[]}}"#), "unknown variant `adan`, expected one of `sgd`, `adam`, `adamw`, `muon`"),
+        (format!(r#"{{"optimizer":{{"name":"adamw","lrr":0.1}},{p},"grads":[]}}"#), "unknown field `lrr`, expected one of `lr`"),
+        (format!(r#"{{"optimizer":{{"name":"adamw","lr":"fast"}},{p},"grads":[]}}"#), "optimizer: lr: invalid type: string \"fast\", expected f64"),
+        (format!(r#"{{"optimizer":{{"name":"sgd","lr":0}},{p},"grads":[]}}"#), "optimizer.lr = 0: must be a finite number > 0"),
+        (format!(r#"{{"optimizer":{{"name":"sgd","lr":-0.5}},{p},"grads":[]}}"#), "optimizer.lr = -0.5: must be a finite number > 0"),
+        (format!(r#"{{"optimizer":{{"name":"adam","betas":[0.9,1.0]}},{p},"grads":[]}}"#), "optimizer.betas[1] = 1: must be in [0, 1)"),
+        (format!(r#"{{"optimizer":{{"name":"adam","betas":[-0.1,0.9]}},{p},"grads":[]}}"#), "optimizer.betas[0] = -0.1: must be in [0, 1)"),
+        (format!(r#"{{"optimizer":{{"name":"sgd","lr":0.1}},{p},"grads":[{{"w":[1,2,3]}}]}}"#), "grads[0].w: 3 values, but the parameter has shape [2] (2 values)"),
+        (format!(r#"{{"optimizer":{{"name":"sgd","lr":0.1}},{p},"grads":[{{"w":[1,NaN]}}]}}"#), "NaN and Infinity are not JSON numbers"),
+        (format!(r#"{{"optimizer":{{"name":"sgd","lr":0.1}},{p},"grads":[{{"w":[1,1e39]}}]}}"#), "grads[0].w[1] = 1000000000000000000000000000000000000000: not a finite f32"),
+        (format!(r#"{{"optimizer":{{"name":"sgd","lr":0.1}},{p},"grads":[{{"v":[1,2]}}]}}"#), "grads[0].v: no parameter named \"v\" (parameters: w)"),
+        (r#"{"optimizer":{"name":"sgd","lr":0.1},"params":{"w":{"shape":[2,2],"data":[1,2]}},"grads":[]}"#.to_string(), "params.w: shape [2, 2] needs 4 values, got 2"),
+        (r#"{"optimizer":{"name":"amuse"},"params":{"w":{"shape":[2],"data":[1,2]}},"grads":[]}"#.to_string(), "optimizer.warmup_steps = 0: must be >= 1"),
+    ];
+    for (json, want) in cases {
+        let o = replay_json(&d, &json);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{json}\n{err}");
+        assert!(err.contains(want), "{json}\nwant: {want}\ngot:  {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let o = bin()
+        .args(["replay", "/nonexistent/trace.json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot read /nonexistent/trace.json"),
+        "{}",
+        stderr(&o)
+    );
+    let o = bin().args(["run", "--preset", "nope"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("possible values: river-valley, lora-spectrum"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Replay reproduces the spec's SGD-Nesterov vector (spec §0.1) and writes f32 values.
+#[test]
+fn replay_reproduces_a_spec_vector() {
+    let d = tempdir("replay");
+    let o = replay_json(
+        &d,
+        r#"{"optimizer":{"name":"sgd","lr":0.1,"momentum":0.9,"nesterov":true},
+            "params":{"p":{"shape":[3],"data":[1,-2,0.5]}},
+            "grads":[{"p":[0.1,-0.2,0.3]},{"p":[-0.05,0.4,0.1]},{"p":[0.2,0,-0.3]}]}"#,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let want = [
+        [0.981, -1.962, 0.443],
+        [0.9824, -2.0218, 0.3997],
+        [0.94116, -2.03962, 0.42673],
+    ];
+    let steps = v["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 3);
+    for (s, w) in steps.iter().zip(want) {
+        for key in ["params", "eval_params"] {
+            let got: Vec<f64> = s[key]["p"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect();
+            for (g, w) in got.iter().zip(w) {
+                assert!(
+                    (g - w).abs() < 1e-6 * (1.0 + w.abs()),
+                    "{key}: {got:?} vs {w:?}"
+                );
+            }
+        }
+    }
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// `run --preset` writes config.json, metrics.jsonl and summary.json; rerunning config.json
+/// repeats the run exactly; an existing result folder is never overwritten without --force.
+#[test]
+fn run_writes_files_and_config_repeats_the_run() {
+    let d = tempdir("run");
+    let out = d.join("rv");
+    let o = bin()
+        .args([
+            "run",
+            "--preset",
+            "river-valley",
+            "--steps",
+            "300",
+            "--seed",
+            "5",
+            "-q",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("river_valley — 300 steps, seed 5"),
+        "{stdout}"
+    );
+    for label in ["gd", "muon", "sf-muon", "amuse"] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(label)),
+            "{label} missing from the summary:\n{stdout}"
+        );
+    }
+    let metrics = read(&out.join("metrics.jsonl"));
+    assert_eq!(
+        metrics.lines().count(),
+        4 * 301,
+        "4 runs × (step 0 + 300 steps)"
+    );
+    let first: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
+    assert_eq!(first["run"], "gd");
+    assert_eq!(first["step"], 0);
+    assert!(first["loss"].as_f64().unwrap() > 0.0 && first["point"].as_array().unwrap().len() == 2);
+    let cfg: serde_json::Value = serde_json::from_str(&read(&out.join("config.json"))).unwrap();
+    assert_eq!(
+        (cfg["steps"].as_u64(), cfg["seed"].as_u64()),
+        (Some(300), Some(5))
+    );
+    assert_eq!(
+        cfg["runs"][3]["optimizer"]["rho"], 0.3,
+        "the resolved config spells out every field"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    assert_eq!(summary.as_array().unwrap().len(), 4);
+
+    // Same config again, another folder: identical metrics.
+    let again = d.join("again");
+    let o = bin()
+        .arg("run")
+        .arg(out.join("config.json"))
+        .arg("-q")
+        .arg("--out")
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(&again.join("metrics.jsonl")), metrics);
+
+    // The first folder is refused and left as it was.
+    let o = bin()
+        .args(["run", "--preset", "saddle", "-q", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("already holds the results of a run"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(read(&out.join("metrics.jsonl")), metrics);
+}
+
+/// A diverging run stops with a message naming the run and step, exits 1, and keeps its records.
+#[test]
+fn divergence_is_reported_and_records_are_kept() {
+    let d = tempdir("nan");
+    let cfg = d.join("diverge.json");
+    std::fs::write(
+        &cfg,
+        r#"{"problem":{"name":"saddle"},"steps":50,
+            "runs":[{"label":"too-fast","optimizer":{"name":"sgd","lr":5}},{"label":"fine","optimizer":{"name":"sgd","lr":0.1}}]}"#,
+    )
+    .unwrap();
+    let out = d.join("out");
+    let o = bin()
+        .arg("run")
+        .arg(&cfg)
+        .arg("-q")
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("run \"too-fast\" diverged at step 7"), "{err}");
+    let metrics = read(&out.join("metrics.jsonl"));
+    let fast: Vec<_> = metrics
+        .lines()
+        .filter(|l| l.contains("\"too-fast\""))
+        .collect();
+    assert_eq!(fast.len(), 7, "steps 0..=6 kept");
+    assert_eq!(
+        metrics.lines().filter(|l| l.contains("\"fine\"")).count(),
+        51,
+        "the other run went on"
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("diverged@7"));
+}
+
+#[test]
+fn list_shows_every_method_and_default() {
+    let o = bin().arg("list").output().unwrap();
+    assert!(o.status.success());
+    let s = String::from_utf8_lossy(&o.stdout);
+    for name in [
+        "sgd",
+        "adam",
+        "adamw",
+        "muon",
+        "specgd",
+        "sgd_schedulefree",
+        "adamw_schedulefree",
+        "amuse",
+        "river-valley",
+        "lora-spectrum",
+    ] {
+        assert!(s.contains(name), "{name} missing");
+    }
+    assert!(
+        s.contains("ns_coefficients") && s.contains("[3.4445,-4.775,2.0315]"),
+        "{s}"
+    );
+    let o = bin().args(["list", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let adamw = v["optimizers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "adamw")
+        .unwrap();
+    assert_eq!(adamw["defaults"]["weight_decay"], 0.01);
+}
