@@ -170,8 +170,9 @@ impl AdamState {
         };
         let scalars = AdamScalars {
             lr: lr as f32,
-            beta1: s.betas[0] as f32,
+            one_minus_beta1: (1.0 - s.betas[0]) as f32,
             beta2: s.betas[1] as f32,
+            one_minus_beta2: (1.0 - s.betas[1]) as f32,
             eps: s.eps as f32,
             weight_decay: weight_decay as f32,
             decoupled: s.decoupled,

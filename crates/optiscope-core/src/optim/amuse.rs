@@ -280,20 +280,21 @@ impl Amuse {
         if st.route == Route::Aux {
             let a = &cfg.aux;
             let bc2 = 1.0 - a.beta2.powf(t as f64);
-            let (b2, eps, wd, lrf, bc2) = (
+            let (b2, one_minus_b2, eps, wd, lrf, bc2) = (
                 a.beta2 as f32,
+                (1.0 - a.beta2) as f32,
                 a.eps as f32,
                 st.weight_decay as f32,
                 lr as f32,
                 bc2 as f32,
             );
             for ((zi, vi), &gi) in z.iter_mut().zip(st.buf.iter_mut()).zip(g) {
-                *vi = b2 * *vi + (1.0 - b2) * gi * gi;
+                *vi = b2 * *vi + one_minus_b2 * gi * gi;
                 let u = gi / ((*vi / bc2).sqrt() + eps) + wd * *zi;
                 *zi -= lrf * u;
             }
         } else {
-            let u = muon_momentum(&mut st.buf, g, cfg.momentum as f32, true);
+            let u = muon_momentum(&mut st.buf, g, cfg.momentum, true);
             let o = st.route.orthogonalized(&u, &self.orth, cfg.adjust_lr_fn)?;
             let decay = (1.0 - lr * st.weight_decay) as f32;
             let lrf = lr as f32;

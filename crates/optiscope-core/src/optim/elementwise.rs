@@ -1,6 +1,7 @@
 //! Elementwise update rules in f32, one function per method. These are the CPU twins of the WGSL
-//! elementwise kernels: every per-step scalar (bias corrections, Schedule-Free weights) is
-//! computed on the host in f64 and passed in as f32, exactly as the shaders receive it.
+//! elementwise kernels: every per-step scalar (bias corrections, Schedule-Free weights, and
+//! differences like `1 − β2` that lose digits when formed from an f32 β2) is computed on the host
+//! in f64 and passed in as f32, exactly as the shaders receive it.
 
 /// `a + w (b − a)`.
 #[inline]
@@ -15,8 +16,8 @@ pub struct SgdScalars {
     pub lr: f32,
     /// Momentum μ.
     pub momentum: f32,
-    /// Dampening τ.
-    pub dampening: f32,
+    /// `1 − τ` (τ: dampening).
+    pub one_minus_dampening: f32,
     /// L2 weight decay λ (added to the gradient).
     pub weight_decay: f32,
     /// Nesterov momentum.
@@ -38,7 +39,7 @@ pub fn sgd_step(p: &mut [f32], g: &[f32], buf: &mut [f32], s: &SgdScalars) {
             let b = if s.first_step {
                 d
             } else {
-                s.momentum * buf[i] + (1.0 - s.dampening) * d
+                s.momentum * buf[i] + s.one_minus_dampening * d
             };
             buf[i] = b;
             d = if s.nesterov { d + s.momentum * b } else { b };
@@ -52,10 +53,12 @@ pub fn sgd_step(p: &mut [f32], g: &[f32], buf: &mut [f32], s: &SgdScalars) {
 pub struct AdamScalars {
     /// Learning rate η (used for decoupled decay).
     pub lr: f32,
-    /// β1.
-    pub beta1: f32,
+    /// `1 − β1`.
+    pub one_minus_beta1: f32,
     /// β2.
     pub beta2: f32,
+    /// `1 − β2`.
+    pub one_minus_beta2: f32,
     /// ε.
     pub eps: f32,
     /// Weight decay λ.
@@ -88,8 +91,8 @@ pub fn adam_step(
         } else if s.weight_decay != 0.0 {
             gi += s.weight_decay * p[i];
         }
-        m[i] = lerp(m[i], gi, 1.0 - s.beta1);
-        v[i] = s.beta2 * v[i] + (1.0 - s.beta2) * gi * gi;
+        m[i] = lerp(m[i], gi, s.one_minus_beta1);
+        v[i] = s.beta2 * v[i] + s.one_minus_beta2 * gi * gi;
         let vv = if s.amsgrad {
             v_max[i] = v_max[i].max(v[i]);
             v_max[i]
@@ -108,12 +111,15 @@ pub struct ScheduleFreeScalars {
     pub lr: f32,
     /// c_{k+1}: the averaging weight.
     pub ckp1: f32,
-    /// β: the interpolation (`momentum` of SF-SGD, `betas[0]` of SF-AdamW).
-    pub beta: f32,
+    /// `γ (β(1 − c) − 1)`: the coefficient of the normalized gradient in the y update
+    /// (β: `momentum` of SF-SGD, `betas[0]` of SF-AdamW).
+    pub y_step: f32,
     /// Weight decay λ, evaluated at y.
     pub weight_decay: f32,
     /// SF-AdamW: β2.
     pub beta2: f32,
+    /// SF-AdamW: `1 − β2`.
+    pub one_minus_beta2: f32,
     /// SF-AdamW: ε.
     pub eps: f32,
     /// SF-AdamW: `1 − β2^{k+1}` (current form) or 1 (paper form: no bias correction in the denominator).
@@ -125,7 +131,7 @@ pub struct ScheduleFreeScalars {
 #[inline]
 fn schedulefree_tail(y: &mut f32, z: &mut f32, d: f32, s: &ScheduleFreeScalars) {
     *y = lerp(*y, *z, s.ckp1);
-    *y += s.lr * (s.beta * (1.0 - s.ckp1) - 1.0) * d;
+    *y += s.y_step * d;
     *z -= s.lr * d;
 }
 
@@ -146,7 +152,7 @@ pub fn adamw_schedulefree_step(
     s: &ScheduleFreeScalars,
 ) {
     for i in 0..y.len() {
-        v[i] = s.beta2 * v[i] + (1.0 - s.beta2) * g[i] * g[i];
+        v[i] = s.beta2 * v[i] + s.one_minus_beta2 * g[i] * g[i];
         let denom = (v[i] / s.bias_correction2).sqrt() + s.eps;
         let d = g[i] / denom + s.weight_decay * y[i];
         schedulefree_tail(&mut y[i], &mut z[i], d, s);

@@ -327,11 +327,12 @@ impl Route {
 }
 
 /// Nesterov/EMA momentum of Muon: `M ← lerp(M, g, 1 − β)`, returns `lerp(g, M, β)` or `M`.
-pub(crate) fn muon_momentum(buf: &mut [f32], g: &[f32], beta: f32, nesterov: bool) -> Vec<f32> {
+pub(crate) fn muon_momentum(buf: &mut [f32], g: &[f32], beta: f64, nesterov: bool) -> Vec<f32> {
+    let (one_minus_beta, beta) = ((1.0 - beta) as f32, beta as f32);
     buf.iter_mut()
         .zip(g)
         .map(|(m, &gi)| {
-            *m = lerp(*m, gi, 1.0 - beta);
+            *m = lerp(*m, gi, one_minus_beta);
             if nesterov {
                 lerp(gi, *m, beta)
             } else {
@@ -413,12 +414,7 @@ impl Optimizer for Muon {
                 adam.update(p.value.data_mut(), g.data(), &self.aux, lr, st.weight_decay);
                 continue;
             }
-            let u = muon_momentum(
-                &mut st.buf,
-                g.data(),
-                self.cfg.momentum as f32,
-                self.cfg.nesterov,
-            );
+            let u = muon_momentum(&mut st.buf, g.data(), self.cfg.momentum, self.cfg.nesterov);
             let o = st
                 .route
                 .orthogonalized(&u, &self.orth, self.cfg.adjust_lr_fn)?;

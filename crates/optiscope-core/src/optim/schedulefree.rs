@@ -336,9 +336,10 @@ impl Optimizer for ScheduleFree {
             let s = ScheduleFreeScalars {
                 lr: lr_k as f32,
                 ckp1: ckp1 as f32,
-                beta: self.beta as f32,
+                y_step: (lr_k * (self.beta * (1.0 - ckp1) - 1.0)) as f32,
                 weight_decay: st.weight_decay as f32,
                 beta2: beta2 as f32,
+                one_minus_beta2: (1.0 - beta2) as f32,
                 eps: eps as f32,
                 bias_correction2: bias_correction2 as f32,
             };

@@ -109,7 +109,7 @@ impl Optimizer for Sgd {
             let s = SgdScalars {
                 lr: (lr * self.lr_scale) as f32,
                 momentum: self.cfg.momentum as f32,
-                dampening: self.cfg.dampening as f32,
+                one_minus_dampening: (1.0 - self.cfg.dampening) as f32,
                 weight_decay: wd as f32,
                 nesterov: self.cfg.nesterov,
                 maximize: self.cfg.maximize,
