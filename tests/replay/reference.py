@@ -268,12 +268,14 @@ def matrix_view_shape(shape):
 def route_of(shape, role, use_muon):
     """'matrix' | 'diagonal' | 'aux' for the matrix methods.
 
-    role auto: ndim >= 2 -> matrix, else aux. use_muon (param group) forces: false -> aux;
-    true -> matrix if the param is a matrix (auto ndim >= 2 or role matrix), diagonal otherwise."""
+    role auto: ndim >= 2 -> matrix, else aux; role matrix needs ndim >= 2. use_muon (param group)
+    overrides the role: false -> aux; true -> matrix for ndim >= 2, diagonal otherwise."""
     role = role or "auto"
     if role == "auto":
         base = "matrix" if len(shape) >= 2 else "aux"
     elif role == "matrix":
+        if len(shape) < 2:
+            raise ConfigError(f"role 'matrix' needs a tensor of rank >= 2, got shape {list(shape)}")
         base = "matrix"
     elif role == "diagonal":
         base = "diagonal"
@@ -285,7 +287,7 @@ def route_of(shape, role, use_muon):
         return base
     if not use_muon:
         return "aux"
-    return base if base in ("matrix", "diagonal") else "diagonal"
+    return "matrix" if len(shape) >= 2 else "diagonal"
 
 
 def orth_update(u, shape, route, cfg, adjust_lr_fn):

@@ -22,7 +22,7 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|m| {
             let defaults = OptimizerConfig::default_for(m.name)
-                .map(|c| serde_json::to_value(c))
+                .map(serde_json::to_value)
                 .transpose()?;
             Ok((m, defaults.unwrap_or_default()))
         })

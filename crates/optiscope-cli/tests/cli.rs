@@ -44,6 +44,10 @@ fn bad_input_is_one_line_and_exit_2() {
         (format!(r#"{{"optimizer":{{"name":"sgd","lr":0.1}},{p},"grads":[{{"v":[1,2]}}]}}"#), "grads[0].v: no parameter named \"v\" (parameters: w)"),
         (r#"{"optimizer":{"name":"sgd","lr":0.1},"params":{"w":{"shape":[2,2],"data":[1,2]}},"grads":[]}"#.to_string(), "params.w: shape [2, 2] needs 4 values, got 2"),
         (r#"{"optimizer":{"name":"amuse"},"params":{"w":{"shape":[2],"data":[1,2]}},"grads":[]}"#.to_string(), "optimizer.warmup_steps = 0: must be >= 1"),
+        (
+            r#"{"optimizer":{"name":"muon"},"params":{"w":{"shape":[2],"data":[1,2],"role":"matrix"}},"grads":[]}"#.to_string(),
+            "params.w.role = matrix: needs a tensor of rank >= 2, this one has shape [2]",
+        ),
     ];
     for (json, want) in cases {
         let o = replay_json(&d, &json);

@@ -63,6 +63,21 @@ impl Param {
         }
     }
 
+    /// Checks that the role fits the shape: `Matrix` needs rank ≥ 2.
+    pub fn check_role(&self) -> Result<(), ConfigError> {
+        if self.role == ParamRole::Matrix && self.value.ndim() < 2 {
+            return Err(ConfigError::invalid(
+                format!("params.{}.role", self.name),
+                "matrix",
+                format!(
+                    "needs a tensor of rank >= 2, this one has shape {:?} (\"diagonal\" orthogonalizes diag(v); or reshape it to [n, 1])",
+                    self.value.shape()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The role with `Auto` resolved from the shape.
     pub fn resolved_role(&self) -> ParamRole {
         match self.role {
@@ -86,7 +101,8 @@ pub struct ParamGroup {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
     /// Matrix methods only: force orthogonalized updates on (`true`) or the auxiliary AdamW (`false`),
-    /// like the reference's `use_muon` group flag.
+    /// like the reference's `use_muon` group flag. It overrides the parameter's role; `true` on a
+    /// tensor of rank < 2 orthogonalizes it as the diagonal matrix `diag(v)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_muon: Option<bool>,
 }
@@ -232,6 +248,7 @@ impl OptimizerConfig {
         self.validate()?;
         let mut names = std::collections::HashSet::new();
         for p in params {
+            p.check_role()?;
             if !names.insert(p.name.as_str()) {
                 return Err(ConfigError::invalid(
                     "params",
