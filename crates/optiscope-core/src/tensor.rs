@@ -85,6 +85,16 @@ impl Tensor {
         &mut self.data
     }
 
+    /// The element vector itself (for executors that take `&Vec<f32>` buffers).
+    pub fn data_vec(&self) -> &Vec<f32> {
+        &self.data
+    }
+
+    /// The element vector, mutable; its length must not change.
+    pub(crate) fn data_vec_mut(&mut self) -> &mut Vec<f32> {
+        &mut self.data
+    }
+
     /// Consumes the tensor and returns its elements.
     pub fn into_data(self) -> Vec<f32> {
         self.data

@@ -2,12 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::elementwise::{adam_step, AdamScalars};
+use super::device::Device;
+use super::elementwise::AdamScalars;
 use super::{
-    check_betas, check_grads, check_lr, check_nonneg, resolve_groups, ConfigError, OptimError,
-    Optimizer, Param, ParamGroup,
+    check_betas, check_lr, check_nonneg, resolve_groups, ConfigError, Executor, OptimError, Param,
+    ParamGroup,
 };
-use crate::tensor::Tensor;
 
 /// Where ε enters the Adam denominator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -132,21 +132,47 @@ impl AdamWConfig {
     }
 }
 
+impl AdamSettings {
+    /// The scalars of step `t` (1-based) with learning rate `lr` and decay `weight_decay`, computed
+    /// in f64 and rounded once.
+    pub(crate) fn scalars(&self, t: u64, lr: f64, weight_decay: f64) -> AdamScalars {
+        let t = t as i32;
+        let bc1 = 1.0 - self.betas[0].powi(t);
+        let bc2 = 1.0 - self.betas[1].powi(t);
+        let (step_size, bc2_sqrt) = match self.eps_mode {
+            EpsMode::AfterBiasCorrection => (lr / bc1, bc2.sqrt()),
+            EpsMode::BeforeBiasCorrection => (lr * bc2.sqrt() / bc1, 1.0),
+        };
+        AdamScalars {
+            lr: lr as f32,
+            one_minus_beta1: (1.0 - self.betas[0]) as f32,
+            beta2: self.betas[1] as f32,
+            one_minus_beta2: (1.0 - self.betas[1]) as f32,
+            eps: self.eps as f32,
+            weight_decay: weight_decay as f32,
+            decoupled: self.decoupled,
+            maximize: self.maximize,
+            amsgrad: self.amsgrad,
+            step_size: step_size as f32,
+            bc2_sqrt: bc2_sqrt as f32,
+        }
+    }
+}
+
 /// Moments of one parameter; also used by the auxiliary AdamW of the matrix methods.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct AdamState {
-    m: Vec<f32>,
-    v: Vec<f32>,
-    v_max: Vec<f32>,
+pub(crate) struct AdamState<D: Device> {
+    m: D::Buf,
+    v: D::Buf,
+    v_max: D::Buf,
     t: u64,
 }
 
-impl AdamState {
-    pub(crate) fn new(len: usize, amsgrad: bool) -> Self {
+impl<D: Device> AdamState<D> {
+    pub(crate) fn new(dev: &mut D, len: usize, amsgrad: bool) -> Self {
         Self {
-            m: vec![0.0; len],
-            v: vec![0.0; len],
-            v_max: if amsgrad { vec![0.0; len] } else { vec![] },
+            m: dev.zeros(len),
+            v: dev.zeros(len),
+            v_max: dev.zeros(if amsgrad { len } else { 0 }),
             t: 0,
         }
     }
@@ -154,47 +180,30 @@ impl AdamState {
     /// One step with learning rate `lr` and decay `weight_decay` (already resolved per parameter).
     pub(crate) fn update(
         &mut self,
-        p: &mut [f32],
-        g: &[f32],
+        dev: &mut D,
+        p: &mut D::Buf,
+        g: &D::Buf,
         s: &AdamSettings,
         lr: f64,
         weight_decay: f64,
     ) {
         self.t += 1;
-        let t = self.t as i32;
-        let bc1 = 1.0 - s.betas[0].powi(t);
-        let bc2 = 1.0 - s.betas[1].powi(t);
-        let (step_size, bc2_sqrt) = match s.eps_mode {
-            EpsMode::AfterBiasCorrection => (lr / bc1, bc2.sqrt()),
-            EpsMode::BeforeBiasCorrection => (lr * bc2.sqrt() / bc1, 1.0),
-        };
-        let scalars = AdamScalars {
-            lr: lr as f32,
-            one_minus_beta1: (1.0 - s.betas[0]) as f32,
-            beta2: s.betas[1] as f32,
-            one_minus_beta2: (1.0 - s.betas[1]) as f32,
-            eps: s.eps as f32,
-            weight_decay: weight_decay as f32,
-            decoupled: s.decoupled,
-            maximize: s.maximize,
-            amsgrad: s.amsgrad,
-            step_size: step_size as f32,
-            bc2_sqrt: bc2_sqrt as f32,
-        };
-        adam_step(p, g, &mut self.m, &mut self.v, &mut self.v_max, &scalars);
+        let scalars = s.scalars(self.t, lr, weight_decay);
+        dev.adam(p, g, &mut self.m, &mut self.v, &mut self.v_max, &scalars);
     }
 }
 
-pub(crate) struct Adam {
+pub(crate) struct Adam<D: Device> {
     settings: AdamSettings,
     per_param: Vec<(f64, f64)>,
-    states: Vec<AdamState>,
+    states: Vec<AdamState<D>>,
     steps: u64,
     lr_scale: f64,
 }
 
-impl Adam {
+impl<D: Device> Adam<D> {
     pub(crate) fn new(
+        dev: &mut D,
         settings: AdamSettings,
         groups: &[ParamGroup],
         params: &[Param],
@@ -210,7 +219,7 @@ impl Adam {
             .collect();
         let states = params
             .iter()
-            .map(|p| AdamState::new(p.value.len(), settings.amsgrad))
+            .map(|p| AdamState::new(dev, p.value.len(), settings.amsgrad))
             .collect();
         Ok(Self {
             settings,
@@ -222,18 +231,16 @@ impl Adam {
     }
 }
 
-impl Optimizer for Adam {
-    fn step(&mut self, params: &mut [Param], grads: &[Tensor]) -> Result<(), OptimError> {
-        check_grads(params, grads)?;
+impl<D: Device> Executor<D> for Adam<D> {
+    fn step(
+        &mut self,
+        dev: &mut D,
+        params: &mut [D::Buf],
+        grads: &[&D::Buf],
+    ) -> Result<(), OptimError> {
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
             let (lr, wd) = self.per_param[i];
-            self.states[i].update(
-                p.value.data_mut(),
-                g.data(),
-                &self.settings,
-                lr * self.lr_scale,
-                wd,
-            );
+            self.states[i].update(dev, p, g, &self.settings, lr * self.lr_scale, wd);
         }
         self.steps += 1;
         Ok(())

@@ -3,17 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::elementwise::{lerp, lerp_towards};
+use super::device::Device;
+use super::elementwise::AmuseAuxScalars;
 use super::muon::{
-    make_orthogonalizer, muon_momentum, validate_orthogonalizer, AdjustLrFn, OrthogonalizerKind,
-    Route,
+    make_orthogonalizer, validate_orthogonalizer, AdjustLrFn, OrthogonalizerKind, Route,
 };
 use super::orthogonalize::{Orthogonalizer, MUON_NS_COEFFICIENTS};
 use super::{
-    check_grads, check_lr, check_nonneg, check_unit, resolve_groups, ConfigError, OptimError,
-    Optimizer, Param, ParamGroup,
+    check_lr, check_nonneg, check_unit, resolve_groups, ConfigError, Executor, OptimError, Param,
+    ParamGroup,
 };
-use crate::tensor::Tensor;
 
 /// The fallback (non-matrix) group of AMUSE: Schedule-Free AdamW without a first moment.
 /// Defaults from the official code: lr 3e-4, beta2 0.999, eps 1e-10, weight_decay 0.
@@ -171,8 +170,9 @@ pub fn amuse_beta(
     1.0 - odds.powf(rho) * (1.0 - beta1)
 }
 
-struct AmuseParam {
+struct AmuseParam<D: Device> {
     route: Route,
+    len: usize,
     lr: f64,
     weight_decay: f64,
     /// Steps taken by this parameter's group.
@@ -181,23 +181,27 @@ struct AmuseParam {
     weight_sum: f64,
     c_warmup: Option<f64>,
     beta: f64,
-    z: Option<Vec<f32>>,
-    x: Option<Vec<f32>>,
+    z: Option<D::Buf>,
+    x: Option<D::Buf>,
     /// Momentum buffer (Muon route) or second moment (fallback).
-    buf: Vec<f32>,
+    buf: D::Buf,
 }
 
-pub(crate) struct Amuse {
+pub(crate) struct Amuse<D: Device> {
     cfg: AmuseConfig,
     orth: Orthogonalizer,
-    params: Vec<AmuseParam>,
+    params: Vec<AmuseParam<D>>,
     train_mode: bool,
     steps: u64,
     lr_scale: f64,
 }
 
-impl Amuse {
-    pub(crate) fn new(cfg: &AmuseConfig, params: &[Param]) -> Result<Self, ConfigError> {
+impl<D: Device> Amuse<D> {
+    pub(crate) fn new(
+        dev: &mut D,
+        cfg: &AmuseConfig,
+        params: &[Param],
+    ) -> Result<Self, ConfigError> {
         let resolved = resolve_groups(&cfg.param_groups, params)?;
         let states = params
             .iter()
@@ -211,6 +215,7 @@ impl Amuse {
                 };
                 AmuseParam {
                     route,
+                    len: p.value.len(),
                     lr: r.lr.unwrap_or(lr),
                     weight_decay: r.weight_decay.unwrap_or(wd),
                     k: 0,
@@ -219,7 +224,7 @@ impl Amuse {
                     beta: cfg.beta1,
                     z: None,
                     x: None,
-                    buf: vec![0.0; p.value.len()],
+                    buf: dev.zeros(p.value.len()),
                 }
             })
             .collect();
@@ -240,7 +245,13 @@ impl Amuse {
         })
     }
 
-    fn step_param(&self, st: &mut AmuseParam, y: &mut [f32], g: &[f32]) -> Result<(), OptimError> {
+    fn step_param(
+        &self,
+        dev: &mut D,
+        st: &mut AmuseParam<D>,
+        y: &mut D::Buf,
+        g: &D::Buf,
+    ) -> Result<(), OptimError> {
         let cfg = &self.cfg;
         st.k += 1;
         let t = st.k;
@@ -259,112 +270,108 @@ impl Amuse {
         let beta = amuse_beta(t, cfg.warmup_steps, c, st.c_warmup, cfg.beta1, cfg.rho);
         st.beta = beta;
 
-        let z = st.z.get_or_insert_with(|| y.to_vec());
-        if cfg.explicit_x && st.x.is_none() {
-            st.x = Some(y.to_vec());
+        if st.z.is_none() {
+            st.z = Some(dev.duplicate(y));
         }
+        if cfg.explicit_x && st.x.is_none() {
+            st.x = Some(dev.duplicate(y));
+        }
+        let Some(z) = st.z.as_mut() else {
+            unreachable!("z was just set")
+        };
         let wd_y = cfg.weight_decay_at_y;
         if wd_y != 0.0 {
-            let zf = (lr * wd_y) as f32;
-            let yf = (1.0 - lr * wd_y * (1.0 - beta)) as f32;
-            for (zi, yi) in z.iter_mut().zip(y.iter_mut()) {
-                *zi -= zf * *yi;
-                *yi *= yf;
-            }
+            dev.amuse_decay_at_y(
+                z,
+                y,
+                (lr * wd_y) as f32,
+                (1.0 - lr * wd_y * (1.0 - beta)) as f32,
+            );
         }
         // y → x: recovered with the new β (official), or the stored x (explicit_x).
         match &st.x {
-            Some(x) => y.copy_from_slice(x),
-            None => lerp_towards(y, z, (1.0 - 1.0 / beta) as f32),
+            Some(x) => dev.copy_into(y, x),
+            None => dev.lerp_towards(y, z, (1.0 - 1.0 / beta) as f32),
         }
         if st.route == Route::Aux {
             let a = &cfg.aux;
-            let bc2 = 1.0 - a.beta2.powf(t as f64);
-            let (b2, one_minus_b2, eps, wd, lrf, bc2) = (
-                a.beta2 as f32,
-                (1.0 - a.beta2) as f32,
-                a.eps as f32,
-                st.weight_decay as f32,
-                lr as f32,
-                bc2 as f32,
-            );
-            for ((zi, vi), &gi) in z.iter_mut().zip(st.buf.iter_mut()).zip(g) {
-                *vi = b2 * *vi + one_minus_b2 * gi * gi;
-                let u = gi / ((*vi / bc2).sqrt() + eps) + wd * *zi;
-                *zi -= lrf * u;
-            }
+            let s = AmuseAuxScalars {
+                lr: lr as f32,
+                beta2: a.beta2 as f32,
+                one_minus_beta2: (1.0 - a.beta2) as f32,
+                eps: a.eps as f32,
+                weight_decay: st.weight_decay as f32,
+                bias_correction2: (1.0 - a.beta2.powf(t as f64)) as f32,
+            };
+            dev.amuse_aux(z, &mut st.buf, g, &s);
         } else {
-            let u = muon_momentum(&mut st.buf, g, cfg.momentum, true);
-            let o = st.route.orthogonalized(&u, &self.orth, cfg.adjust_lr_fn)?;
-            let decay = (1.0 - lr * st.weight_decay) as f32;
-            let lrf = lr as f32;
-            for (zi, oi) in z.iter_mut().zip(&o) {
-                *zi = *zi * decay - lrf * oi;
-            }
+            let u = dev.muon_momentum(&mut st.buf, g, cfg.momentum, true);
+            let o = dev.orthogonalize(&u, st.route, &self.orth)?;
+            let scale = st.route.scale(cfg.adjust_lr_fn, st.len);
+            dev.decay_sub(
+                z,
+                &o,
+                (1.0 - lr * st.weight_decay) as f32,
+                (lr * scale) as f32,
+            );
         }
-        let (cf, bf) = (c as f32, (1.0 - beta) as f32);
-        for (i, (yi, zi)) in y.iter_mut().zip(z.iter()).enumerate() {
-            let x_next = lerp(*yi, *zi, cf);
-            if let Some(x) = &mut st.x {
-                x[i] = x_next;
-            }
-            *yi = lerp(x_next, *zi, bf);
-        }
+        dev.amuse_tail(y, z, st.x.as_mut(), c as f32, (1.0 - beta) as f32);
         Ok(())
     }
 }
 
-impl Optimizer for Amuse {
-    fn step(&mut self, params: &mut [Param], grads: &[Tensor]) -> Result<(), OptimError> {
+impl<D: Device> Executor<D> for Amuse<D> {
+    fn step(
+        &mut self,
+        dev: &mut D,
+        params: &mut [D::Buf],
+        grads: &[&D::Buf],
+    ) -> Result<(), OptimError> {
         if !self.train_mode {
             return Err(OptimError::EvalMode { method: "amuse" });
         }
-        check_grads(params, grads)?;
         let mut states = std::mem::take(&mut self.params);
         let result = params
             .iter_mut()
             .zip(grads)
             .zip(&mut states)
-            .try_for_each(|((p, g), st)| self.step_param(st, p.value.data_mut(), g.data()));
+            .try_for_each(|((p, g), st)| self.step_param(dev, st, p, g));
         self.params = states;
         result?;
         self.steps += 1;
         Ok(())
     }
 
-    fn eval_params(&self, params: &[Param]) -> Vec<Tensor> {
+    fn eval_params(&self, dev: &mut D, params: &[D::Buf]) -> Vec<D::Buf> {
         params
             .iter()
             .zip(&self.params)
-            .map(|(p, st)| {
-                let mut x = p.value.clone();
-                match (self.train_mode, &st.x, &st.z) {
-                    (true, Some(xs), _) => x.data_mut().copy_from_slice(xs),
-                    (true, None, Some(z)) => {
-                        lerp_towards(x.data_mut(), z, (1.0 - 1.0 / st.beta) as f32)
-                    }
-                    _ => {}
+            .map(|(p, st)| match (self.train_mode, &st.x, &st.z) {
+                (true, Some(xs), _) => dev.duplicate(xs),
+                (true, None, Some(z)) => {
+                    let mut x = dev.duplicate(p);
+                    dev.lerp_towards(&mut x, z, (1.0 - 1.0 / st.beta) as f32);
+                    x
                 }
-                x
+                _ => dev.duplicate(p),
             })
             .collect()
     }
 
-    fn set_train_mode(&mut self, params: &mut [Param], train: bool) {
+    fn set_train_mode(&mut self, dev: &mut D, params: &mut [D::Buf], train: bool) {
         if train == self.train_mode {
             return;
         }
         for (p, st) in params.iter_mut().zip(&self.params) {
             let Some(z) = &st.z else { continue };
-            let data = p.value.data_mut();
             match (&st.x, train) {
-                (Some(x), false) => data.copy_from_slice(x),
+                (Some(x), false) => dev.copy_into(p, x),
                 (Some(x), true) => {
-                    data.copy_from_slice(x);
-                    lerp_towards(data, z, (1.0 - st.beta) as f32);
+                    dev.copy_into(p, x);
+                    dev.lerp_towards(p, z, (1.0 - st.beta) as f32);
                 }
-                (None, false) => lerp_towards(data, z, (1.0 - 1.0 / st.beta) as f32),
-                (None, true) => lerp_towards(data, z, (1.0 - st.beta) as f32),
+                (None, false) => dev.lerp_towards(p, z, (1.0 - 1.0 / st.beta) as f32),
+                (None, true) => dev.lerp_towards(p, z, (1.0 - st.beta) as f32),
             }
         }
         self.train_mode = train;

@@ -165,3 +165,80 @@ pub fn lerp_towards(p: &mut [f32], z: &[f32], w: f32) {
         *pi = lerp(*pi, *zi, w);
     }
 }
+
+/// Muon's momentum: `M ← lerp(M, g, 1 − β)`; `u ← lerp(g, M, β)` (Nesterov) or `M`.
+pub fn muon_momentum(
+    u: &mut [f32],
+    m: &mut [f32],
+    g: &[f32],
+    one_minus_beta: f32,
+    beta: f32,
+    nesterov: bool,
+) {
+    for i in 0..g.len() {
+        m[i] = lerp(m[i], g[i], one_minus_beta);
+        u[i] = if nesterov {
+            lerp(g[i], m[i], beta)
+        } else {
+            m[i]
+        };
+    }
+}
+
+/// `p ← p · decay − lr · o`: decoupled decay and an orthogonalized step.
+pub fn decay_sub(p: &mut [f32], o: &[f32], decay: f32, lr: f32) {
+    for (pi, oi) in p.iter_mut().zip(o) {
+        *pi = *pi * decay - lr * oi;
+    }
+}
+
+/// AMUSE's decay at y: `z ← z − z_coef · y`, `y ← y · y_factor` (keeps x unchanged).
+pub fn amuse_decay_at_y(z: &mut [f32], y: &mut [f32], z_coef: f32, y_factor: f32) {
+    for (zi, yi) in z.iter_mut().zip(y.iter_mut()) {
+        *zi -= z_coef * *yi;
+        *yi *= y_factor;
+    }
+}
+
+/// Scalars of AMUSE's fallback (non-matrix) group.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AmuseAuxScalars {
+    /// γ: the warmed-up learning rate.
+    pub lr: f32,
+    /// β2.
+    pub beta2: f32,
+    /// `1 − β2`.
+    pub one_minus_beta2: f32,
+    /// ε.
+    pub eps: f32,
+    /// Weight decay λ, applied at z.
+    pub weight_decay: f32,
+    /// `1 − β2ᵗ`.
+    pub bias_correction2: f32,
+}
+
+/// AMUSE's fallback group on z: `v ← β2 v + (1−β2) g²`, `u = g/(√(v/bc2) + ε) + λz`, `z ← z − γu`.
+pub fn amuse_aux_step(z: &mut [f32], v: &mut [f32], g: &[f32], s: &AmuseAuxScalars) {
+    for i in 0..z.len() {
+        v[i] = s.beta2 * v[i] + s.one_minus_beta2 * g[i] * g[i];
+        let u = g[i] / ((v[i] / s.bias_correction2).sqrt() + s.eps) + s.weight_decay * z[i];
+        z[i] -= s.lr * u;
+    }
+}
+
+/// AMUSE's end of step: `x' = lerp(y, z, c)` (kept in `x` when x is stored), `y ← lerp(x', z, 1 − β)`.
+pub fn amuse_tail(
+    y: &mut [f32],
+    z: &[f32],
+    mut x: Option<&mut [f32]>,
+    c: f32,
+    one_minus_beta: f32,
+) {
+    for i in 0..y.len() {
+        let x_next = lerp(y[i], z[i], c);
+        if let Some(x) = x.as_deref_mut() {
+            x[i] = x_next;
+        }
+        y[i] = lerp(x_next, z[i], one_minus_beta);
+    }
+}

@@ -8,6 +8,7 @@
 
 mod adam;
 mod amuse;
+pub mod device;
 pub mod elementwise;
 mod muon;
 pub mod orthogonalize;
@@ -22,7 +23,8 @@ use crate::tensor::Tensor;
 
 pub use adam::{AdamConfig, AdamWConfig, EpsMode};
 pub use amuse::{amuse_beta, AmuseAuxConfig, AmuseConfig};
-pub use muon::{AdjustLrFn, AuxAdamConfig, MuonConfig, OrthogonalizerKind, SpecGdConfig};
+pub use device::{Cpu, Device};
+pub use muon::{AdjustLrFn, AuxAdamConfig, MuonConfig, OrthogonalizerKind, Route, SpecGdConfig};
 pub use schedulefree::{AdamWScheduleFreeConfig, SfAdamVariant, SgdScheduleFreeConfig};
 pub use sgd::SgdConfig;
 
@@ -243,8 +245,13 @@ impl OptimizerConfig {
         }
     }
 
-    /// Validates the config and builds its CPU executor for `params` (their names, shapes, roles).
-    pub fn build(&self, params: &[Param]) -> Result<Box<dyn Optimizer>, ConfigError> {
+    /// Validates the config and builds its executor on `dev` for `params` (their names, shapes and
+    /// roles; the values are not read).
+    pub fn build_on<D: Device + 'static>(
+        &self,
+        dev: &mut D,
+        params: &[Param],
+    ) -> Result<Box<dyn Executor<D>>, ConfigError> {
         self.validate()?;
         let mut names = std::collections::HashSet::new();
         for p in params {
@@ -258,21 +265,124 @@ impl OptimizerConfig {
             }
         }
         Ok(match self {
-            Self::Sgd(c) => Box::new(sgd::Sgd::new(c, params)?),
-            Self::Adam(c) => Box::new(adam::Adam::new(c.settings(), &c.param_groups, params)?),
-            Self::Adamw(c) => Box::new(adam::Adam::new(c.settings(), &c.param_groups, params)?),
-            Self::Muon(c) => Box::new(muon::Muon::new(c, params)?),
-            Self::Specgd(c) => Box::new(muon::Muon::new(&c.as_muon(), params)?),
-            Self::SgdSchedulefree(c) => Box::new(schedulefree::ScheduleFree::new_sgd(c, params)?),
-            Self::AdamwSchedulefree(c) => {
-                Box::new(schedulefree::ScheduleFree::new_adamw(c, params)?)
+            Self::Sgd(c) => Box::new(sgd::Sgd::new(dev, c, params)?),
+            Self::Adam(c) => Box::new(adam::Adam::new(dev, c.settings(), &c.param_groups, params)?),
+            Self::Adamw(c) => {
+                Box::new(adam::Adam::new(dev, c.settings(), &c.param_groups, params)?)
             }
-            Self::Amuse(c) => Box::new(amuse::Amuse::new(c, params)?),
+            Self::Muon(c) => Box::new(muon::Muon::new(dev, c, params)?),
+            Self::Specgd(c) => Box::new(muon::Muon::new(dev, &c.as_muon(), params)?),
+            Self::SgdSchedulefree(c) => {
+                Box::new(schedulefree::ScheduleFree::new_sgd(dev, c, params)?)
+            }
+            Self::AdamwSchedulefree(c) => {
+                Box::new(schedulefree::ScheduleFree::new_adamw(dev, c, params)?)
+            }
+            Self::Amuse(c) => Box::new(amuse::Amuse::new(dev, c, params)?),
         })
+    }
+
+    /// Validates the config and builds its CPU executor for `params`.
+    pub fn build(&self, params: &[Param]) -> Result<Box<dyn Optimizer>, ConfigError> {
+        Ok(Box::new(CpuOptimizer {
+            exec: self.build_on(&mut Cpu, params)?,
+        }))
     }
 }
 
-/// The CPU executor of an optimizer.
+/// An optimizer's executor on a [`Device`]: the method's logic, written once for every device.
+/// Parameters and gradients are device buffers, one per parameter in the order given to
+/// [`OptimizerConfig::build_on`]; their lengths are the caller's to check ([`check_grads`]).
+pub trait Executor<D: Device>: Send {
+    /// One update of `params` with `grads` evaluated at the current `params` (for Schedule-Free
+    /// and AMUSE, the train-mode point `y`).
+    fn step(
+        &mut self,
+        dev: &mut D,
+        params: &mut [D::Buf],
+        grads: &[&D::Buf],
+    ) -> Result<(), OptimError>;
+
+    /// Copies of the evaluation point: Schedule-Free's and AMUSE's averaged `x`; the parameters
+    /// themselves for every other method.
+    fn eval_params(&self, dev: &mut D, params: &[D::Buf]) -> Vec<D::Buf> {
+        params.iter().map(|p| dev.duplicate(p)).collect()
+    }
+
+    /// Switches between train mode (`params` hold the gradient point) and eval mode (`params` hold
+    /// the evaluation point). A no-op for methods without modes; idempotent.
+    fn set_train_mode(&mut self, _dev: &mut D, _params: &mut [D::Buf], _train: bool) {}
+
+    /// Whether the executor is in train mode (always true for methods without modes).
+    fn is_train_mode(&self) -> bool {
+        true
+    }
+
+    /// Multiplies every learning rate by `scale` from the next step on.
+    fn set_lr_scale(&mut self, scale: f64);
+
+    /// Number of steps taken.
+    fn steps_taken(&self) -> u64;
+}
+
+/// The CPU executor behind the host-side [`Optimizer`] interface.
+struct CpuOptimizer {
+    exec: Box<dyn Executor<Cpu>>,
+}
+
+impl CpuOptimizer {
+    /// Runs `f` on the parameters' data moved out of their tensors (no copies), then moves it back.
+    fn with_buffers<T>(params: &mut [Param], f: impl FnOnce(&mut [Vec<f32>]) -> T) -> T {
+        let mut bufs: Vec<Vec<f32>> = params
+            .iter_mut()
+            .map(|p| std::mem::take(p.value.data_vec_mut()))
+            .collect();
+        let out = f(&mut bufs);
+        for (p, b) in params.iter_mut().zip(bufs) {
+            *p.value.data_vec_mut() = b;
+        }
+        out
+    }
+}
+
+impl Optimizer for CpuOptimizer {
+    fn step(&mut self, params: &mut [Param], grads: &[Tensor]) -> Result<(), OptimError> {
+        check_grads(params, grads)?;
+        let grads: Vec<&Vec<f32>> = grads.iter().map(Tensor::data_vec).collect();
+        let exec = &mut self.exec;
+        Self::with_buffers(params, |bufs| exec.step(&mut Cpu, bufs, &grads))
+    }
+
+    fn eval_params(&self, params: &[Param]) -> Vec<Tensor> {
+        let bufs: Vec<Vec<f32>> = params.iter().map(|p| p.value.data().to_vec()).collect();
+        let eval = self.exec.eval_params(&mut Cpu, &bufs);
+        params
+            .iter()
+            .zip(eval)
+            .map(|(p, data)| Tensor::sized(p.value.shape().to_vec(), data))
+            .collect()
+    }
+
+    fn set_train_mode(&mut self, params: &mut [Param], train: bool) {
+        let exec = &mut self.exec;
+        Self::with_buffers(params, |bufs| exec.set_train_mode(&mut Cpu, bufs, train));
+    }
+
+    fn is_train_mode(&self) -> bool {
+        self.exec.is_train_mode()
+    }
+
+    fn set_lr_scale(&mut self, scale: f64) {
+        self.exec.set_lr_scale(scale);
+    }
+
+    fn steps_taken(&self) -> u64 {
+        self.exec.steps_taken()
+    }
+}
+
+/// An optimizer on host parameters: what experiments, `optiscope replay` and the explorer use.
+/// [`OptimizerConfig::build`] gives the CPU executor; `optiscope-gpu` provides a GPU one.
 pub trait Optimizer: Send {
     /// One update of `params` with `grads` (one per parameter, same order and lengths). The
     /// gradients must have been evaluated at the current `params` (for Schedule-Free and AMUSE,
@@ -376,7 +486,8 @@ pub enum OptimError {
     Svd(#[from] SvdError),
 }
 
-pub(crate) fn check_grads(params: &[Param], grads: &[Tensor]) -> Result<(), OptimError> {
+/// Checks that there is one gradient per parameter, each of its parameter's length.
+pub fn check_grads(params: &[Param], grads: &[Tensor]) -> Result<(), OptimError> {
     if params.len() != grads.len() {
         return Err(OptimError::GradCount {
             expected: params.len(),

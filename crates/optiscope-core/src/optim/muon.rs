@@ -4,14 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::adam::{AdamSettings, AdamState, EpsMode};
-use super::elementwise::lerp;
+use super::device::Device;
 use super::orthogonalize::{Orthogonalizer, MUON_NS_COEFFICIENTS};
 use super::{
-    check_betas, check_grads, check_lr, check_nonneg, check_unit, resolve_groups, ConfigError,
-    OptimError, Optimizer, Param, ParamGroup, ParamRole, Resolved,
+    check_betas, check_lr, check_nonneg, check_unit, resolve_groups, ConfigError, Executor,
+    OptimError, Param, ParamGroup, ParamRole, Resolved,
 };
-use crate::linalg::SvdError;
-use crate::tensor::Tensor;
 
 /// How the orthogonalized update is scaled by the matrix shape (names follow `torch.optim.Muon`'s
 /// `adjust_lr_fn`). Shapes are those of the flattened `[rows, rest]` view.
@@ -280,9 +278,14 @@ impl SpecGdConfig {
 
 /// How a matrix method routes one parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Route {
+pub enum Route {
     /// Orthogonalize the `[rows, cols]` view.
-    Matrix { rows: usize, cols: usize },
+    Matrix {
+        /// Rows of the flattened view.
+        rows: usize,
+        /// Columns of the flattened view.
+        cols: usize,
+    },
     /// Orthogonalize `diag(v)`.
     Diagonal,
     /// Auxiliary Adam.
@@ -306,61 +309,40 @@ impl Route {
         }
     }
 
-    /// `s(shape) · orth(u)` for an orthogonalized route.
-    pub(crate) fn orthogonalized(
-        self,
-        u: &[f32],
-        orth: &Orthogonalizer,
-        adjust: AdjustLrFn,
-    ) -> Result<Vec<f32>, SvdError> {
-        let (mut o, scale) = match self {
-            Self::Matrix { rows, cols } => (orth.apply(u, rows, cols)?, adjust.scale(rows, cols)),
-            Self::Diagonal => (orth.apply_diagonal(u), adjust.scale(u.len(), u.len())),
-            Self::Aux => unreachable!("aux parameters are not orthogonalized"),
-        };
-        if scale != 1.0 {
-            let s = scale as f32;
-            o.iter_mut().for_each(|v| *v *= s);
+    /// The shape factor of the update for this route (`diag(v)` counts as an n×n matrix).
+    pub(crate) fn scale(self, adjust: AdjustLrFn, len: usize) -> f64 {
+        match self {
+            Self::Matrix { rows, cols } => adjust.scale(rows, cols),
+            Self::Diagonal => adjust.scale(len, len),
+            Self::Aux => 1.0,
         }
-        Ok(o)
     }
 }
 
-/// Nesterov/EMA momentum of Muon: `M ← lerp(M, g, 1 − β)`, returns `lerp(g, M, β)` or `M`.
-pub(crate) fn muon_momentum(buf: &mut [f32], g: &[f32], beta: f64, nesterov: bool) -> Vec<f32> {
-    let (one_minus_beta, beta) = ((1.0 - beta) as f32, beta as f32);
-    buf.iter_mut()
-        .zip(g)
-        .map(|(m, &gi)| {
-            *m = lerp(*m, gi, one_minus_beta);
-            if nesterov {
-                lerp(gi, *m, beta)
-            } else {
-                *m
-            }
-        })
-        .collect()
-}
-
-struct MuonParam {
+struct MuonParam<D: Device> {
     route: Route,
+    len: usize,
     lr: f64,
     weight_decay: f64,
-    buf: Vec<f32>,
-    adam: Option<AdamState>,
+    buf: D::Buf,
+    adam: Option<AdamState<D>>,
 }
 
-pub(crate) struct Muon {
+pub(crate) struct Muon<D: Device> {
     cfg: MuonConfig,
     orth: Orthogonalizer,
     aux: AdamSettings,
-    params: Vec<MuonParam>,
+    params: Vec<MuonParam<D>>,
     steps: u64,
     lr_scale: f64,
 }
 
-impl Muon {
-    pub(crate) fn new(cfg: &MuonConfig, params: &[Param]) -> Result<Self, ConfigError> {
+impl<D: Device> Muon<D> {
+    pub(crate) fn new(
+        dev: &mut D,
+        cfg: &MuonConfig,
+        params: &[Param],
+    ) -> Result<Self, ConfigError> {
         let resolved = resolve_groups(&cfg.param_groups, params)?;
         let states = params
             .iter()
@@ -371,17 +353,19 @@ impl Muon {
                 if route == Route::Aux {
                     MuonParam {
                         route,
+                        len,
                         lr: r.lr.unwrap_or(cfg.aux_adam.lr),
                         weight_decay: r.weight_decay.unwrap_or(cfg.aux_adam.weight_decay),
-                        buf: vec![],
-                        adam: Some(AdamState::new(len, false)),
+                        buf: dev.zeros(0),
+                        adam: Some(AdamState::new(dev, len, false)),
                     }
                 } else {
                     MuonParam {
                         route,
+                        len,
                         lr: r.lr.unwrap_or(cfg.lr),
                         weight_decay: r.weight_decay.unwrap_or(cfg.weight_decay),
-                        buf: vec![0.0; len],
+                        buf: dev.zeros(len),
                         adam: None,
                     }
                 }
@@ -405,24 +389,28 @@ impl Muon {
     }
 }
 
-impl Optimizer for Muon {
-    fn step(&mut self, params: &mut [Param], grads: &[Tensor]) -> Result<(), OptimError> {
-        check_grads(params, grads)?;
+impl<D: Device> Executor<D> for Muon<D> {
+    fn step(
+        &mut self,
+        dev: &mut D,
+        params: &mut [D::Buf],
+        grads: &[&D::Buf],
+    ) -> Result<(), OptimError> {
         for ((p, g), st) in params.iter_mut().zip(grads).zip(&mut self.params) {
             let lr = st.lr * self.lr_scale;
             if let Some(adam) = &mut st.adam {
-                adam.update(p.value.data_mut(), g.data(), &self.aux, lr, st.weight_decay);
+                adam.update(dev, p, g, &self.aux, lr, st.weight_decay);
                 continue;
             }
-            let u = muon_momentum(&mut st.buf, g.data(), self.cfg.momentum, self.cfg.nesterov);
-            let o = st
-                .route
-                .orthogonalized(&u, &self.orth, self.cfg.adjust_lr_fn)?;
-            let decay = (1.0 - lr * st.weight_decay) as f32;
-            let lr = lr as f32;
-            for (pi, oi) in p.value.data_mut().iter_mut().zip(&o) {
-                *pi = *pi * decay - lr * oi;
-            }
+            let u = dev.muon_momentum(&mut st.buf, g, self.cfg.momentum, self.cfg.nesterov);
+            let o = dev.orthogonalize(&u, st.route, &self.orth)?;
+            let scale = st.route.scale(self.cfg.adjust_lr_fn, st.len);
+            dev.decay_sub(
+                p,
+                &o,
+                (1.0 - lr * st.weight_decay) as f32,
+                (lr * scale) as f32,
+            );
         }
         self.steps += 1;
         Ok(())

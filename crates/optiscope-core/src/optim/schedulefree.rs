@@ -5,14 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::elementwise::{
-    adamw_schedulefree_step, lerp_towards, sgd_schedulefree_step, ScheduleFreeScalars,
-};
+use super::device::Device;
+use super::elementwise::ScheduleFreeScalars;
 use super::{
-    check_grads, check_lr, check_nonneg, check_unit, resolve_groups, ConfigError, OptimError,
-    Optimizer, Param, ParamGroup,
+    check_lr, check_nonneg, check_unit, resolve_groups, ConfigError, Executor, OptimError, Param,
+    ParamGroup,
 };
-use crate::tensor::Tensor;
 
 /// Schedule-Free SGD (`schedulefree.SGDScheduleFree`). Defaults: lr 1.0, momentum (β) 0.9,
 /// weight_decay 0, warmup_steps 0, r 0, weight_lr_power 2.
@@ -200,61 +198,62 @@ enum Kind {
     },
 }
 
-struct SfParam {
+struct SfParam<D: Device> {
     lr: f64,
     weight_decay: f64,
     weights: AveragingWeights,
-    z: Option<Vec<f32>>,
-    v: Vec<f32>,
+    z: Option<D::Buf>,
+    v: D::Buf,
 }
 
-pub(crate) struct ScheduleFree {
+pub(crate) struct ScheduleFree<D: Device> {
     kind: Kind,
     beta: f64,
     warmup_steps: u64,
     r: f64,
     weight_lr_power: f64,
-    params: Vec<SfParam>,
+    params: Vec<SfParam<D>>,
     train_mode: bool,
     steps: u64,
     lr_scale: f64,
 }
 
-impl ScheduleFree {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        kind: Kind,
-        beta: f64,
-        lr: f64,
-        weight_decay: f64,
-        warmup_steps: u64,
-        r: f64,
-        p: f64,
-        groups: &[ParamGroup],
-        params: &[Param],
-    ) -> Result<Self, ConfigError> {
-        let resolved = resolve_groups(groups, params)?;
+/// What both Schedule-Free variants are built from.
+struct SfSpec<'a> {
+    kind: Kind,
+    beta: f64,
+    lr: f64,
+    weight_decay: f64,
+    warmup_steps: u64,
+    r: f64,
+    weight_lr_power: f64,
+    groups: &'a [ParamGroup],
+}
+
+impl<D: Device> ScheduleFree<D> {
+    fn new(dev: &mut D, spec: SfSpec<'_>, params: &[Param]) -> Result<Self, ConfigError> {
+        let resolved = resolve_groups(spec.groups, params)?;
         let states = params
             .iter()
             .zip(resolved)
             .map(|(p, r)| SfParam {
-                lr: r.lr.unwrap_or(lr),
-                weight_decay: r.weight_decay.unwrap_or(weight_decay),
+                lr: r.lr.unwrap_or(spec.lr),
+                weight_decay: r.weight_decay.unwrap_or(spec.weight_decay),
                 weights: AveragingWeights::new(),
                 z: None,
-                v: if matches!(kind, Kind::AdamW { .. }) {
-                    vec![0.0; p.value.len()]
+                v: dev.zeros(if matches!(spec.kind, Kind::AdamW { .. }) {
+                    p.value.len()
                 } else {
-                    vec![]
-                },
+                    0
+                }),
             })
             .collect();
         Ok(Self {
-            kind,
-            beta,
-            warmup_steps,
-            r,
-            weight_lr_power: p,
+            kind: spec.kind,
+            beta: spec.beta,
+            warmup_steps: spec.warmup_steps,
+            r: spec.r,
+            weight_lr_power: spec.weight_lr_power,
             params: states,
             train_mode: true,
             steps: 0,
@@ -263,42 +262,43 @@ impl ScheduleFree {
     }
 
     pub(crate) fn new_sgd(
+        dev: &mut D,
         c: &SgdScheduleFreeConfig,
         params: &[Param],
     ) -> Result<Self, ConfigError> {
-        Self::new(
-            Kind::Sgd,
-            c.momentum,
-            c.lr,
-            c.weight_decay,
-            c.warmup_steps,
-            c.r,
-            c.weight_lr_power,
-            &c.param_groups,
-            params,
-        )
+        let spec = SfSpec {
+            kind: Kind::Sgd,
+            beta: c.momentum,
+            lr: c.lr,
+            weight_decay: c.weight_decay,
+            warmup_steps: c.warmup_steps,
+            r: c.r,
+            weight_lr_power: c.weight_lr_power,
+            groups: &c.param_groups,
+        };
+        Self::new(dev, spec, params)
     }
 
     pub(crate) fn new_adamw(
+        dev: &mut D,
         c: &AdamWScheduleFreeConfig,
         params: &[Param],
     ) -> Result<Self, ConfigError> {
-        let kind = Kind::AdamW {
-            beta2: c.betas[1],
-            eps: c.eps,
-            variant: c.variant,
+        let spec = SfSpec {
+            kind: Kind::AdamW {
+                beta2: c.betas[1],
+                eps: c.eps,
+                variant: c.variant,
+            },
+            beta: c.betas[0],
+            lr: c.lr,
+            weight_decay: c.weight_decay,
+            warmup_steps: c.warmup_steps,
+            r: c.r,
+            weight_lr_power: c.weight_lr_power,
+            groups: &c.param_groups,
         };
-        Self::new(
-            kind,
-            c.betas[0],
-            c.lr,
-            c.weight_decay,
-            c.warmup_steps,
-            c.r,
-            c.weight_lr_power,
-            &c.param_groups,
-            params,
-        )
+        Self::new(dev, spec, params)
     }
 
     fn method(&self) -> &'static str {
@@ -309,30 +309,36 @@ impl ScheduleFree {
     }
 }
 
-impl Optimizer for ScheduleFree {
-    fn step(&mut self, params: &mut [Param], grads: &[Tensor]) -> Result<(), OptimError> {
+impl<D: Device> Executor<D> for ScheduleFree<D> {
+    fn step(
+        &mut self,
+        dev: &mut D,
+        params: &mut [D::Buf],
+        grads: &[&D::Buf],
+    ) -> Result<(), OptimError> {
         if !self.train_mode {
             return Err(OptimError::EvalMode {
                 method: self.method(),
             });
         }
-        check_grads(params, grads)?;
-        for ((p, g), st) in params.iter_mut().zip(grads).zip(&mut self.params) {
+        for ((y, g), st) in params.iter_mut().zip(grads).zip(&mut self.params) {
             let k = st.weights.k;
             let mut lr_k = st.lr * self.lr_scale * warmup_factor(k, self.warmup_steps);
-            let mut bias_correction2 = 1.0;
-            if let Kind::AdamW { beta2, variant, .. } = self.kind {
-                let bc2 = 1.0 - beta2.powf((k + 1) as f64);
+            let (mut beta2, mut eps, mut bias_correction2) = (0.0, 0.0, 1.0);
+            if let Kind::AdamW {
+                beta2: b2,
+                eps: e,
+                variant,
+            } = self.kind
+            {
+                (beta2, eps) = (b2, e);
+                let bc2 = 1.0 - b2.powf((k + 1) as f64);
                 match variant {
                     SfAdamVariant::Current => bias_correction2 = bc2,
                     SfAdamVariant::Paper => lr_k *= bc2.sqrt(),
                 }
             }
             let ckp1 = st.weights.advance(lr_k, self.r, self.weight_lr_power);
-            let (beta2, eps) = match self.kind {
-                Kind::AdamW { beta2, eps, .. } => (beta2, eps),
-                Kind::Sgd => (0.0, 0.0),
-            };
             let s = ScheduleFreeScalars {
                 lr: lr_k as f32,
                 ckp1: ckp1 as f32,
@@ -343,32 +349,36 @@ impl Optimizer for ScheduleFree {
                 eps: eps as f32,
                 bias_correction2: bias_correction2 as f32,
             };
-            let y = p.value.data_mut();
-            let z = st.z.get_or_insert_with(|| y.to_vec());
+            if st.z.is_none() {
+                st.z = Some(dev.duplicate(y));
+            }
+            let Some(z) = st.z.as_mut() else {
+                unreachable!("z was just set")
+            };
             match self.kind {
-                Kind::Sgd => sgd_schedulefree_step(y, z, g.data(), &s),
-                Kind::AdamW { .. } => adamw_schedulefree_step(y, z, &mut st.v, g.data(), &s),
+                Kind::Sgd => dev.sgd_schedulefree(y, z, g, &s),
+                Kind::AdamW { .. } => dev.adamw_schedulefree(y, z, &mut st.v, g, &s),
             }
         }
         self.steps += 1;
         Ok(())
     }
 
-    fn eval_params(&self, params: &[Param]) -> Vec<Tensor> {
+    fn eval_params(&self, dev: &mut D, params: &[D::Buf]) -> Vec<D::Buf> {
         params
             .iter()
             .zip(&self.params)
             .map(|(p, st)| {
-                let mut x = p.value.clone();
+                let mut x = dev.duplicate(p);
                 if let (true, Some(z)) = (self.train_mode, &st.z) {
-                    lerp_towards(x.data_mut(), z, (1.0 - 1.0 / self.beta) as f32);
+                    dev.lerp_towards(&mut x, z, (1.0 - 1.0 / self.beta) as f32);
                 }
                 x
             })
             .collect()
     }
 
-    fn set_train_mode(&mut self, params: &mut [Param], train: bool) {
+    fn set_train_mode(&mut self, dev: &mut D, params: &mut [D::Buf], train: bool) {
         if train == self.train_mode {
             return;
         }
@@ -379,7 +389,7 @@ impl Optimizer for ScheduleFree {
         };
         for (p, st) in params.iter_mut().zip(&self.params) {
             if let Some(z) = &st.z {
-                lerp_towards(p.value.data_mut(), z, w as f32);
+                dev.lerp_towards(p, z, w as f32);
             }
         }
         self.train_mode = train;

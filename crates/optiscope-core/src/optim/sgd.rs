@@ -2,12 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::elementwise::{sgd_step, SgdScalars};
+use super::device::Device;
+use super::elementwise::SgdScalars;
 use super::{
-    check_grads, check_lr, check_nonneg, resolve_groups, ConfigError, OptimError, Optimizer, Param,
-    ParamGroup,
+    check_lr, check_nonneg, resolve_groups, ConfigError, Executor, OptimError, Param, ParamGroup,
 };
-use crate::tensor::Tensor;
 
 /// `torch.optim.SGD`: momentum μ (buffer set to the raw gradient on the first step), dampening τ,
 /// Nesterov, L2 weight decay added to the gradient. Defaults are PyTorch's (lr 1e-3 since 2.2).
@@ -62,16 +61,16 @@ impl SgdConfig {
     }
 }
 
-pub(crate) struct Sgd {
+pub(crate) struct Sgd<D: Device> {
     cfg: SgdConfig,
     per_param: Vec<(f64, f64)>,
-    buffers: Vec<Vec<f32>>,
+    buffers: Vec<D::Buf>,
     steps: u64,
     lr_scale: f64,
 }
 
-impl Sgd {
-    pub(crate) fn new(cfg: &SgdConfig, params: &[Param]) -> Result<Self, ConfigError> {
+impl<D: Device> Sgd<D> {
+    pub(crate) fn new(dev: &mut D, cfg: &SgdConfig, params: &[Param]) -> Result<Self, ConfigError> {
         let per_param = resolve_groups(&cfg.param_groups, params)?
             .into_iter()
             .map(|r| {
@@ -84,11 +83,11 @@ impl Sgd {
         let buffers = params
             .iter()
             .map(|p| {
-                if cfg.momentum != 0.0 {
-                    vec![0.0; p.value.len()]
+                dev.zeros(if cfg.momentum != 0.0 {
+                    p.value.len()
                 } else {
-                    vec![]
-                }
+                    0
+                })
             })
             .collect();
         Ok(Self {
@@ -101,9 +100,13 @@ impl Sgd {
     }
 }
 
-impl Optimizer for Sgd {
-    fn step(&mut self, params: &mut [Param], grads: &[Tensor]) -> Result<(), OptimError> {
-        check_grads(params, grads)?;
+impl<D: Device> Executor<D> for Sgd<D> {
+    fn step(
+        &mut self,
+        dev: &mut D,
+        params: &mut [D::Buf],
+        grads: &[&D::Buf],
+    ) -> Result<(), OptimError> {
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
             let (lr, wd) = self.per_param[i];
             let s = SgdScalars {
@@ -115,7 +118,7 @@ impl Optimizer for Sgd {
                 maximize: self.cfg.maximize,
                 first_step: self.steps == 0,
             };
-            sgd_step(p.value.data_mut(), g.data(), &mut self.buffers[i], &s);
+            dev.sgd(p, g, &mut self.buffers[i], &s);
         }
         self.steps += 1;
         Ok(())

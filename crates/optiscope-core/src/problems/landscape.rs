@@ -296,6 +296,87 @@ impl Landscape {
     }
 }
 
+/// How a heat map maps values to colors: `t = clamp((ln(v − min_value + delta) − log_lo) /
+/// (log_hi − log_lo), 0, 1)`, then [`colormap`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ColorScale {
+    /// The landscape's minimum value f*.
+    pub min_value: f32,
+    /// Added before the logarithm so f = f* stays finite.
+    pub delta: f32,
+    /// ln of the value mapped to the first color.
+    pub log_lo: f32,
+    /// ln of the value mapped to the last color.
+    pub log_hi: f32,
+}
+
+impl Landscape {
+    /// The value at the centre of every cell of a `width × height` grid over [`Self::bounds`],
+    /// row-major with row 0 at the top (the largest y). Coordinates are formed in f32 exactly as
+    /// the GPU kernel `evaluate_grid` forms them; the value is computed in f64 and rounded.
+    pub fn grid_values(&self, width: usize, height: usize) -> Vec<f32> {
+        let [[x0, x1], [y0, y1]] = self.bounds().map(|r| r.map(|v| v as f32));
+        let mut out = Vec::with_capacity(width * height);
+        for j in 0..height {
+            let y = y1 - (y1 - y0) * (j as f32 + 0.5) / height as f32;
+            for i in 0..width {
+                let x = x0 + (x1 - x0) * (i as f32 + 0.5) / width as f32;
+                out.push(self.value(f64::from(x), f64::from(y)) as f32);
+            }
+        }
+        out
+    }
+
+    /// A log scale spanning the values on a 64×64 grid (the same for the CPU and GPU paths).
+    pub fn color_scale(&self) -> ColorScale {
+        let values = self.grid_values(64, 64);
+        let min_value = self.min_value() as f32;
+        let max = values.iter().fold(min_value, |m, &v| m.max(v));
+        let delta = ((max - min_value) * 1e-6).max(1e-12);
+        let lo = values.iter().fold(f32::INFINITY, |m, &v| m.min(v));
+        ColorScale {
+            min_value,
+            delta,
+            log_lo: ((lo - min_value).max(0.0) + delta).ln(),
+            log_hi: (max - min_value + delta).ln(),
+        }
+    }
+}
+
+/// Viridis as a degree-6 polynomial in t ∈ [0, 1] (a public-domain fit of matplotlib's map), as
+/// RGBA8 — the twin of the `colormap` kernel.
+pub fn colormap(t: f32) -> [u8; 4] {
+    // The same digits as the WGSL twin (`shaders/landscape.wgsl`), rounded to f32 by the compiler.
+    #[allow(clippy::excessive_precision)]
+    const C: [[f32; 3]; 7] = [
+        [0.2777273272234177, 0.005407344544966578, 0.3340998053353061],
+        [0.1050930431085774, 1.404613529898575, 1.384590162594685],
+        [-0.3308618287255563, 0.214847559468213, 0.09509516302823659],
+        [-4.634230498983486, -5.799100973351585, -19.33244095627987],
+        [6.228269936347081, 14.17993336680509, 56.69055260068105],
+        [4.776384997670288, -13.74514537774601, -65.35303263337234],
+        [-5.435455855934631, 4.645852612178535, 26.3124352495832],
+    ];
+    let mut rgba = [255u8; 4];
+    for (ch, out) in rgba.iter_mut().take(3).enumerate() {
+        let v = C.iter().rev().fold(0.0f32, |acc, c| acc * t + c[ch]);
+        *out = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    }
+    rgba
+}
+
+/// RGBA8 pixels of `values` under `scale`: the twin of the `colormap` kernel.
+pub fn color_grid(values: &[f32], scale: &ColorScale) -> Vec<u8> {
+    values
+        .iter()
+        .flat_map(|&v| {
+            let t = (((v - scale.min_value).max(0.0) + scale.delta).ln() - scale.log_lo)
+                / (scale.log_hi - scale.log_lo);
+            colormap(t.clamp(0.0, 1.0))
+        })
+        .collect()
+}
+
 fn point(params: &[Tensor]) -> (f64, f64) {
     let d = params[0].data();
     (f64::from(d[0]), f64::from(d[1]))
@@ -441,6 +522,30 @@ mod tests {
         }
         assert_eq!(l.gradient(&p, 17), l.gradient(&p, 17));
         assert_ne!(l.gradient(&p, 17), l.gradient(&p, 18));
+    }
+
+    #[test]
+    fn grid_row_zero_is_the_top_and_colors_span_the_map() {
+        let l = Landscape::from_config(&ProblemConfig::Rosenbrock(RosenbrockConfig::default()), 0)
+            .unwrap();
+        let g = l.grid_values(4, 2);
+        // cell (0, 0): x = -2 + 4·0.5/4 = -1.5, y = 3 − 4·0.5/2 = 2
+        assert!((f64::from(g[0]) - l.value(-1.5, 2.0)).abs() < 1e-4);
+        let scale = l.color_scale();
+        let px = color_grid(&[scale.min_value, 1e6], &scale);
+        assert_eq!(&px[..4], &colormap(0.0));
+        assert_eq!(&px[4..], &colormap(1.0));
+        // matplotlib's viridis runs from (68, 1, 84) to (253, 231, 37); the fit is within 4.
+        for (got, want) in [
+            (colormap(0.0), [68, 1, 84]),
+            (colormap(0.5), [33, 145, 140]),
+            (colormap(1.0), [253, 231, 37]),
+        ] {
+            assert!(
+                got.iter().zip(want).all(|(g, w)| g.abs_diff(w) <= 4),
+                "{got:?} vs {want:?}"
+            );
+        }
     }
 
     #[test]
