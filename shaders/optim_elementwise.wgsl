@@ -215,13 +215,3 @@ fn amuse_tail(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     p[i] = lerp(x_next, s1[i], ep.w);
 }
-
-// p = s1 (AMUSE with explicit x: the gradient point is rebuilt from the stored x).
-@compute @workgroup_size(256)
-fn copy_from(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
-    if (i >= ep.n) {
-        return;
-    }
-    p[i] = s1[i];
-}

@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 a run failed (e.g. diverged) or an I/O error; 2 bad input (a config,
 //! a trace or an argument), reported as one line naming the field, the value and what is allowed.
 
+mod backend;
 mod input;
 mod list;
 mod replay;
@@ -78,7 +79,10 @@ fn main() -> ExitCode {
 /// Whether the error is a write to a closed pipe (the reader went away; nothing to report).
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
-        e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        let io = e.downcast_ref::<std::io::Error>().map(std::io::Error::kind);
+        let json = e
+            .downcast_ref::<serde_json::Error>()
+            .and_then(serde_json::Error::io_error_kind);
+        io.or(json) == Some(std::io::ErrorKind::BrokenPipe)
     })
 }

@@ -15,6 +15,7 @@ use optiscope_core::optim::{OptimizerConfig, Param, ParamRole};
 use optiscope_core::Tensor;
 use serde::{Deserialize, Serialize};
 
+use crate::backend::{Backend, Executor};
 use crate::input::{bad, read_json};
 
 /// Arguments of `optiscope replay` (the help text is on `Command::Replay`).
@@ -22,6 +23,10 @@ use crate::input::{bad, read_json};
 pub struct ReplayArgs {
     /// The trace file.
     trace: PathBuf,
+    /// Where the optimizer runs: auto (a real GPU if present, else the CPU), cpu, or gpu (any
+    /// adapter, software ones included; fails without one).
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: Backend,
 }
 
 #[derive(Deserialize)]
@@ -96,9 +101,9 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         .map(|p| p.name.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    let mut optimizer = trace
-        .optimizer
-        .build(&params)
+    let executor = Executor::select(args.backend)?;
+    let mut optimizer = executor
+        .build(&trace.optimizer, &params)
         .map_err(|e| bad(format!("optimizer.{e}")))?;
     let mut steps = Vec::with_capacity(trace.grads.len());
     for (t, g) in trace.grads.iter().enumerate() {

@@ -15,6 +15,7 @@ use optiscope_core::experiment::{Experiment, ExperimentConfig, Record, RunSummar
 use optiscope_core::problems::Observation;
 use serde::Serialize;
 
+use crate::backend::{Backend, Executor};
 use crate::input::{bad, read_json};
 
 /// Arguments of `optiscope run` (the help text is on `Command::Run`).
@@ -48,6 +49,10 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Where the optimizers run: auto (a real GPU if present, else the CPU), cpu, or gpu (any
+    /// adapter, software ones included; fails without one).
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: Backend,
 }
 
 #[derive(Serialize)]
@@ -149,7 +154,9 @@ fn write_records(
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let (cfg, name) = resolve_config(&args)?;
-    let mut exp = Experiment::new(cfg.clone()).map_err(|e| bad(e.to_string()))?;
+    let executor = Executor::select(args.backend)?;
+    let mut exp = Experiment::with_executor(cfg.clone(), &|c, p| executor.build(c, p))
+        .map_err(|e| bad(e.to_string()))?;
     let dir = output_dir(&args, &name)?;
     let config_path = dir.join("config.json");
     fs::write(&config_path, serde_json::to_string_pretty(&cfg)? + "\n")

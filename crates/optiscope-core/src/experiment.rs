@@ -114,6 +114,10 @@ pub enum ExperimentError {
     },
 }
 
+/// Builds a run's optimizer from its config and the initial parameters.
+pub type OptimizerFactory<'a> =
+    dyn Fn(&OptimizerConfig, &[Param]) -> Result<Box<dyn Optimizer>, ConfigError> + 'a;
+
 /// One run being stepped.
 pub struct Run {
     /// The run's config.
@@ -159,8 +163,18 @@ pub struct Experiment {
 }
 
 impl Experiment {
-    /// Validates `config`, builds the problem and every run's optimizer, and records step 0.
+    /// Validates `config`, builds the problem and every run's optimizer (the CPU executor), and
+    /// records step 0.
     pub fn new(config: ExperimentConfig) -> Result<Self, ExperimentError> {
+        Self::with_executor(config, &|cfg, params| cfg.build(params))
+    }
+
+    /// [`Self::new`] with the optimizers built by `build` (e.g. the GPU executor of
+    /// `optiscope-gpu`).
+    pub fn with_executor(
+        config: ExperimentConfig,
+        build: &OptimizerFactory<'_>,
+    ) -> Result<Self, ExperimentError> {
         if config.runs.is_empty() {
             return Err(ExperimentError::Invalid {
                 field: "runs".into(),
@@ -189,13 +203,11 @@ impl Experiment {
         let mut runs = Vec::with_capacity(config.runs.len());
         for (index, rc) in config.runs.iter().enumerate() {
             let optimizer =
-                rc.optimizer
-                    .build(&init)
-                    .map_err(|source| ExperimentError::Optimizer {
-                        index,
-                        label: rc.label.clone(),
-                        source,
-                    })?;
+                build(&rc.optimizer, &init).map_err(|source| ExperimentError::Optimizer {
+                    index,
+                    label: rc.label.clone(),
+                    source,
+                })?;
             let params = init.clone();
             let values: Vec<_> = params.iter().map(|p| p.value.clone()).collect();
             let record = Record {

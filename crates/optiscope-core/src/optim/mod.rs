@@ -484,6 +484,9 @@ pub enum OptimError {
     /// An SVD did not converge.
     #[error(transparent)]
     Svd(#[from] SvdError),
+    /// The device executing the step failed (e.g. a lost GPU or a failed read-back).
+    #[error("device: {0}")]
+    Device(String),
 }
 
 /// Checks that there is one gradient per parameter, each of its parameter's length.

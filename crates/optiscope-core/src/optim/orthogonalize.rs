@@ -44,22 +44,30 @@ pub enum Orthogonalizer {
 }
 
 impl Orthogonalizer {
-    fn normalization(&self, norm: f64) -> f64 {
+    /// `(mul, add)` of the normalization `X ← G / (‖G‖_F · mul + add)` before the iterations.
+    pub fn normalization_terms(&self) -> (f64, f64) {
         match self {
-            Self::NewtonSchulz { eps, .. } => norm + f64::from(*eps),
-            Self::PolarExpress { .. } => norm * 1.02 + 1e-6,
-            Self::Svd { .. } => 1.0,
+            Self::NewtonSchulz { eps, .. } => (1.0, f64::from(*eps)),
+            Self::PolarExpress { .. } => (1.02, 1e-6),
+            Self::Svd { .. } => (0.0, 1.0),
         }
     }
 
-    fn coefficients(&self, iteration: usize) -> [f32; 3] {
+    fn normalization(&self, norm: f64) -> f64 {
+        let (mul, add) = self.normalization_terms();
+        norm * mul + add
+    }
+
+    /// The `(a, b, c)` of iteration `iteration` (0-based).
+    pub fn coefficients(&self, iteration: usize) -> [f32; 3] {
         match self {
             Self::NewtonSchulz { coefficients, .. } => *coefficients,
             _ => POLAR_EXPRESS_COEFFICIENTS[iteration.min(POLAR_EXPRESS_COEFFICIENTS.len() - 1)],
         }
     }
 
-    fn steps(&self) -> usize {
+    /// Number of polynomial iterations (0 for the SVD).
+    pub fn steps(&self) -> usize {
         match self {
             Self::NewtonSchulz { steps, .. } | Self::PolarExpress { steps } => *steps,
             Self::Svd { .. } => 0,

@@ -1,0 +1,308 @@
+//! [`GpuDevice`]: core's `optim::Device` on wgpu buffers, so every optimizer's executor runs on
+//! the GPU unchanged. Kernels are recorded into one command encoder and submitted together; an
+//! upload or a read-back submits what is pending first, so work always runs in program order.
+
+use std::sync::Arc;
+
+use optiscope_core::optim::elementwise::{
+    AdamScalars, AmuseAuxScalars, ScheduleFreeScalars, SgdScalars,
+};
+use optiscope_core::optim::orthogonalize::Orthogonalizer;
+use optiscope_core::optim::{Device, OptimError, Route};
+
+use crate::context::{GpuBuffer, GpuContext, GpuError};
+use crate::kernels::{self, ElemParams, ReduceScratch};
+
+/// The GPU as an optimizer [`Device`].
+pub struct GpuDevice {
+    ctx: Arc<GpuContext>,
+    pending: Option<wgpu::CommandEncoder>,
+    scratch: ReduceScratch,
+    /// Bound where a kernel declares a buffer it will not touch with the given flags.
+    placeholder: GpuBuffer,
+    /// The first failure of a recorded kernel (kernels return nothing through the trait; the
+    /// executor's caller checks [`GpuDevice::take_error`] after each step).
+    error: Option<GpuError>,
+}
+
+impl GpuDevice {
+    /// A device on `ctx`.
+    pub fn new(ctx: Arc<GpuContext>) -> Self {
+        let scratch = ReduceScratch::new(&ctx);
+        let placeholder = ctx.zeros(1);
+        Self {
+            ctx,
+            pending: None,
+            scratch,
+            placeholder,
+            error: None,
+        }
+    }
+
+    /// The context.
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+
+    fn enc(&mut self) -> &mut wgpu::CommandEncoder {
+        let ctx = &self.ctx;
+        self.pending.get_or_insert_with(|| ctx.encoder())
+    }
+
+    /// Submits every recorded kernel.
+    pub fn flush(&mut self) {
+        if let Some(enc) = self.pending.take() {
+            self.ctx.submit(enc);
+        }
+    }
+
+    /// A buffer holding `data` (pending work is submitted first).
+    pub fn upload(&mut self, data: &[f32]) -> GpuBuffer {
+        self.flush();
+        self.ctx.buffer_from(data)
+    }
+
+    /// Overwrites `buf` with `data` after all recorded work.
+    pub fn write(&mut self, buf: &GpuBuffer, data: &[f32]) {
+        self.flush();
+        self.ctx.write(buf, data);
+    }
+
+    /// Reads `buf` after all recorded work (asynchronous; see `GpuContext::read`).
+    pub async fn read(&mut self, buf: &GpuBuffer) -> Result<Vec<f32>, GpuError> {
+        self.flush();
+        self.ctx.read(buf).await
+    }
+
+    /// [`Self::read`], blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read_blocking(&mut self, buf: &GpuBuffer) -> Result<Vec<f32>, GpuError> {
+        self.flush();
+        self.ctx.read_blocking(buf)
+    }
+
+    /// The first error recorded since the last call, if any.
+    pub fn take_error(&mut self) -> Option<GpuError> {
+        self.error.take()
+    }
+
+    fn elementwise(&mut self, entry: &'static str, params: ElemParams, bufs: &[(u32, &GpuBuffer)]) {
+        if params.n == 0 {
+            return;
+        }
+        let ctx = self.ctx.clone();
+        let result = kernels::elementwise(&ctx, self.enc(), entry, &params, bufs);
+        if let Err(e) = result {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    /// The exact polar factor by SVD has no GPU kernel: read `u` back, factor it on the CPU,
+    /// upload the result (native only).
+    fn orthogonalize_on_host(
+        &mut self,
+        u: &GpuBuffer,
+        route: Route,
+        orth: &Orthogonalizer,
+    ) -> Result<GpuBuffer, OptimError> {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let host = self
+                .read_blocking(u)
+                .map_err(|e| OptimError::Device(e.to_string()))?;
+            let out = optiscope_core::optim::Cpu.orthogonalize(&host, route, orth)?;
+            Ok(self.upload(&out))
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            let _ = (u, route, orth);
+            Err(OptimError::Device("the SVD orthogonalizer (SpecGD) needs a blocking read-back, which the browser does not allow".into()))
+        }
+    }
+}
+
+fn device_error(e: GpuError) -> OptimError {
+    OptimError::Device(e.to_string())
+}
+
+impl Device for GpuDevice {
+    type Buf = GpuBuffer;
+
+    fn zeros(&mut self, len: usize) -> GpuBuffer {
+        self.ctx.zeros(len)
+    }
+
+    fn duplicate(&mut self, src: &GpuBuffer) -> GpuBuffer {
+        let dst = self.ctx.zeros(src.len);
+        if src.len > 0 {
+            self.enc()
+                .copy_buffer_to_buffer(&src.buffer, 0, &dst.buffer, 0, (src.len * 4) as u64);
+        }
+        dst
+    }
+
+    fn copy_into(&mut self, dst: &mut GpuBuffer, src: &GpuBuffer) {
+        if src.len > 0 {
+            self.enc()
+                .copy_buffer_to_buffer(&src.buffer, 0, &dst.buffer, 0, (src.len * 4) as u64);
+        }
+    }
+
+    fn sgd(
+        &mut self,
+        p: &mut GpuBuffer,
+        g: &GpuBuffer,
+        momentum_buf: &mut GpuBuffer,
+        s: &SgdScalars,
+    ) {
+        // Without momentum the buffer has no elements (one unused word on the GPU) and is not read.
+        self.elementwise(
+            "sgd_step",
+            ElemParams::sgd(p.len, s),
+            &[(1, p), (2, g), (3, momentum_buf)],
+        );
+    }
+
+    fn adam(
+        &mut self,
+        p: &mut GpuBuffer,
+        g: &GpuBuffer,
+        m: &mut GpuBuffer,
+        v: &mut GpuBuffer,
+        v_max: &mut GpuBuffer,
+        s: &AdamScalars,
+    ) {
+        // Without amsgrad v_max has no elements (one unused word on the GPU) and is not read.
+        self.elementwise(
+            "adam_step",
+            ElemParams::adam(p.len, s),
+            &[(1, p), (2, g), (3, m), (4, v), (5, v_max)],
+        );
+    }
+
+    fn sgd_schedulefree(
+        &mut self,
+        y: &mut GpuBuffer,
+        z: &mut GpuBuffer,
+        g: &GpuBuffer,
+        s: &ScheduleFreeScalars,
+    ) {
+        self.elementwise(
+            "sgd_schedulefree_step",
+            ElemParams::schedulefree(y.len, s),
+            &[(1, y), (2, g), (3, z)],
+        );
+    }
+
+    fn adamw_schedulefree(
+        &mut self,
+        y: &mut GpuBuffer,
+        z: &mut GpuBuffer,
+        v: &mut GpuBuffer,
+        g: &GpuBuffer,
+        s: &ScheduleFreeScalars,
+    ) {
+        self.elementwise(
+            "adamw_schedulefree_step",
+            ElemParams::schedulefree(y.len, s),
+            &[(1, y), (2, g), (3, z), (4, v)],
+        );
+    }
+
+    fn lerp_towards(&mut self, p: &mut GpuBuffer, z: &GpuBuffer, w: f32) {
+        self.elementwise(
+            "lerp_towards",
+            ElemParams::lr_w(p.len, 0.0, w),
+            &[(1, p), (3, z)],
+        );
+    }
+
+    fn muon_momentum(
+        &mut self,
+        buf: &mut GpuBuffer,
+        g: &GpuBuffer,
+        beta: f64,
+        nesterov: bool,
+    ) -> GpuBuffer {
+        let u = self.ctx.zeros(g.len);
+        self.elementwise(
+            "muon_momentum",
+            ElemParams::muon_momentum(g.len, beta, nesterov),
+            &[(1, &u), (2, g), (3, buf)],
+        );
+        u
+    }
+
+    fn orthogonalize(
+        &mut self,
+        u: &GpuBuffer,
+        route: Route,
+        orth: &Orthogonalizer,
+    ) -> Result<GpuBuffer, OptimError> {
+        if matches!(orth, Orthogonalizer::Svd { .. }) {
+            return self.orthogonalize_on_host(u, route, orth);
+        }
+        let ctx = self.ctx.clone();
+        let scratch = self.scratch.clone();
+        match route {
+            Route::Matrix { rows, cols } => {
+                kernels::newton_schulz(&ctx, self.enc(), &scratch, u, (rows, cols), orth)
+                    .map_err(device_error)
+            }
+            Route::Diagonal => kernels::newton_schulz_diagonal(&ctx, self.enc(), &scratch, u, orth)
+                .map_err(device_error),
+            Route::Aux => unreachable!(
+                "aux parameters are never orthogonalized (callers branch on the route)"
+            ),
+        }
+    }
+
+    fn decay_sub(&mut self, p: &mut GpuBuffer, o: &GpuBuffer, decay: f32, lr: f32) {
+        self.elementwise(
+            "decay_sub",
+            ElemParams::lr_w(p.len, lr, decay),
+            &[(1, p), (2, o)],
+        );
+    }
+
+    fn amuse_decay_at_y(
+        &mut self,
+        z: &mut GpuBuffer,
+        y: &mut GpuBuffer,
+        z_coef: f32,
+        y_factor: f32,
+    ) {
+        self.elementwise(
+            "amuse_decay_at_y",
+            ElemParams::lr_w(y.len, z_coef, y_factor),
+            &[(1, y), (3, z)],
+        );
+    }
+
+    fn amuse_aux(
+        &mut self,
+        z: &mut GpuBuffer,
+        v: &mut GpuBuffer,
+        g: &GpuBuffer,
+        s: &AmuseAuxScalars,
+    ) {
+        self.elementwise(
+            "amuse_aux_step",
+            ElemParams::amuse_aux(z.len, s),
+            &[(1, z), (2, g), (4, v)],
+        );
+    }
+
+    fn amuse_tail(
+        &mut self,
+        y: &mut GpuBuffer,
+        z: &GpuBuffer,
+        x: Option<&mut GpuBuffer>,
+        c: f32,
+        one_minus_beta: f32,
+    ) {
+        let params = ElemParams::amuse_tail(y.len, c, one_minus_beta, x.is_some());
+        let x = x.map_or_else(|| self.placeholder.clone(), |x| x.clone());
+        self.elementwise("amuse_tail", params, &[(1, y), (3, z), (5, &x)]);
+    }
+}

@@ -1,0 +1,114 @@
+//! [`GpuOptimizer`]: an optimizer whose state lives on the GPU, behind core's host-side
+//! `Optimizer` interface (native only: it reads parameters back after every step).
+
+use std::sync::Arc;
+
+use optiscope_core::optim::{
+    check_grads, ConfigError, Executor, OptimError, Optimizer, OptimizerConfig, Param,
+};
+use optiscope_core::Tensor;
+
+use crate::context::{GpuBuffer, GpuContext};
+use crate::device::GpuDevice;
+
+/// An optimizer executed by the GPU kernels. Parameters are uploaded before and read back after
+/// every step, so the host `Param`s stay the truth that problems and metrics see; the optimizer's
+/// state (moments, momentum, Schedule-Free's z) never leaves the GPU.
+pub struct GpuOptimizer {
+    dev: GpuDevice,
+    exec: Box<dyn Executor<GpuDevice>>,
+    params: Vec<GpuBuffer>,
+}
+
+impl GpuOptimizer {
+    /// Builds `config`'s executor on `ctx` for `params`.
+    pub fn new(
+        ctx: Arc<GpuContext>,
+        config: &OptimizerConfig,
+        params: &[Param],
+    ) -> Result<Self, ConfigError> {
+        let mut dev = GpuDevice::new(ctx);
+        let exec = config.build_on(&mut dev, params)?;
+        let params = params.iter().map(|p| dev.upload(p.value.data())).collect();
+        Ok(Self { dev, exec, params })
+    }
+
+    fn upload(&mut self, params: &[Param]) {
+        for (buf, p) in self.params.iter().zip(params) {
+            self.dev.write(buf, p.value.data());
+        }
+    }
+
+    fn download(&mut self, params: &mut [Param]) -> Result<(), OptimError> {
+        for (buf, p) in self.params.iter().zip(params.iter_mut()) {
+            let data = self
+                .dev
+                .read_blocking(buf)
+                .map_err(|e| OptimError::Device(e.to_string()))?;
+            p.value.data_mut().copy_from_slice(&data);
+        }
+        Ok(())
+    }
+
+    fn check(&mut self) -> Result<(), OptimError> {
+        self.dev
+            .take_error()
+            .map_or(Ok(()), |e| Err(OptimError::Device(e.to_string())))
+    }
+}
+
+impl Optimizer for GpuOptimizer {
+    fn step(&mut self, params: &mut [Param], grads: &[Tensor]) -> Result<(), OptimError> {
+        check_grads(params, grads)?;
+        self.upload(params);
+        let grads: Vec<GpuBuffer> = grads.iter().map(|g| self.dev.upload(g.data())).collect();
+        let grad_refs: Vec<&GpuBuffer> = grads.iter().collect();
+        self.exec
+            .step(&mut self.dev, &mut self.params, &grad_refs)?;
+        self.check()?;
+        self.download(params)
+    }
+
+    fn eval_params(&self, params: &[Param]) -> Vec<Tensor> {
+        // `eval_params` takes &self; the device records work, so a second handle is used.
+        let mut dev = GpuDevice::new(self.dev.context().clone());
+        let eval = self.exec.eval_params(&mut dev, &self.params);
+        params
+            .iter()
+            .zip(eval)
+            .map(|(p, buf)| match dev.read_blocking(&buf) {
+                Ok(data) => {
+                    Tensor::new(p.value.shape().to_vec(), data).unwrap_or_else(|_| p.value.clone())
+                }
+                // A failed read-back leaves NaN, which experiments report as a divergence.
+                Err(_) => Tensor::new(p.value.shape().to_vec(), vec![f32::NAN; p.value.len()])
+                    .unwrap_or_else(|_| p.value.clone()),
+            })
+            .collect()
+    }
+
+    fn set_train_mode(&mut self, params: &mut [Param], train: bool) {
+        self.upload(params);
+        self.exec
+            .set_train_mode(&mut self.dev, &mut self.params, train);
+        if let Err(e) = self.download(params) {
+            // Nothing to return through this interface; NaN makes the failure visible downstream.
+            params
+                .iter_mut()
+                .for_each(|p| p.value.data_mut().fill(f32::NAN));
+            let _ = e;
+        }
+    }
+
+    fn is_train_mode(&self) -> bool {
+        self.exec.is_train_mode()
+    }
+
+    fn set_lr_scale(&mut self, scale: f64) {
+        self.exec.set_lr_scale(scale);
+    }
+
+    fn steps_taken(&self) -> u64 {
+        self.exec.steps_taken()
+    }
+}
