@@ -13,6 +13,20 @@ if command -v rustup >/dev/null; then
   rustup target add wasm32-unknown-unknown >/dev/null   # optiscope-core must compile for the browser
 fi
 python3 -c 'import numpy' 2>/dev/null || python3 -m pip install --quiet numpy   # the float64 reference
+# lavapipe, Mesa's software Vulkan driver: the GPU conformance tests run on it (slowly, sizes <= 128).
+lavapipe() { ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; }
+if ! lavapipe; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers >/dev/null
+  elif command -v sudo >/dev/null; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers >/dev/null
+  fi
+fi
+if lavapipe; then
+  export WGPU_BACKEND=vulkan REQUIRE_GPU="${REQUIRE_GPU:-1}"   # a missing adapter now fails the GPU tests
+else
+  echo "warning: mesa-vulkan-drivers is not installed and cannot be (not root): the GPU tests will be skipped" >&2
+fi
 
 step "formatting and lints"
 cargo fmt --all -- --check
@@ -21,9 +35,16 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "optiscope-core builds for wasm32"
 cargo check -p optiscope-core --target wasm32-unknown-unknown --locked
 
-step "unit, vector and behaviour tests"
+step "unit, vector, behaviour and GPU conformance tests"
 cargo test --workspace --locked
+if [ "${REQUIRE_GPU:-0}" = 1 ]; then
+  cargo test -p optiscope-gpu --locked --test conformance reports_the_adapter -- --nocapture 2>&1 | grep "GPU conformance adapter"
+fi
 
-step "replay against an independent float64 implementation (numpy)"
+step "replay against an independent float64 implementation (numpy), CPU executor"
 cargo build -p optiscope-cli --locked
-python3 tests/replay/check_replay.py target/debug/optiscope
+python3 tests/replay/check_replay.py target/debug/optiscope --backend cpu
+if [ "${REQUIRE_GPU:-0}" = 1 ]; then
+  step "the same replay check on the GPU executor"
+  python3 tests/replay/check_replay.py target/debug/optiscope --backend gpu
+fi

@@ -4,6 +4,7 @@
 //! a trace or an argument), reported as one line naming the field, the value and what is allowed.
 
 mod backend;
+mod bench;
 mod input;
 mod list;
 mod replay;
@@ -53,6 +54,13 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// List the optimizers with their parameters and defaults, and the presets.
     List(list::ListArgs),
+    /// Benchmark the GPU kernels against the CPU executor (matrix product, Newton–Schulz, AdamW).
+    ///
+    /// Build with --release. Every figure is measured in the same run as its CPU or naive-kernel
+    /// baseline, after a warm-up, with the GPU's completion inside the timed region; the adapter,
+    /// its driver and the CPU are printed beside the table.
+    #[command(verbatim_doc_comment)]
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +69,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Replay(a) => replay::replay(a),
         Command::List(a) => list::list(a),
+        Command::Bench(a) => bench::bench(a),
     };
     match result {
         Ok(code) => code,

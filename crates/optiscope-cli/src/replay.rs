@@ -25,7 +25,7 @@ pub struct ReplayArgs {
     trace: PathBuf,
     /// Where the optimizer runs: auto (a real GPU if present, else the CPU), cpu, or gpu (any
     /// adapter, software ones included; fails without one).
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_enum, default_value = "auto", env = "OPTISCOPE_BACKEND")]
     backend: Backend,
 }
 

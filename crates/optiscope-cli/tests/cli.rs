@@ -4,8 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The binary, on the CPU executor unless a test asks otherwise (deterministic and quiet).
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_optiscope"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_optiscope"));
+    c.env("OPTISCOPE_BACKEND", "cpu");
+    c
 }
 
 fn tempdir(name: &str) -> PathBuf {
@@ -54,7 +57,12 @@ fn bad_input_is_one_line_and_exit_2() {
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{json}\n{err}");
         assert!(err.contains(want), "{json}\nwant: {want}\ngot:  {err}");
-        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        // One error line; besides it only the line naming the backend.
+        let other: Vec<_> = err
+            .lines()
+            .filter(|l| !l.starts_with("backend: "))
+            .collect();
+        assert_eq!(other.len(), 1, "one line: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
     let o = bin()
@@ -270,4 +278,87 @@ fn list_shows_every_method_and_default() {
         .find(|m| m["name"] == "adamw")
         .unwrap();
     assert_eq!(adamw["defaults"]["weight_decay"], 0.01);
+}
+
+/// `--backend gpu` without any adapter fails with a message; `auto` falls back to the CPU and
+/// says so. (WGPU_BACKEND=metal leaves no adapter on Linux.)
+#[cfg(target_os = "linux")]
+#[test]
+fn backend_without_adapter() {
+    let d = tempdir("noadapter");
+    let path = d.join("trace.json");
+    std::fs::write(&path, r#"{"optimizer":{"name":"sgd","lr":0.1},"params":{"w":{"shape":[2],"data":[1,2]}},"grads":[{"w":[0.5,0.5]}]}"#).unwrap();
+    let run = |backend: &str| {
+        bin()
+            .env("WGPU_BACKEND", "metal")
+            .args(["replay", "--backend", backend])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let o = run("gpu");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("error: --backend gpu: no GPU adapter found"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run("auto");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("backend: CPU (no GPU adapter found"),
+        "{}",
+        stderr(&o)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["steps"][0]["params"]["w"],
+        serde_json::json!([0.95, 1.95])
+    );
+}
+
+/// On a machine with an adapter (lavapipe in CI), `replay --backend gpu` names it and agrees
+/// with `--backend cpu` to 1e-5 relative on a Muon trace (the numpy check covers every optimizer).
+#[test]
+fn gpu_replay_agrees_with_cpu() {
+    let d = tempdir("gpu");
+    let path = d.join("trace.json");
+    std::fs::write(
+        &path,
+        r#"{"optimizer":{"name":"muon","lr":0.02,"weight_decay":0.1},
+            "params":{"w":{"shape":[3,2],"data":[0.5,-0.25,0.1,0.2,-0.3,0.4]},"b":{"shape":[2],"data":[1,-1]}},
+            "grads":[{"w":[0.2,-0.1,0.05,0.3,-0.4,0.1],"b":[0.1,0.2]},{"w":[-0.1,0.2,0.3,-0.05,0.1,0.1],"b":[-0.3,0.1]}]}"#,
+    )
+    .unwrap();
+    let o = bin()
+        .args(["replay", "--backend", "gpu"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    if !o.status.success() {
+        assert!(
+            std::env::var("REQUIRE_GPU").map_or(true, |v| v != "1"),
+            "REQUIRE_GPU=1 but: {}",
+            stderr(&o)
+        );
+        eprintln!("SKIPPED (no GPU adapter): {}", stderr(&o));
+        return;
+    }
+    assert!(stderr(&o).contains("backend: GPU, "), "{}", stderr(&o));
+    let gpu: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cpu: serde_json::Value =
+        serde_json::from_slice(&bin().arg("replay").arg(&path).output().unwrap().stdout).unwrap();
+    for step in 0..2 {
+        for name in ["w", "b"] {
+            let g = gpu["steps"][step]["params"][name].as_array().unwrap();
+            let c = cpu["steps"][step]["params"][name].as_array().unwrap();
+            for (x, y) in g.iter().zip(c) {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                assert!(
+                    (x - y).abs() <= 1e-5 * y.abs().max(0.1),
+                    "step {step} {name}: {x} vs {y}"
+                );
+            }
+        }
+    }
 }

@@ -92,7 +92,12 @@ impl GpuContext {
     /// Finds an adapter under `policy` (a real GPU first; the `WGPU_BACKEND` environment variable
     /// restricts the backends) and opens a device with the adapter's own limits.
     pub async fn request(policy: AdapterPolicy) -> Result<Arc<Self>, GpuError> {
-        let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        // Vulkan, Metal, DX12 and the browser's WebGPU: the backends with compute shaders. (GL has
+        // none worth using here, and probing it on headless Linux only prints warnings.) The
+        // WGPU_BACKEND environment variable still overrides this.
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = wgpu::Backends::PRIMARY;
+        let desc = desc.with_env();
         let backends = format!("{:?}", desc.backends);
         let instance = wgpu::Instance::new(desc);
         #[cfg(not(target_arch = "wasm32"))]
