@@ -32,8 +32,8 @@ step "formatting and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "optiscope-core builds for wasm32"
-cargo check -p optiscope-core --target wasm32-unknown-unknown --locked
+step "optiscope-core and optiscope-gpu build for wasm32"
+cargo check -p optiscope-core -p optiscope-gpu --target wasm32-unknown-unknown --locked
 
 step "unit, vector, behaviour and GPU conformance tests"
 cargo test --workspace --locked
