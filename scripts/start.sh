@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# The main job: builds the optiscope binary (release) and runs the default experiment, the noisy
-# river valley of spec 4.4 (GD, Muon, Schedule-Free Muon and AMUSE side by side), printing its
-# summary and writing config.json / metrics.jsonl / summary.json under runs/.
-# Extra arguments go to `optiscope run`, e.g. `scripts/start.sh --preset lora-spectrum`.
+# The main job: builds the explorer's web bundle (wasm + wasm-bindgen, see web/build.sh) and serves
+# it on http://127.0.0.1:8080 — open that address in a browser with WebGPU (Chrome, Edge; others
+# fall back to the CPU path). Ctrl-C stops the server.
+# `scripts/start.sh --cli [ARGS]` instead builds the `optiscope` binary and runs an experiment
+# (default: the river-valley preset), printing its summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "cargo not found: install the Rust toolchain (https://rustup.rs) first" >&2; exit 1; }
-cargo build --release --locked -p optiscope-cli
-if [ $# -eq 0 ]; then set -- --preset river-valley; fi
-exec target/release/optiscope run "$@"
+if [ "${1:-}" = "--cli" ]; then
+  shift
+  cargo build --release --locked -p optiscope-cli
+  if [ $# -eq 0 ]; then set -- --preset river-valley; fi
+  exec target/release/optiscope run "$@"
+fi
+bash web/build.sh
+port="${PORT:-8080}"
+echo "serving the optiscope explorer on http://127.0.0.1:$port (Ctrl-C to stop)"
+exec python3 -m http.server "$port" --bind 127.0.0.1 --directory web/dist

@@ -22,6 +22,14 @@ if ! lavapipe; then
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers >/dev/null
   fi
 fi
+# Debian's Chromium and playwright-core for the explorer's browser tests (never a browser download).
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  elif command -v sudo >/dev/null; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
 if lavapipe; then
   export WGPU_BACKEND=vulkan REQUIRE_GPU="${REQUIRE_GPU:-1}"   # a missing adapter now fails the GPU tests
 else
@@ -40,6 +48,11 @@ cargo test --workspace --locked
 if [ "${REQUIRE_GPU:-0}" = 1 ]; then
   cargo test -p optiscope-gpu --locked --test conformance reports_the_adapter -- --nocapture 2>&1 | grep "GPU conformance adapter"
 fi
+
+step "the explorer in headless Chromium (WebGPU and WebGL2)"
+bash web/build.sh
+(cd web && npm ci --no-audit --no-fund --silent)
+(cd web && node --test tests/)
 
 step "replay against an independent float64 implementation (numpy), CPU executor"
 cargo build -p optiscope-cli --locked

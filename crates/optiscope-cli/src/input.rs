@@ -25,9 +25,15 @@ pub fn bad(msg: impl Into<String>) -> anyhow::Error {
 
 /// Reads and parses a JSON file; every failure is a [`BadInput`] naming the file and, for parse
 /// errors, the path of the offending field.
+/// `-` reads standard input.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    let text = if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| bad(format!("cannot read standard input: {e}")))?
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?
+    };
     parse_json(&text).map_err(|msg| bad(format!("{}: {msg}", path.display())))
 }
 

@@ -21,7 +21,8 @@ use crate::input::{bad, read_json};
 /// Arguments of `optiscope run` (the help text is on `Command::Run`).
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// An experiment config (JSON), e.g. the config.json of an earlier run.
+    /// An experiment config (JSON), e.g. the config.json of an earlier run; `-` reads it from
+    /// standard input (what the explorer's "copy CLI command" uses).
     #[arg(
         required_unless_present = "preset",
         conflicts_with = "preset",
@@ -73,7 +74,11 @@ fn resolve_config(args: &RunArgs) -> anyhow::Result<(ExperimentConfig, String)> 
         ),
         (None, Some(path)) => {
             let cfg: ExperimentConfig = read_json(path)?;
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
+            let stem = if path.as_os_str() == "-" {
+                "stdin"
+            } else {
+                path.file_stem().and_then(|s| s.to_str()).unwrap_or("run")
+            };
             let name = match (
                 stem,
                 path.parent()

@@ -362,3 +362,49 @@ fn gpu_replay_agrees_with_cpu() {
         }
     }
 }
+
+/// The explorer's "copy CLI command" pipes the experiment config into `optiscope run -`; that
+/// run reproduces the losses of the same experiment stepped in-process (what the explorer does).
+#[test]
+fn config_from_stdin_reproduces_in_process_losses() {
+    use std::io::Write;
+    let d = tempdir("stdin");
+    let mut cfg = optiscope_core::experiment::presets::preset("rosenbrock").unwrap();
+    cfg.steps = 40;
+    cfg.seed = 7;
+    let out = d.join("out");
+    let mut child = bin()
+        .args(["run", "-", "-q", "--out"])
+        .arg(&out)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&cfg).unwrap().as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut exp = optiscope_core::Experiment::new(cfg).unwrap();
+    exp.step(40).unwrap();
+    let metrics = read(&out.join("metrics.jsonl"));
+    let mut n = 0;
+    for line in metrics.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let run = exp
+            .runs()
+            .iter()
+            .find(|r| r.config.label == v["run"].as_str().unwrap())
+            .unwrap();
+        let rec = run
+            .history()
+            .iter()
+            .find(|r| r.step == v["step"].as_u64().unwrap())
+            .unwrap();
+        assert_eq!(v["loss"].as_f64().unwrap(), rec.loss, "{line}");
+        n += 1;
+    }
+    assert_eq!(n, 6 * 41);
+}

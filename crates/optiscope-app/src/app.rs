@@ -1,0 +1,597 @@
+//! The explorer app: panels around the view, the per-frame step budget, sharing and export.
+
+use optiscope_core::experiment::presets::PRESETS;
+use optiscope_core::experiment::Experiment;
+use optiscope_core::problems::landscape::Landscape;
+use optiscope_core::problems::ProblemConfig;
+use web_time::Instant;
+
+use crate::compute::ComputePath;
+use crate::export::{self, LoadedMetrics};
+use crate::state::{ExplorerState, View};
+use crate::views;
+
+/// How long stepping may take per frame, so the view stays responsive at any speed.
+const STEP_BUDGET_SECS: f64 = 0.010;
+
+/// Frame time and stepping rate, smoothed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Perf {
+    /// Exponential moving average of the frame time, ms.
+    pub frame_ms: f64,
+    /// Exponential moving average of experiment steps per wall-clock second while playing
+    /// (steps taken in a frame over that frame's duration).
+    pub steps_per_s: f64,
+}
+
+/// What the status line shows (also mirrored into the web page's DOM for tests and tools).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    /// The compute path in words.
+    pub compute: String,
+    /// The experiment's step.
+    pub step: u64,
+    /// Smoothed frame time, ms.
+    pub frame_ms: f64,
+    /// Smoothed steps per second.
+    pub steps_per_s: f64,
+    /// The latest message (error or notice).
+    pub message: String,
+    /// The view.
+    pub view: View,
+    /// The preset.
+    pub preset: String,
+    /// The shareable link of the current state.
+    pub link: String,
+}
+
+/// The optiscope explorer.
+pub struct ExplorerApp {
+    state: ExplorerState,
+    exp: Experiment,
+    playing: bool,
+    message: Option<(String, bool)>,
+    compute: ComputePath,
+    heatmap: Option<(String, egui::TextureId)>,
+    loaded: Option<LoadedMetrics>,
+    perf: Perf,
+    last_frame: Option<Instant>,
+    /// Where the page lives (web), for the shareable link.
+    base_url: String,
+    /// Dropped files read so far: (name, contents or why not).
+    inbox: Inbox,
+    /// Steps taken while playing in the previous frame.
+    taken_last_frame: u64,
+}
+
+type Inbox = std::sync::Arc<std::sync::Mutex<Vec<(String, Result<Vec<u8>, String>)>>>;
+
+impl ExplorerApp {
+    /// The app on eframe's context, starting from a link's fragment (or the default preset).
+    pub fn new(cc: &eframe::CreationContext<'_>, fragment: &str, base_url: &str) -> Self {
+        let compute = ComputePath::choose(cc.wgpu_render_state.as_ref());
+        let (state, message) = match ExplorerState::from_fragment(fragment) {
+            Ok(Some(s)) => (s, None),
+            Ok(None) => (ExplorerState::from_preset("river-valley"), None),
+            Err(e) => (
+                ExplorerState::from_preset("river-valley"),
+                Some((format!("{e}; showing the defaults"), true)),
+            ),
+        };
+        let mut app = Self::with_state(state, compute, base_url);
+        if message.is_some() {
+            app.message = message;
+        }
+        app
+    }
+
+    /// The app for `state` on `compute` (also what tests use, with no eframe).
+    pub fn with_state(state: ExplorerState, compute: ComputePath, base_url: &str) -> Self {
+        let (exp, message) = match Experiment::new(state.experiment.clone()) {
+            Ok(e) => (e, None),
+            Err(err) => {
+                let fallback = ExplorerState::from_preset(&state.preset);
+                let e = Experiment::new(fallback.experiment.clone())
+                    .unwrap_or_else(|_| unreachable!("presets are valid"));
+                (
+                    e,
+                    Some((
+                        format!("the link's experiment is not valid ({err}); showing the preset"),
+                        true,
+                    )),
+                )
+            }
+        };
+        let mut app = Self {
+            state,
+            exp,
+            playing: false,
+            message,
+            compute,
+            heatmap: None,
+            loaded: None,
+            perf: Perf::default(),
+            last_frame: None,
+            base_url: base_url.to_string(),
+            inbox: Inbox::default(),
+            taken_last_frame: 0,
+        };
+        let target = app.state.step;
+        app.state.step = 0;
+        app.advance(target);
+        app
+    }
+
+    /// What the status line says.
+    pub fn status(&self) -> Status {
+        Status {
+            compute: self.compute.describe(),
+            step: self.exp.current_step(),
+            frame_ms: self.perf.frame_ms,
+            steps_per_s: self.perf.steps_per_s,
+            message: self
+                .message
+                .as_ref()
+                .map(|(m, _)| m.clone())
+                .unwrap_or_default(),
+            view: self.state.view,
+            preset: self.state.preset.clone(),
+            link: self.share_url(),
+        }
+    }
+
+    /// The shareable link of the current state.
+    pub fn share_url(&self) -> String {
+        let mut s = self.state.clone();
+        s.step = self.exp.current_step();
+        format!("{}#{}", self.base_url, s.to_fragment())
+    }
+
+    fn advance(&mut self, n: u64) {
+        match self.exp.step(n) {
+            Ok(report) => {
+                for (i, d) in report.diverged {
+                    let label = &self.exp.runs()[i].config.label;
+                    self.message = Some((
+                        format!(
+                            "run {label:?} diverged at step {} (loss {}); it stops there",
+                            d.step, d.loss
+                        ),
+                        true,
+                    ));
+                }
+            }
+            Err(e) => self.message = Some((e.to_string(), true)),
+        }
+        self.state.step = self.exp.current_step();
+    }
+
+    /// Rebuilds the experiment from the state's config (after an edit), back at step 0.
+    fn reset(&mut self) {
+        match Experiment::new(self.state.experiment.clone()) {
+            Ok(e) => {
+                self.exp = e;
+                self.state.step = 0;
+            }
+            Err(e) => self.message = Some((e.to_string(), true)),
+        }
+    }
+
+    fn load_preset(&mut self, name: &str) {
+        let view = self.state.view;
+        self.state = ExplorerState::from_preset(name);
+        if matches!(view, View::Loss) {
+            self.state.view = view;
+        }
+        self.loaded = None;
+        self.reset();
+    }
+
+    /// Steps while playing, within the per-frame budget.
+    fn play(&mut self) {
+        self.taken_last_frame = 0;
+        if !self.playing || self.exp.is_done() {
+            self.playing &= !self.exp.is_done();
+            return;
+        }
+        let start = Instant::now();
+        let mut taken = 0u64;
+        while taken < u64::from(self.state.speed)
+            && start.elapsed().as_secs_f64() < STEP_BUDGET_SECS
+            && !self.exp.is_done()
+        {
+            self.advance(1);
+            taken += 1;
+        }
+        self.taken_last_frame = taken;
+    }
+
+    fn frame_timing(&mut self) {
+        let now = Instant::now();
+        if let Some(last) = self.last_frame {
+            let ms = now.duration_since(last).as_secs_f64() * 1e3;
+            self.perf.frame_ms = if self.perf.frame_ms == 0.0 {
+                ms
+            } else {
+                0.9 * self.perf.frame_ms + 0.1 * ms
+            };
+            if self.taken_last_frame > 0 {
+                let rate = self.taken_last_frame as f64 / (ms / 1e3).max(1e-6);
+                self.perf.steps_per_s = if self.perf.steps_per_s == 0.0 {
+                    rate
+                } else {
+                    0.9 * self.perf.steps_per_s + 0.1 * rate
+                };
+            }
+        }
+        self.last_frame = Some(now);
+    }
+
+    fn notice(&mut self, text: impl Into<String>) {
+        self.message = Some((text.into(), false));
+    }
+
+    fn keyboard(&mut self, ctx: &egui::Context) {
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        // Count presses: on a slow frame several can arrive at once, and each is one step.
+        let (steps, play, reset) = ctx.input(|i| {
+            (
+                i.num_presses(egui::Key::S),
+                i.num_presses(egui::Key::Space) % 2 == 1,
+                i.key_pressed(egui::Key::R),
+            )
+        });
+        if steps > 0 {
+            self.advance(steps as u64);
+        }
+        if play {
+            self.playing = !self.playing;
+        }
+        if reset {
+            self.reset();
+        }
+    }
+
+    /// Files dropped on the window: read them (asynchronously on the web) and show the metrics.
+    fn dropped_files(&mut self, ctx: &egui::Context) {
+        for f in ctx.input(|i| i.raw.dropped_files.clone()) {
+            let name = f.path().file_name().map_or_else(
+                || f.path().display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            #[cfg(not(target_arch = "wasm32"))]
+            {
+                let bytes = f.bytes();
+                self.inbox
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((name, bytes));
+            }
+            #[cfg(target_arch = "wasm32")]
+            {
+                let inbox = self.inbox.clone();
+                let ctx = ctx.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let bytes = f.bytes_async().await;
+                    inbox
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((name, bytes));
+                    ctx.request_repaint();
+                });
+            }
+        }
+        let arrived: Vec<_> =
+            std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|e| e.into_inner()));
+        for (name, bytes) in arrived {
+            let parsed = bytes
+                .map_err(|e| format!("cannot read {name}: {e}"))
+                .and_then(|b| export::parse_metrics(&name, &String::from_utf8_lossy(&b)));
+            match parsed {
+                Ok(m) => {
+                    self.notice(format!(
+                        "showing {} ({} runs); \"close file\" returns to the live experiment",
+                        m.name,
+                        m.runs.len()
+                    ));
+                    self.loaded = Some(m);
+                }
+                Err(e) => self.message = Some((e, true)),
+            }
+        }
+    }
+
+    fn top_bar_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            ui.heading("optiscope");
+            ui.separator();
+            for (view, label) in [
+                (View::Landscape, "Landscape"),
+                (View::Spectrum, "Spectrum"),
+                (View::Loss, "Loss"),
+            ] {
+                ui.selectable_value(&mut self.state.view, view, label);
+            }
+            ui.separator();
+            let mut preset = self.state.preset.clone();
+            egui::ComboBox::from_id_salt("preset")
+                .selected_text(format!("preset: {preset}"))
+                .show_ui(ui, |ui| {
+                    for p in PRESETS {
+                        ui.selectable_value(&mut preset, p.name.to_string(), p.name)
+                            .on_hover_text(p.summary);
+                    }
+                });
+            if preset != self.state.preset {
+                self.load_preset(&preset);
+            }
+            ui.separator();
+            if ui
+                .button(if self.playing {
+                    "⏸ pause"
+                } else {
+                    "▶ play"
+                })
+                .on_hover_text("Space")
+                .clicked()
+            {
+                self.playing = !self.playing;
+            }
+            if ui
+                .button("step")
+                .on_hover_text("S: one optimizer step")
+                .clicked()
+            {
+                self.advance(1);
+            }
+            if ui.button("reset").on_hover_text("R").clicked() {
+                self.reset();
+            }
+            ui.add(
+                egui::Slider::new(&mut self.state.speed, 1..=500)
+                    .logarithmic(true)
+                    .text("steps/frame"),
+            );
+            ui.separator();
+            let mut seed = self.state.experiment.seed;
+            ui.label("seed");
+            if ui.add(egui::DragValue::new(&mut seed)).changed() {
+                self.state.experiment.seed = seed;
+                self.reset();
+            }
+            let mut steps = self.state.experiment.steps;
+            ui.label("steps");
+            if ui
+                .add(egui::DragValue::new(&mut steps).range(1..=1_000_000))
+                .changed()
+            {
+                self.state.experiment.steps = steps;
+                self.reset();
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            if ui.button("🔗 copy link").clicked() {
+                let url = self.share_url();
+                ui.ctx().copy_text(url.clone());
+                #[cfg(target_arch = "wasm32")]
+                crate::web::set_fragment(&url);
+                self.notice("link copied: it reopens this experiment at this step");
+            }
+            if ui
+                .button("copy CLI command")
+                .on_hover_text("reruns this experiment with `optiscope run`")
+                .clicked()
+            {
+                ui.ctx().copy_text(export::cli_command(
+                    &self.state.experiment,
+                    &self.state.preset,
+                ));
+                self.notice("CLI command copied");
+            }
+            if ui.button("export metrics CSV").clicked() {
+                let r = export::save_text("optiscope-metrics.csv", &export::metrics_csv(&self.exp));
+                self.report(r);
+            }
+            if ui.button("export config JSON").clicked() {
+                let r = export::save_text(
+                    "optiscope-config.json",
+                    &export::config_json(&self.state.experiment),
+                );
+                self.report(r);
+            }
+            if self.loaded.is_some() && ui.button("close file").clicked() {
+                self.loaded = None;
+            }
+            ui.label("(drop a metrics.jsonl here to view it)");
+        });
+    }
+
+    fn report(&mut self, r: Result<String, String>) {
+        self.message = Some(match r {
+            Ok(m) => (m, false),
+            Err(e) => (e, true),
+        });
+    }
+
+    fn status_ui(&mut self, ui: &mut egui::Ui) {
+        let s = self.status();
+        ui.horizontal_wrapped(|ui| {
+            ui.label(format!("compute: {}", s.compute));
+            ui.separator();
+            ui.label(format!("step {} / {}", s.step, self.state.experiment.steps));
+            ui.separator();
+            ui.label(format!("{:.1} ms/frame", s.frame_ms));
+            ui.separator();
+            ui.label(format!("{:.0} steps/s", s.steps_per_s));
+            if let Some((m, is_error)) = &self.message {
+                ui.separator();
+                let color = if *is_error {
+                    egui::Color32::from_rgb(255, 120, 120)
+                } else {
+                    ui.visuals().text_color()
+                };
+                ui.colored_label(color, m);
+            }
+        });
+    }
+
+    fn central_ui(&mut self, ui: &mut egui::Ui) {
+        match self.state.view {
+            View::Landscape => {
+                let landscape = match Landscape::from_config(
+                    &self.state.experiment.problem,
+                    self.state.experiment.seed,
+                ) {
+                    Ok(l) => l,
+                    Err(_) => {
+                        ui.label(
+                            "This problem is not a 2-D landscape: see the Spectrum and Loss views.",
+                        );
+                        return;
+                    }
+                };
+                let key = serde_json::to_string(&self.state.experiment.problem).unwrap_or_default();
+                if self.heatmap.as_ref().is_none_or(|(k, _)| *k != key) {
+                    match self.compute.heatmap(ui.ctx(), &landscape) {
+                        Ok(id) => self.heatmap = Some((key, id)),
+                        Err(e) => self.message = Some((format!("heat map: {e}"), true)),
+                    }
+                }
+                let tex = self.heatmap.as_ref().map(|(_, id)| *id);
+                if let Some(views::landscape::LandscapeAction::SetStart(p)) =
+                    views::landscape::landscape_ui(
+                        ui,
+                        &self.exp,
+                        &landscape,
+                        tex,
+                        self.loaded.as_ref(),
+                    )
+                {
+                    set_start(&mut self.state.experiment.problem, p);
+                    self.reset();
+                }
+            }
+            View::Spectrum => views::spectrum::spectrum_ui(ui, &self.exp, self.loaded.as_ref()),
+            View::Loss => views::loss::loss_ui(ui, &self.exp, self.loaded.as_ref()),
+        }
+    }
+
+    /// One frame: input, stepping, panels. Shared by the native and web entry points.
+    pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        self.frame_timing();
+        self.keyboard(&ctx);
+        self.dropped_files(&ctx);
+        self.play();
+        egui::Panel::top("top").show(ui, |ui| self.top_bar_ui(ui));
+        egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
+        egui::Panel::left("runs")
+            .resizable(true)
+            .default_size(320.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    ui.heading("Runs");
+                    if let Some(runs) = views::runs::runs_ui(ui, &self.state.experiment.runs) {
+                        self.state.experiment.runs = runs;
+                        self.reset();
+                    }
+                });
+            });
+        egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
+        #[cfg(target_arch = "wasm32")]
+        crate::web::publish_status(&self.status());
+        if self.playing {
+            ctx.request_repaint();
+        }
+    }
+}
+
+/// Moves the start of a 2-D problem.
+fn set_start(problem: &mut ProblemConfig, p: [f64; 2]) {
+    match problem {
+        ProblemConfig::Rosenbrock(c) => c.start = p,
+        ProblemConfig::Beale(c) => c.start = p,
+        ProblemConfig::Saddle(c) => c.start = p,
+        ProblemConfig::Quadratic(c) => c.start = p,
+        ProblemConfig::RiverValley(c) => c.start = p,
+        ProblemConfig::LoraFactorization(_) => {}
+    }
+}
+
+impl eframe::App for ExplorerApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.frame_ui(ui);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cpu() -> ComputePath {
+        ComputePath::Cpu {
+            reason: "test".into(),
+        }
+    }
+
+    /// A link made at some step reopens the same runs at the same step, with the same losses.
+    #[test]
+    fn shared_link_reproduces_the_runs() {
+        let mut app =
+            ExplorerApp::with_state(ExplorerState::from_preset("rosenbrock"), cpu(), "http://h/");
+        app.state.experiment.seed = 3;
+        app.reset();
+        app.advance(37);
+        let url = app.share_url();
+        let fragment = url.split_once('#').unwrap().1;
+        let state = ExplorerState::from_fragment(fragment).unwrap().unwrap();
+        let reopened = ExplorerApp::with_state(state, cpu(), "http://h/");
+        assert_eq!(reopened.exp.current_step(), 37);
+        for (a, b) in app.exp.runs().iter().zip(reopened.exp.runs()) {
+            assert_eq!(a.history(), b.history(), "{}", a.config.label);
+        }
+    }
+
+    #[test]
+    fn an_invalid_experiment_in_a_link_falls_back_to_its_preset_with_a_message() {
+        let mut state = ExplorerState::from_preset("saddle");
+        state.experiment.runs.clear();
+        let app = ExplorerApp::with_state(state, cpu(), "");
+        assert!(
+            app.status().message.contains("not valid"),
+            "{}",
+            app.status().message
+        );
+        assert!(!app.exp.runs().is_empty());
+    }
+
+    #[test]
+    fn status_names_the_compute_path_and_step() {
+        let mut app = ExplorerApp::with_state(
+            ExplorerState::from_preset("river-valley"),
+            ComputePath::Cpu {
+                reason: "WebGL2 has no compute shaders".into(),
+            },
+            "",
+        );
+        app.advance(2);
+        let s = app.status();
+        assert_eq!(s.compute, "CPU (WebGL2 has no compute shaders)");
+        assert_eq!(s.step, 2);
+        assert!(s.link.contains("#s="));
+    }
+
+    #[test]
+    fn clicking_the_landscape_moves_the_start() {
+        let mut app = ExplorerApp::with_state(ExplorerState::from_preset("quadratic"), cpu(), "");
+        set_start(&mut app.state.experiment.problem, [0.5, -0.25]);
+        app.reset();
+        let first = &app.exp.runs()[0].history()[0];
+        assert_eq!(
+            first.observation,
+            optiscope_core::problems::Observation::Point([0.5, -0.25])
+        );
+    }
+}

@@ -1,0 +1,45 @@
+//! The optiscope explorer: watch optimizers move on loss landscapes, singular values grow, losses
+//! fall — live, from the same core experiments the `optiscope` binary runs.
+//!
+//! One module per view ([`views`]), the state that lives in the link ([`state`]), export and
+//! import ([`export`]), the compute path ([`compute`]); [`app::ExplorerApp`] ties them together.
+//! Entry points: `src/main.rs` (an eframe window) and the wasm `start` function (the web page).
+
+pub mod app;
+pub mod compute;
+pub mod export;
+pub mod state;
+pub mod views;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+pub use app::ExplorerApp;
+
+/// eframe's wgpu setup for the explorer: the adapter's own limits (eframe asks for WebGL2-level
+/// limits on GL, which have no compute; everywhere else the adapter's limits let the compute
+/// kernels run).
+pub fn wgpu_options() -> egui_wgpu::WgpuConfiguration {
+    let mut create = egui_wgpu::WgpuSetupCreateNew::without_display_handle();
+    create.device_descriptor = std::sync::Arc::new(|adapter: &wgpu::Adapter| {
+        let limits = if adapter.get_info().backend == wgpu::Backend::Gl {
+            wgpu::Limits::downlevel_webgl2_defaults()
+        } else {
+            adapter.limits()
+        };
+        wgpu::DeviceDescriptor {
+            label: Some("optiscope explorer"),
+            required_limits: wgpu::Limits {
+                max_texture_dimension_2d: limits
+                    .max_texture_dimension_2d
+                    .max(2048)
+                    .min(adapter.limits().max_texture_dimension_2d),
+                ..limits
+            },
+            ..Default::default()
+        }
+    });
+    egui_wgpu::WgpuConfiguration {
+        wgpu_setup: egui_wgpu::WgpuSetup::CreateNew(create),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,26 @@
+//! The explorer in a native window: `cargo run --release -p optiscope-app`.
+
+fn main() -> eframe::Result {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_inner_size([1280.0, 800.0])
+            .with_title("optiscope explorer"),
+        wgpu_options: optiscope_app::wgpu_options(),
+        ..Default::default()
+    };
+    let fragment = std::env::args().nth(1).unwrap_or_default();
+    eframe::run_native(
+        "optiscope explorer",
+        options,
+        Box::new(move |cc| {
+            let app = optiscope_app::ExplorerApp::new(cc, &fragment, "http://127.0.0.1:8080/");
+            if let Some(rs) = cc.wgpu_render_state.as_ref() {
+                eprintln!(
+                    "optiscope explorer: {}",
+                    optiscope_app::compute::ComputePath::choose(Some(rs)).describe()
+                );
+            }
+            Ok(Box::new(app))
+        }),
+    )
+}

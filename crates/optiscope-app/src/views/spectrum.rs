@@ -1,0 +1,74 @@
+//! The spectrum view: singular values of BA against step for every run, the targets dashed —
+//! gradient descent climbs them one at a time, largest first; SpecGD and Muon grow all at once.
+
+use egui_plot::{HLine, Legend, Line, LineStyle, Plot};
+use optiscope_core::experiment::Experiment;
+use optiscope_core::problems::Observation;
+
+use super::run_color;
+use crate::export::LoadedMetrics;
+
+/// (step, singular values) of one run, oldest first.
+type SpectrumSeries = Vec<(u64, Vec<f64>)>;
+
+/// Draws the view.
+pub fn spectrum_ui(ui: &mut egui::Ui, exp: &Experiment, loaded: Option<&LoadedMetrics>) {
+    let targets: Vec<f64> = exp
+        .problem()
+        .spectrum_targets()
+        .map(<[f64]>::to_vec)
+        .unwrap_or_default();
+    if targets.is_empty() && loaded.is_none() {
+        ui.label("This problem has no spectrum: choose the lora-spectrum preset.");
+        return;
+    }
+    ui.label("Singular values of BA against step; dashed: the targets. Same color = same run.");
+    Plot::new("spectrum")
+        .legend(Legend::default())
+        .include_y(0.0)
+        .show(ui, |plot| {
+            for t in &targets {
+                plot.hline(
+                    HLine::new("target", *t)
+                        .style(LineStyle::dashed_loose())
+                        .color(egui::Color32::GRAY),
+                );
+            }
+            let series: Vec<(String, SpectrumSeries)> = match loaded {
+                Some(m) => m
+                    .runs
+                    .iter()
+                    .map(|(l, r)| (format!("{l} (file)"), r.singular_values.clone()))
+                    .collect(),
+                None => exp
+                    .runs()
+                    .iter()
+                    .map(|run| {
+                        let points = run
+                            .history()
+                            .iter()
+                            .filter_map(|r| match &r.observation {
+                                Observation::SingularValues(s) => Some((r.step, s.clone())),
+                                Observation::Point(_) => None,
+                            })
+                            .collect();
+                        (run.config.label.clone(), points)
+                    })
+                    .collect(),
+            };
+            for (i, (label, points)) in series.iter().enumerate() {
+                let k = points.first().map_or(0, |(_, s)| s.len());
+                for j in 0..k {
+                    let line: Vec<[f64; 2]> = points
+                        .iter()
+                        .filter_map(|(t, s)| s.get(j).map(|v| [*t as f64, *v]))
+                        .collect();
+                    plot.line(
+                        Line::new(label.clone(), line)
+                            .color(run_color(i))
+                            .width(1.5),
+                    );
+                }
+            }
+        });
+}

@@ -1,0 +1,149 @@
+// End-to-end tests of the explorer in headless Chromium (Debian's /usr/bin/chromium, driven by
+// playwright-core; never a browser download). Two modes:
+//   webgpu: --enable-unsafe-webgpu --enable-features=Vulkan --use-vulkan=swiftshader
+//           --use-angle=swiftshader — the only set under which eframe both renders and computes
+//           through WebGPU here; the explorer must report "WebGPU compute on ...".
+//   webgl:  --disable-gpu --enable-unsafe-swiftshader — WebGL2, so the CPU path.
+// They assert what a person would see: the app starts, the compute path it reports, the step
+// key advances the step counter, the canvas is not blank, and a link reopens the same state.
+// The status is read from the page's #status element (data-* attributes), not from pixels.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import zlib from "node:zlib";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const dist = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const BASE_FLAGS = ["--no-sandbox", "--disable-quic", "--no-first-run", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync"];
+const MODES = {
+  webgpu: { flags: ["--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-vulkan=swiftshader", "--use-angle=swiftshader"],
+            compute: /^WebGPU compute on / },
+  webgl: { flags: ["--disable-gpu", "--enable-unsafe-swiftshader"], compute: /^CPU \(WebGL2 has no compute shaders\)$/ },
+};
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
+
+let server;
+let base;
+
+before(async () => {
+  assert.ok(fs.existsSync(path.join(dist, "optiscope_app_bg.wasm")), "web/dist is not built: run web/build.sh first");
+  server = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://localhost");
+    const file = path.join(dist, url.pathname === "/" ? "index.html" : path.normalize(url.pathname));
+    if (!file.startsWith(dist) || !fs.existsSync(file)) { res.writeHead(404); res.end(); return; }
+    res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" });
+    fs.createReadStream(file).pipe(res);
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  base = `http://127.0.0.1:${server.address().port}/`;
+});
+
+after(() => server?.close());
+
+async function launch(mode) {
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "optiscope-chromium-"));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM, headless: true, args: [...BASE_FLAGS, ...MODES[mode].flags],
+    viewport: { width: 1280, height: 800 },
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const logs = [];
+  page.on("console", (m) => logs.push(m.text()));
+  page.on("pageerror", (e) => logs.push(String(e)));
+  return { context, page, logs, close: async () => { await context.close(); fs.rmSync(userDataDir, { recursive: true, force: true }); } };
+}
+
+const status = (page) => page.evaluate(() => {
+  const s = document.getElementById("status");
+  return { text: s.textContent, compute: s.dataset.compute, step: Number(s.dataset.step), frameMs: Number(s.dataset.frameMs),
+           stepsPerS: Number(s.dataset.stepsPerS), preset: s.dataset.preset, view: s.dataset.view, link: s.dataset.link,
+           error: document.getElementById("error").textContent, loading: document.getElementById("loading").textContent };
+});
+
+async function waitForApp(page, logs) {
+  try {
+    await page.waitForFunction(() => document.getElementById("status")?.dataset.step !== undefined, null, { timeout: 90_000 });
+  } catch (e) {
+    throw new Error(`the explorer did not start: ${JSON.stringify(await status(page).catch(() => ({})))}\n${logs.join("\n")}`);
+  }
+}
+
+// A screenshot of a blank canvas is one color; count distinct pixel values after inflating the PNG.
+function distinctBytes(png) {
+  let off = 8;
+  const idat = [];
+  while (off < png.length) {
+    const len = png.readUInt32BE(off);
+    const type = png.toString("ascii", off + 4, off + 8);
+    if (type === "IDAT") idat.push(png.subarray(off + 8, off + 8 + len));
+    off += 12 + len;
+  }
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  return new Set(raw).size;
+}
+
+for (const mode of Object.keys(MODES)) {
+  test(`explorer in headless Chromium, ${mode}`, async (t) => {
+    const { page, logs, close } = await launch(mode);
+    try {
+      await page.goto(base);
+      await waitForApp(page, logs);
+      let s = await status(page);
+      assert.equal(s.error, "", `error line: ${s.error}`);
+      assert.match(s.compute, MODES[mode].compute, `compute path (${mode}): ${s.compute}\n${logs.join("\n")}`);
+      assert.equal(s.preset, "river-valley");
+      assert.equal(s.step, 0);
+
+      // The step key advances the step counter (a person presses S with the canvas focused).
+      await page.focus("#the_canvas");
+      for (let i = 0; i < 3; i++) await page.keyboard.press("s");
+      await page.waitForFunction(() => Number(document.getElementById("status").dataset.step) === 3, null, { timeout: 30_000 });
+
+      // The canvas is not blank.
+      const shot = await page.locator("#the_canvas").screenshot();
+      const distinct = distinctBytes(shot);
+      assert.ok(distinct > 50, `the canvas looks blank (${distinct} distinct byte values in its screenshot)`);
+
+      // The link reopens the same state in a fresh page.
+      s = await status(page);
+      assert.ok(s.link?.includes("#s="), `no share link in the status: ${s.link}`);
+      const other = await page.context().newPage();
+      await other.goto(s.link);
+      await waitForApp(other, logs);
+      await other.waitForFunction(() => Number(document.getElementById("status").dataset.step) === 3, null, { timeout: 30_000 });
+      assert.equal((await status(other)).preset, "river-valley");
+      await other.close();
+
+      // A malformed fragment gives a visible message and the defaults, not a crash.
+      const bad = await page.context().newPage();
+      await bad.goto(base + "#s=not-base64!");
+      await waitForApp(bad, logs);
+      const b = await status(bad);
+      assert.equal(b.step, 0);
+      assert.match(await bad.evaluate(() => document.getElementById("status").dataset.message), /not valid base64url/);
+      await bad.close();
+
+      // Performance, measured by the app itself: six optimizers on the Rosenbrock landscape
+      // (256×256 heat map), playing at full speed for a few seconds.
+      const perf = await page.context().newPage();
+      await perf.goto(base + "#preset=rosenbrock&speed=500&steps=1000000");
+      await waitForApp(perf, logs);
+      await perf.focus("#the_canvas");
+      await perf.keyboard.press("Space");
+      await perf.waitForTimeout(6000);
+      const p = await status(perf);
+      assert.ok(p.step > 3, `playing did not advance (${p.step})`);
+      t.diagnostic(`${mode}: ${p.compute}; ${p.frameMs.toFixed(1)} ms/frame, ${p.stepsPerS.toFixed(0)} steps/s, step ${p.step} after 6 s`);
+      console.log(`PERF ${mode}: compute="${p.compute}" frame_ms=${p.frameMs.toFixed(2)} steps_per_s=${p.stepsPerS.toFixed(0)} step=${p.step}`);
+      await perf.close();
+    } finally {
+      await close();
+    }
+  });
+}
