@@ -120,6 +120,11 @@ for (const mode of Object.keys(MODES)) {
       assert.equal((await status(other)).preset, "river-valley");
       await other.close();
 
+      // A link pasted into the address bar of the open explorer (only the hash changes) opens too.
+      await page.evaluate(() => { location.hash = "#preset=lora-spectrum"; });
+      await page.waitForFunction(() => document.getElementById("status").dataset.preset === "lora-spectrum", null, { timeout: 30_000 });
+      assert.equal((await status(page)).view, "spectrum");
+
       // A malformed fragment gives a visible message and the defaults, not a crash.
       const bad = await page.context().newPage();
       await bad.goto(base + "#s=not-base64!");

@@ -62,6 +62,9 @@ pub struct ExplorerApp {
     inbox: Inbox,
     /// Steps taken while playing in the previous frame.
     taken_last_frame: u64,
+    /// The URL fragment last applied or written (web): a different one in the address bar is a
+    /// new link to open.
+    fragment: String,
 }
 
 type Inbox = std::sync::Arc<std::sync::Mutex<Vec<(String, Result<Vec<u8>, String>)>>>;
@@ -82,7 +85,30 @@ impl ExplorerApp {
         if message.is_some() {
             app.message = message;
         }
+        app.fragment = fragment.trim_start_matches('#').to_string();
         app
+    }
+
+    /// Opens a link's fragment in the running app (the address bar changed).
+    pub fn open_fragment(&mut self, fragment: &str) {
+        self.fragment = fragment.trim_start_matches('#').to_string();
+        match ExplorerState::from_fragment(fragment) {
+            Ok(Some(state)) => {
+                let compute = std::mem::replace(
+                    &mut self.compute,
+                    ComputePath::Cpu {
+                        reason: String::new(),
+                    },
+                );
+                let heatmap = self.heatmap.take();
+                let fragment = std::mem::take(&mut self.fragment);
+                *self = Self::with_state(state, compute, &self.base_url.clone());
+                self.heatmap = heatmap;
+                self.fragment = fragment;
+            }
+            Ok(None) => {}
+            Err(e) => self.message = Some((format!("{e}; keeping the current experiment"), true)),
+        }
     }
 
     /// The app for `state` on `compute` (also what tests use, with no eframe).
@@ -115,6 +141,7 @@ impl ExplorerApp {
             base_url: base_url.to_string(),
             inbox: Inbox::default(),
             taken_last_frame: 0,
+            fragment: String::new(),
         };
         let target = app.state.step;
         app.state.step = 0;
@@ -372,11 +399,17 @@ impl ExplorerApp {
             }
         });
         ui.horizontal_wrapped(|ui| {
-            if ui.button("🔗 copy link").clicked() {
+            if ui.button("copy link").clicked() {
                 let url = self.share_url();
                 ui.ctx().copy_text(url.clone());
                 #[cfg(target_arch = "wasm32")]
-                crate::web::set_fragment(&url);
+                {
+                    crate::web::set_fragment(&url);
+                    self.fragment = url
+                        .split_once('#')
+                        .map(|(_, f)| f.to_string())
+                        .unwrap_or_default();
+                }
                 self.notice("link copied: it reopens this experiment at this step");
             }
             if ui
@@ -481,6 +514,13 @@ impl ExplorerApp {
     /// One frame: input, stepping, panels. Shared by the native and web entry points.
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        #[cfg(target_arch = "wasm32")]
+        {
+            let current = crate::web::current_fragment();
+            if current != self.fragment {
+                self.open_fragment(&current);
+            }
+        }
         self.frame_timing();
         self.keyboard(&ctx);
         self.dropped_files(&ctx);

@@ -1,5 +1,6 @@
 //! The explorer in a native window: `cargo run --release -p optiscope-app`.
 
+#[cfg(not(target_arch = "wasm32"))]
 fn main() -> eframe::Result {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
@@ -24,3 +25,7 @@ fn main() -> eframe::Result {
         }),
     )
 }
+
+/// On the web the entry point is the library's `start` (see `index.html`).
+#[cfg(target_arch = "wasm32")]
+fn main() {}

@@ -80,6 +80,15 @@ pub fn publish_status(s: &Status) {
     }
 }
 
+/// The URL fragment without `#`.
+pub fn current_fragment() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default()
+        .trim_start_matches('#')
+        .to_string()
+}
+
 /// Puts the shareable state into the address bar (so reloading keeps it).
 pub fn set_fragment(url: &str) {
     if let (Some(w), Some(hash)) = (web_sys::window(), url.split_once('#').map(|(_, h)| h)) {

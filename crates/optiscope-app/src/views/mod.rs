@@ -8,11 +8,12 @@ pub mod spectrum;
 
 use egui::Color32;
 
-/// The color of run `i` (a qualitative palette readable on the viridis heat map).
+/// The color of run `i` (a qualitative palette readable on the viridis heat map and on light
+/// and dark panels).
 pub fn run_color(i: usize) -> Color32 {
     const PALETTE: [Color32; 8] = [
         Color32::from_rgb(255, 99, 71),
-        Color32::from_rgb(255, 255, 255),
+        Color32::from_rgb(20, 20, 20),
         Color32::from_rgb(255, 165, 0),
         Color32::from_rgb(0, 200, 255),
         Color32::from_rgb(255, 105, 180),
