@@ -21,7 +21,7 @@ pub enum EpsMode {
 }
 
 macro_rules! adam_config {
-    ($(#[$doc:meta])* $name:ident, $wd:expr, $wd_doc:literal) => {
+    ($(#[$doc:meta])* $name:ident, $wd:expr, $decoupled:expr, $wd_doc:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(default, deny_unknown_fields)]
@@ -61,6 +61,19 @@ macro_rules! adam_config {
         }
 
         impl $name {
+            pub(crate) fn settings(&self) -> AdamSettings {
+                AdamSettings {
+                    lr: self.lr,
+                    betas: self.betas,
+                    eps: self.eps,
+                    weight_decay: self.weight_decay,
+                    decoupled: $decoupled,
+                    amsgrad: self.amsgrad,
+                    maximize: self.maximize,
+                    eps_mode: self.eps_mode,
+                }
+            }
+
             pub(crate) fn validate(&self) -> Result<(), ConfigError> {
                 check_lr("lr", self.lr)?;
                 check_betas("betas", self.betas)?;
@@ -77,6 +90,7 @@ adam_config!(
     /// eps 1e-8, weight_decay 0.
     AdamConfig,
     0.0,
+    false,
     "L2 penalty λ, added to the gradient."
 );
 
@@ -86,6 +100,7 @@ adam_config!(
     /// weight_decay 0.01.
     AdamWConfig,
     1e-2,
+    true,
     "Decoupled weight decay λ: `θ ← θ(1 − ηλ)` before the update."
 );
 
@@ -100,36 +115,6 @@ pub(crate) struct AdamSettings {
     pub amsgrad: bool,
     pub maximize: bool,
     pub eps_mode: EpsMode,
-}
-
-impl AdamConfig {
-    pub(crate) fn settings(&self) -> AdamSettings {
-        AdamSettings {
-            lr: self.lr,
-            betas: self.betas,
-            eps: self.eps,
-            weight_decay: self.weight_decay,
-            decoupled: false,
-            amsgrad: self.amsgrad,
-            maximize: self.maximize,
-            eps_mode: self.eps_mode,
-        }
-    }
-}
-
-impl AdamWConfig {
-    pub(crate) fn settings(&self) -> AdamSettings {
-        AdamSettings {
-            lr: self.lr,
-            betas: self.betas,
-            eps: self.eps,
-            weight_decay: self.weight_decay,
-            decoupled: true,
-            amsgrad: self.amsgrad,
-            maximize: self.maximize,
-            eps_mode: self.eps_mode,
-        }
-    }
 }
 
 impl AdamSettings {

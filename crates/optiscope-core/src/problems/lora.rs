@@ -135,9 +135,9 @@ impl LoraFactorization {
         })
     }
 
-    /// `BA − M` in f64 (row-major m×n), from `[B, A]`.
-    fn residual(&self, params: &[Tensor]) -> Vec<f64> {
-        let ba = matmul(
+    /// `BA` (row-major m×n), from `[B, A]`.
+    fn product(&self, params: &[Tensor]) -> Vec<f32> {
+        matmul(
             self.m,
             self.k,
             self.n,
@@ -145,7 +145,12 @@ impl LoraFactorization {
             Op::N,
             params[1].data(),
             Op::N,
-        );
+        )
+    }
+
+    /// `BA − M` in f64 (row-major m×n), from `[B, A]`.
+    fn residual(&self, params: &[Tensor]) -> Vec<f64> {
+        let ba = self.product(params);
         ba.iter()
             .zip(&self.target)
             .map(|(&p, &t)| f64::from(p) - t)
@@ -186,15 +191,7 @@ impl Problem for LoraFactorization {
     }
 
     fn observe(&self, params: &[Tensor]) -> Observation {
-        let ba = matmul(
-            self.m,
-            self.k,
-            self.n,
-            params[0].data(),
-            Op::N,
-            params[1].data(),
-            Op::N,
-        );
+        let ba = self.product(params);
         let mut s =
             linalg::singular_values(&ba, self.m, self.n).unwrap_or_else(|_| vec![f64::NAN; self.k]);
         s.truncate(self.k);
