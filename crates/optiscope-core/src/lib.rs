@@ -9,6 +9,7 @@
 //!
 //! Nothing here knows about GPUs, windows or files.
 
+pub mod data;
 pub mod experiment;
 pub mod linalg;
 pub mod optim;
