@@ -1,7 +1,7 @@
 //! [`GpuOptimizer`]: an optimizer whose state lives on the GPU, behind core's host-side
 //! `Optimizer` interface (native only: it reads parameters back after every step).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use optiscope_core::optim::{
     check_grads, ConfigError, Executor, OptimError, Optimizer, OptimizerConfig, Param,
@@ -15,7 +15,8 @@ use crate::device::GpuDevice;
 /// every step, so the host `Param`s stay the truth that problems and metrics see; the optimizer's
 /// state (moments, momentum, Schedule-Free's z) never leaves the GPU.
 pub struct GpuOptimizer {
-    dev: GpuDevice,
+    /// Behind a mutex because `eval_params` (which takes `&self`) records work too.
+    dev: Mutex<GpuDevice>,
     exec: Box<dyn Executor<GpuDevice>>,
     params: Vec<GpuBuffer>,
 }
@@ -30,19 +31,28 @@ impl GpuOptimizer {
         let mut dev = GpuDevice::new(ctx);
         let exec = config.build_on(&mut dev, params)?;
         let params = params.iter().map(|p| dev.upload(p.value.data())).collect();
-        Ok(Self { dev, exec, params })
+        Ok(Self {
+            dev: Mutex::new(dev),
+            exec,
+            params,
+        })
     }
 
-    fn upload(&mut self, params: &[Param]) {
+    fn device(&self) -> MutexGuard<'_, GpuDevice> {
+        self.dev.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn upload(&self, params: &[Param]) {
+        let mut dev = self.device();
         for (buf, p) in self.params.iter().zip(params) {
-            self.dev.write(buf, p.value.data());
+            dev.write(buf, p.value.data());
         }
     }
 
-    fn download(&mut self, params: &mut [Param]) -> Result<(), OptimError> {
+    fn download(&self, params: &mut [Param]) -> Result<(), OptimError> {
+        let mut dev = self.device();
         for (buf, p) in self.params.iter().zip(params.iter_mut()) {
-            let data = self
-                .dev
+            let data = dev
                 .read_blocking(buf)
                 .map_err(|e| OptimError::Device(e.to_string()))?;
             p.value.data_mut().copy_from_slice(&data);
@@ -50,8 +60,8 @@ impl GpuOptimizer {
         Ok(())
     }
 
-    fn check(&mut self) -> Result<(), OptimError> {
-        self.dev
+    fn check(&self) -> Result<(), OptimError> {
+        self.device()
             .take_error()
             .map_or(Ok(()), |e| Err(OptimError::Device(e.to_string())))
     }
@@ -61,42 +71,42 @@ impl Optimizer for GpuOptimizer {
     fn step(&mut self, params: &mut [Param], grads: &[Tensor]) -> Result<(), OptimError> {
         check_grads(params, grads)?;
         self.upload(params);
-        let grads: Vec<GpuBuffer> = grads.iter().map(|g| self.dev.upload(g.data())).collect();
+        let grads: Vec<GpuBuffer> = grads
+            .iter()
+            .map(|g| self.device().upload(g.data()))
+            .collect();
         let grad_refs: Vec<&GpuBuffer> = grads.iter().collect();
-        self.exec
-            .step(&mut self.dev, &mut self.params, &grad_refs)?;
+        let dev = self.dev.get_mut().unwrap_or_else(PoisonError::into_inner);
+        self.exec.step(dev, &mut self.params, &grad_refs)?;
         self.check()?;
         self.download(params)
     }
 
     fn eval_params(&self, params: &[Param]) -> Vec<Tensor> {
-        // `eval_params` takes &self; the device records work, so a second handle is used.
-        let mut dev = GpuDevice::new(self.dev.context().clone());
+        let mut dev = self.device();
         let eval = self.exec.eval_params(&mut dev, &self.params);
         params
             .iter()
             .zip(eval)
-            .map(|(p, buf)| match dev.read_blocking(&buf) {
-                Ok(data) => {
-                    Tensor::new(p.value.shape().to_vec(), data).unwrap_or_else(|_| p.value.clone())
-                }
+            .map(|(p, buf)| {
                 // A failed read-back leaves NaN, which experiments report as a divergence.
-                Err(_) => Tensor::new(p.value.shape().to_vec(), vec![f32::NAN; p.value.len()])
-                    .unwrap_or_else(|_| p.value.clone()),
+                let data = dev
+                    .read_blocking(&buf)
+                    .unwrap_or_else(|_| vec![f32::NAN; p.value.len()]);
+                Tensor::new(p.value.shape().to_vec(), data).unwrap_or_else(|_| p.value.clone())
             })
             .collect()
     }
 
     fn set_train_mode(&mut self, params: &mut [Param], train: bool) {
         self.upload(params);
-        self.exec
-            .set_train_mode(&mut self.dev, &mut self.params, train);
-        if let Err(e) = self.download(params) {
+        let dev = self.dev.get_mut().unwrap_or_else(PoisonError::into_inner);
+        self.exec.set_train_mode(dev, &mut self.params, train);
+        if self.download(params).is_err() {
             // Nothing to return through this interface; NaN makes the failure visible downstream.
             params
                 .iter_mut()
                 .for_each(|p| p.value.data_mut().fill(f32::NAN));
-            let _ = e;
         }
     }
 
