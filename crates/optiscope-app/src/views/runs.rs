@@ -213,9 +213,62 @@ fn field_ui(ui: &mut egui::Ui, key: &str, v: &mut Value, id: &str) {
                 });
             });
         }
+        Value::String(current) => match enum_options(key) {
+            Some(options) => {
+                let mut chosen = current.clone();
+                egui::ComboBox::from_id_salt(id)
+                    .selected_text(chosen.as_str())
+                    .show_ui(ui, |ui| {
+                        for o in options {
+                            ui.selectable_value(&mut chosen, (*o).to_string(), *o);
+                        }
+                    });
+                if chosen != *current {
+                    *v = Value::String(chosen);
+                }
+            }
+            None => {
+                ui.label(current.as_str());
+            }
+        },
         other => {
-            ui.label(other.to_string().trim_matches('"').to_string());
+            ui.label(other.to_string());
         }
     }
     ui.end_row();
+}
+
+/// The values an enum-valued config field accepts (the serde names of the core's enums).
+fn enum_options(key: &str) -> Option<&'static [&'static str]> {
+    Some(match key {
+        "adjust_lr_fn" => &["original", "match_rms_adamw", "none"],
+        "orthogonalizer" => &["newton_schulz", "polar_express", "svd"],
+        "eps_mode" => &["after_bias_correction", "before_bias_correction"],
+        "variant" => &["current", "paper"],
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every option offered for an enum field deserializes for the methods that have the field.
+    #[test]
+    fn enum_options_are_accepted_by_the_configs() {
+        for m in METHODS {
+            let base = serde_json::to_value(fresh_config(m.name, 0.0).unwrap()).unwrap();
+            for (key, _) in base.as_object().unwrap() {
+                for option in enum_options(key).unwrap_or(&[]) {
+                    let mut v = base.clone();
+                    v[key] = Value::String((*option).into());
+                    assert!(
+                        serde_json::from_value::<OptimizerConfig>(v).is_ok(),
+                        "{}: {key} = {option}",
+                        m.name
+                    );
+                }
+            }
+        }
+    }
 }
