@@ -13,7 +13,7 @@ use egui::Color32;
 pub fn run_color(i: usize) -> Color32 {
     const PALETTE: [Color32; 8] = [
         Color32::from_rgb(255, 99, 71),
-        Color32::from_rgb(20, 20, 20),
+        Color32::from_rgb(65, 105, 225),
         Color32::from_rgb(255, 165, 0),
         Color32::from_rgb(0, 200, 255),
         Color32::from_rgb(255, 105, 180),

@@ -15,7 +15,8 @@ pub fn runs_ui(ui: &mut egui::Ui, runs: &[RunConfig]) -> Option<Vec<RunConfig>> 
     let mut remove = None;
     let error_id = egui::Id::unique("runs-error");
     for (i, run) in edited.iter_mut().enumerate() {
-        let header = egui::RichText::new(format!("● {} ({})", run.label, run.optimizer.name()))
+        let header = egui::RichText::new(format!("{} ({})", run.label, run.optimizer.name()))
+            .strong()
             .color(run_color(i));
         egui::CollapsingHeader::new(header)
             .id_salt(("run", i))
