@@ -356,11 +356,7 @@ impl ExplorerApp {
             }
             ui.separator();
             if ui
-                .button(if self.playing {
-                    "⏸ pause"
-                } else {
-                    "▶ play"
-                })
+                .button(if self.playing { "pause" } else { "play" })
                 .on_hover_text("Space")
                 .clicked()
             {

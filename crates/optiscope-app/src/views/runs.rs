@@ -40,7 +40,7 @@ pub fn runs_ui(ui: &mut egui::Ui, runs: &[RunConfig]) -> Option<Vec<RunConfig>> 
                         }
                     }
                     if ui
-                        .small_button("✕")
+                        .small_button("remove")
                         .on_hover_text("remove this run")
                         .clicked()
                     {
