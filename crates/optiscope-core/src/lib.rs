@@ -14,6 +14,7 @@ pub mod experiment;
 pub mod linalg;
 pub mod optim;
 pub mod problems;
+pub mod quant;
 pub mod rng;
 mod tagged;
 pub mod tensor;
