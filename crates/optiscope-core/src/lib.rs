@@ -12,6 +12,7 @@
 pub mod data;
 pub mod experiment;
 pub mod linalg;
+pub mod mlp;
 pub mod optim;
 pub mod problems;
 pub mod quant;
