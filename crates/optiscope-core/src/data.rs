@@ -152,45 +152,22 @@ pub fn digits(bytes: &[u8]) -> Result<Dataset, DataError> {
     })
 }
 
-/// Two interleaved spirals (`n` points per class, Gaussian noise `noise`), seeded.
-pub fn spirals(n: usize, noise: f32, seed: u64) -> Dataset {
+/// A two-class 2-D set: `point(class, i)` for `n` points per class, plus Gaussian noise `noise`
+/// from Philox(`seed`) stream `(Data, stream_id)` (normals `2j`, `2j + 1` for point `j`).
+fn two_class(
+    n: usize,
+    noise: f32,
+    seed: u64,
+    stream_id: u32,
+    point: impl Fn(u32, usize) -> (f32, f32),
+) -> Dataset {
     let rng = Philox::new(seed);
-    let s = stream(StreamKind::Data, 0x5a1);
+    let s = stream(StreamKind::Data, stream_id);
     let mut features = Vec::with_capacity(4 * n);
     let mut labels = Vec::with_capacity(2 * n);
     for class in 0..2u32 {
         for i in 0..n {
-            let t = i as f32 / n as f32 * 3.0 * core::f32::consts::PI + 0.5;
-            let r = t / (3.5 * core::f32::consts::PI);
-            let phase = class as f32 * core::f32::consts::PI;
-            let k = (2 * (class as usize * n + i)) as u64;
-            features.push(r * (t + phase).cos() + noise * rng.normal_at(s, k));
-            features.push(r * (t + phase).sin() + noise * rng.normal_at(s, k + 1));
-            labels.push(class);
-        }
-    }
-    Dataset {
-        features,
-        labels,
-        dim: 2,
-        classes: 2,
-    }
-}
-
-/// Two interleaving half circles (`n` points per class, Gaussian noise `noise`), seeded.
-pub fn moons(n: usize, noise: f32, seed: u64) -> Dataset {
-    let rng = Philox::new(seed);
-    let s = stream(StreamKind::Data, 0x300);
-    let mut features = Vec::with_capacity(4 * n);
-    let mut labels = Vec::with_capacity(2 * n);
-    for class in 0..2u32 {
-        for i in 0..n {
-            let t = i as f32 / (n.max(2) - 1) as f32 * core::f32::consts::PI;
-            let (x, y) = if class == 0 {
-                (t.cos(), t.sin())
-            } else {
-                (1.0 - t.cos(), 0.5 - t.sin())
-            };
+            let (x, y) = point(class, i);
             let k = (2 * (class as usize * n + i)) as u64;
             features.push(x + noise * rng.normal_at(s, k));
             features.push(y + noise * rng.normal_at(s, k + 1));
@@ -203,6 +180,28 @@ pub fn moons(n: usize, noise: f32, seed: u64) -> Dataset {
         dim: 2,
         classes: 2,
     }
+}
+
+/// Two interleaved spirals (`n` points per class, Gaussian noise `noise`), seeded.
+pub fn spirals(n: usize, noise: f32, seed: u64) -> Dataset {
+    two_class(n, noise, seed, 0x5a1, |class, i| {
+        let t = i as f32 / n as f32 * 3.0 * core::f32::consts::PI + 0.5;
+        let r = t / (3.5 * core::f32::consts::PI);
+        let phase = class as f32 * core::f32::consts::PI;
+        (r * (t + phase).cos(), r * (t + phase).sin())
+    })
+}
+
+/// Two interleaving half circles (`n` points per class, Gaussian noise `noise`), seeded.
+pub fn moons(n: usize, noise: f32, seed: u64) -> Dataset {
+    two_class(n, noise, seed, 0x300, |class, i| {
+        let t = i as f32 / (n.max(2) - 1) as f32 * core::f32::consts::PI;
+        if class == 0 {
+            (t.cos(), t.sin())
+        } else {
+            (1.0 - t.cos(), 0.5 - t.sin())
+        }
+    })
 }
 
 #[cfg(test)]
