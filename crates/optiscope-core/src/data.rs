@@ -84,6 +84,15 @@ impl Dataset {
     }
 }
 
+/// The digits shipped in the repository (`data/digits.csv.gz`, 1797 images of 8×8 pixels; see
+/// `data/README.md` for source and licence), embedded in the binary.
+pub fn builtin_digits() -> Dataset {
+    match digits(include_bytes!("../../../data/digits.csv.gz")) {
+        Ok(d) => d,
+        Err(e) => unreachable!("the shipped digits are valid (tested): {e}"),
+    }
+}
+
 /// Parses the digits CSV (64 integer pixels 0..=16, then a label 0..=9, per line), gzip-compressed
 /// or plain; pixels are scaled to [0, 1].
 pub fn digits(bytes: &[u8]) -> Result<Dataset, DataError> {

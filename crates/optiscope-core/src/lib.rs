@@ -19,6 +19,7 @@ pub mod quant;
 pub mod rng;
 mod tagged;
 pub mod tensor;
+pub mod train;
 
 pub use experiment::{Experiment, ExperimentConfig, RunConfig};
 pub use optim::{Optimizer, OptimizerConfig, Param};

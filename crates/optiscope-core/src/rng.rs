@@ -64,6 +64,10 @@ pub enum StreamKind {
     Data = 2,
     /// Gradient noise; id = step.
     GradNoise = 3,
+    /// Training-order shuffles; id = epoch.
+    Shuffle = 4,
+    /// Quantizer noise (Gumbel, DropBits, hard-concrete gates); id chosen by the trainer.
+    Quant = 5,
 }
 
 /// The 64-bit stream number of `kind` and `id`.

@@ -141,6 +141,25 @@ impl Device for GpuDevice {
         dst
     }
 
+    fn upload(&mut self, data: &[f32]) -> GpuBuffer {
+        GpuDevice::upload(self, data)
+    }
+
+    fn download(&mut self, buf: &GpuBuffer) -> Result<Vec<f32>, OptimError> {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            self.read_blocking(buf)
+                .map_err(|e| OptimError::Device(e.to_string()))
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            let _ = buf;
+            Err(OptimError::Device(
+                "a blocking read-back is not available on the web; use GpuDevice::read".into(),
+            ))
+        }
+    }
+
     fn copy_into(&mut self, dst: &mut GpuBuffer, src: &GpuBuffer) {
         if src.len > 0 {
             self.enc()

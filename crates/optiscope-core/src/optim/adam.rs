@@ -153,6 +153,14 @@ pub(crate) struct AdamState<D: Device> {
 }
 
 impl<D: Device> AdamState<D> {
+    /// Shows the moments and step counter to a state visitor, names prefixed by `prefix`.
+    pub(crate) fn visit(&mut self, prefix: &str, v: &mut dyn super::StateVisitor<D>) {
+        v.count(&format!("{prefix}step"), &mut self.t);
+        v.buf(&format!("{prefix}exp_avg"), &mut self.m);
+        v.buf(&format!("{prefix}exp_avg_sq"), &mut self.v);
+        v.buf(&format!("{prefix}max_exp_avg_sq"), &mut self.v_max);
+    }
+
     pub(crate) fn new(dev: &mut D, len: usize, amsgrad: bool) -> Self {
         Self {
             m: dev.zeros(len),
@@ -237,5 +245,12 @@ impl<D: Device> Executor<D> for Adam<D> {
 
     fn steps_taken(&self) -> u64 {
         self.steps
+    }
+
+    fn visit_state(&mut self, v: &mut dyn super::StateVisitor<D>) {
+        v.count("steps", &mut self.steps);
+        for (i, st) in self.states.iter_mut().enumerate() {
+            st.visit(&format!("{i}."), v);
+        }
     }
 }

@@ -388,4 +388,21 @@ impl<D: Device> Executor<D> for Amuse<D> {
     fn steps_taken(&self) -> u64 {
         self.steps
     }
+
+    fn visit_state(&mut self, v: &mut dyn super::StateVisitor<D>) {
+        v.count("steps", &mut self.steps);
+        v.flag("train_mode", &mut self.train_mode);
+        for (i, p) in self.params.iter_mut().enumerate() {
+            v.count(&format!("{i}.k"), &mut p.k);
+            v.scalar(&format!("{i}.weight_sum"), &mut p.weight_sum);
+            // None is stored as NaN.
+            let mut c = p.c_warmup.unwrap_or(f64::NAN);
+            v.scalar(&format!("{i}.c_warmup"), &mut c);
+            p.c_warmup = (!c.is_nan()).then_some(c);
+            v.scalar(&format!("{i}.beta"), &mut p.beta);
+            v.opt_buf(&format!("{i}.z"), &mut p.z);
+            v.opt_buf(&format!("{i}.x"), &mut p.x);
+            v.buf(&format!("{i}.buf"), &mut p.buf);
+        }
+    }
 }

@@ -21,6 +21,11 @@ pub trait Device {
     fn zeros(&mut self, len: usize) -> Self::Buf;
     /// A copy of `src`.
     fn duplicate(&mut self, src: &Self::Buf) -> Self::Buf;
+    /// A buffer holding `data` (for restoring checkpoints and uploading inputs).
+    fn upload(&mut self, data: &[f32]) -> Self::Buf;
+    /// The contents of `buf`, after every recorded kernel (blocking; for checkpoints, metrics and
+    /// tests). Fails where the device cannot read back synchronously (the GPU on the web).
+    fn download(&mut self, buf: &Self::Buf) -> Result<Vec<f32>, OptimError>;
     /// `dst ← src`.
     fn copy_into(&mut self, dst: &mut Self::Buf, src: &Self::Buf);
     /// One SGD step ([`elementwise::sgd_step`]).
@@ -117,6 +122,14 @@ impl Device for Cpu {
 
     fn duplicate(&mut self, src: &Vec<f32>) -> Vec<f32> {
         src.clone()
+    }
+
+    fn upload(&mut self, data: &[f32]) -> Vec<f32> {
+        data.to_vec()
+    }
+
+    fn download(&mut self, buf: &Vec<f32>) -> Result<Vec<f32>, OptimError> {
+        Ok(buf.clone())
     }
 
     fn copy_into(&mut self, dst: &mut Vec<f32>, src: &Vec<f32>) {

@@ -323,6 +323,26 @@ pub trait Executor<D: Device>: Send {
 
     /// Number of steps taken.
     fn steps_taken(&self) -> u64;
+
+    /// Shows every piece of mutable state (moments, averages, counters) to `v` by a stable name,
+    /// so checkpoints can save it and restore it bit for bit. Per-parameter names start with the
+    /// parameter's index: `0.exp_avg`, `0.exp_avg_sq`, …
+    fn visit_state(&mut self, v: &mut dyn StateVisitor<D>);
+}
+
+/// Walks an executor's state ([`Executor::visit_state`]): a saver reads each item, a loader
+/// overwrites it.
+pub trait StateVisitor<D: Device> {
+    /// A tensor that always exists.
+    fn buf(&mut self, name: &str, buf: &mut D::Buf);
+    /// A tensor created lazily on the first step.
+    fn opt_buf(&mut self, name: &str, buf: &mut Option<D::Buf>);
+    /// A real number.
+    fn scalar(&mut self, name: &str, value: &mut f64);
+    /// A counter.
+    fn count(&mut self, name: &str, value: &mut u64);
+    /// A flag.
+    fn flag(&mut self, name: &str, value: &mut bool);
 }
 
 /// The CPU executor behind the host-side [`Optimizer`] interface.

@@ -423,4 +423,14 @@ impl<D: Device> Executor<D> for Muon<D> {
     fn steps_taken(&self) -> u64 {
         self.steps
     }
+
+    fn visit_state(&mut self, v: &mut dyn super::StateVisitor<D>) {
+        v.count("steps", &mut self.steps);
+        for (i, p) in self.params.iter_mut().enumerate() {
+            v.buf(&format!("{i}.momentum_buffer"), &mut p.buf);
+            if let Some(a) = &mut p.adam {
+                a.visit(&format!("{i}.aux."), v);
+            }
+        }
+    }
 }

@@ -406,4 +406,16 @@ impl<D: Device> Executor<D> for ScheduleFree<D> {
     fn steps_taken(&self) -> u64 {
         self.steps
     }
+
+    fn visit_state(&mut self, v: &mut dyn super::StateVisitor<D>) {
+        v.count("steps", &mut self.steps);
+        v.flag("train_mode", &mut self.train_mode);
+        for (i, p) in self.params.iter_mut().enumerate() {
+            v.count(&format!("{i}.k"), &mut p.weights.k);
+            v.scalar(&format!("{i}.lr_max"), &mut p.weights.lr_max);
+            v.scalar(&format!("{i}.weight_sum"), &mut p.weights.weight_sum);
+            v.opt_buf(&format!("{i}.z"), &mut p.z);
+            v.buf(&format!("{i}.exp_avg_sq"), &mut p.v);
+        }
+    }
 }

@@ -131,4 +131,11 @@ impl<D: Device> Executor<D> for Sgd<D> {
     fn steps_taken(&self) -> u64 {
         self.steps
     }
+
+    fn visit_state(&mut self, v: &mut dyn super::StateVisitor<D>) {
+        v.count("steps", &mut self.steps);
+        for (i, b) in self.buffers.iter_mut().enumerate() {
+            v.buf(&format!("{i}.momentum_buffer"), b);
+        }
+    }
 }

@@ -1,7 +1,24 @@
-//! Quantization that learns its grid — first part: the shared grid (spec part A0) and the
-//! baselines (A5): uniform symmetric/asymmetric quantization, the clipped straight-through
-//! estimator, and LSQ's step-size gradient (Esser et al., "Learned Step Size Quantization",
-//! ICLR 2020). Rounding is half-to-even everywhere (as `torch.round` and WGSL's `round`).
+//! Quantization that learns its grid (spec part A).
+//!
+//! * this module: the shared grid and bit levels (A0) and the baselines (A5): uniform
+//!   symmetric/asymmetric quantization, the clipped straight-through estimator, and LSQ's step-size
+//!   gradient (Esser et al., "Learned Step Size Quantization", ICLR 2020);
+//! * [`categorical`]: Relaxed Quantization (A1) and the multi-class straight-through estimator of
+//!   SRQ and CPQ (A2, A3);
+//! * [`dropbits`]: DropBits and the hard-concrete gates of learned bit-widths (A2);
+//! * [`prox`]: ProxQuant and revised ProxQuant (A4);
+//! * [`config`]: [`QuantConfig`], the serde config of a model's weight quantizer;
+//! * [`kernel`]: the per-weight kernel every executor runs (CPU here, WGSL in `shaders/quant.wgsl`).
+//!
+//! Rounding is half-to-even everywhere (as `torch.round` and WGSL's `round`).
+
+pub mod categorical;
+pub mod config;
+pub mod dropbits;
+pub mod kernel;
+pub mod prox;
+
+pub use config::{LearnBitsConfig, QuantConfig, QuantMethod};
 
 /// The integer range `[−Q_N, Q_P]` of a signed b-bit grid (`restricted`: `Q_N = Q_P`).
 pub fn signed_range(bits: u32, restricted: bool) -> (i32, i32) {

@@ -1,0 +1,1178 @@
+//! Training a classifier, written once for every device: an MLP whose weight matrices pass
+//! through a quantizer ([`crate::quant`]) on the way forward, trained with any optimizer of
+//! [`crate::optim`] in minibatches, evaluated with hard-quantized weights.
+//!
+//! * weights and biases, their optimizer and the data live on the [`ModelDevice`];
+//! * each quantizer's few learnable scalars (step α, noise σ, bit gates) live on the host and are
+//!   trained by a second instance of the same optimizer config (CPU executor), from gradients the
+//!   device reduces to `DPARAMS` numbers per layer;
+//! * every random draw (shuffles, Gumbel noise, DropBits, gates) is addressed by Philox counters
+//!   from `(seed, epoch, step)`, so a run resumed from a checkpoint repeats the uninterrupted run
+//!   bit for bit.
+
+pub mod checkpoint;
+pub mod device;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::data::{self, Dataset};
+use crate::mlp::Mlp;
+use crate::optim::{
+    Cpu, Device, Executor, OptimError, OptimizerConfig, Param, ParamRole, StateVisitor,
+};
+use crate::quant::categorical::{gumbel, open_unit, MAX_BITS};
+use crate::quant::dropbits::{self, hard_concrete, hard_concrete_open_prob};
+use crate::quant::kernel::{KernelMode, ProxScalars, QuantSpec, DPARAMS};
+use crate::quant::{self, QuantConfig, QuantMethod};
+use crate::rng::{stream, Philox, StreamKind};
+use crate::tensor::Tensor;
+
+pub use checkpoint::Checkpoint;
+pub use device::ModelDevice;
+
+/// Which data set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DataChoice {
+    /// The 8×8 digits shipped in `data/` (64 features, 10 classes).
+    #[default]
+    Digits,
+    /// Two interleaved spirals (2-D, 2 classes, 1000 points).
+    Spirals,
+    /// Two moons (2-D, 2 classes, 1000 points).
+    Moons,
+}
+
+impl DataChoice {
+    /// The data set, split into `(train, test)` with the fixed seeded split.
+    pub fn load(self, test_fraction: f64, split_seed: u64) -> (Dataset, Dataset) {
+        let all = match self {
+            Self::Digits => data::builtin_digits(),
+            Self::Spirals => data::spirals(1000, 0.05, split_seed),
+            Self::Moons => data::moons(1000, 0.1, split_seed),
+        };
+        all.split(test_fraction, split_seed)
+    }
+}
+
+/// A training run, fully resolved (what checkpoints store).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Data set.
+    pub data: DataChoice,
+    /// Hidden layer widths (input and output widths come from the data).
+    pub hidden: Vec<usize>,
+    /// Optimizer of weights, biases and quantizer parameters.
+    pub optimizer: OptimizerConfig,
+    /// Weight quantizer.
+    pub quant: QuantConfig,
+    /// Passes over the training set.
+    pub epochs: u64,
+    /// Minibatch size (the last batch of an epoch may be smaller).
+    pub batch_size: usize,
+    /// Seed of initialization, shuffles and quantizer noise.
+    pub seed: u64,
+    /// Seed of the train/test split (fixed, so every run sees the same test set).
+    pub split_seed: u64,
+    /// Fraction of the data held out for testing.
+    pub test_fraction: f64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            data: DataChoice::Digits,
+            hidden: vec![128],
+            optimizer: OptimizerConfig::Adamw(crate::optim::AdamWConfig {
+                lr: 1e-2,
+                ..Default::default()
+            }),
+            quant: QuantConfig::default(),
+            epochs: 30,
+            batch_size: 64,
+            seed: 0,
+            split_seed: 0,
+            test_fraction: 0.2,
+        }
+    }
+}
+
+/// A training run cannot start or go on.
+#[derive(Debug, Error)]
+pub enum TrainError {
+    /// The config is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// The optimizer failed (e.g. a non-finite gradient) or the device did.
+    #[error(transparent)]
+    Optim(#[from] OptimError),
+    /// A checkpoint does not fit this run.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+}
+
+/// One finished epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: u64,
+    /// Mean minibatch loss over the epoch (training forward).
+    pub train_loss: f64,
+    /// Accuracy of the training forward over the epoch.
+    pub train_accuracy: f64,
+    /// Test loss with hard-quantized weights.
+    pub test_loss: f64,
+    /// Test accuracy with hard-quantized weights.
+    pub test_accuracy: f64,
+    /// Per weight layer: bits, step, near-grid fraction, quantization MSE.
+    pub layers: Vec<LayerStats>,
+}
+
+/// Quantization statistics of one weight matrix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerStats {
+    /// Effective bit-width (learned with `learn_bits`).
+    pub bits: u32,
+    /// Grid step α.
+    pub alpha: f64,
+    /// Fraction of weights within 0.1·α of their grid point.
+    pub near_frac: f64,
+    /// Mean squared quantization error.
+    pub mse: f64,
+}
+
+/// A snapshot of one weight matrix for visualisation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerView {
+    /// Full-precision (latent) weights.
+    pub weights: Vec<f32>,
+    /// Evaluation quantization of each weight.
+    pub xhat: Vec<f32>,
+    /// Grid points `α·k`, k from −2^{b−1} (empty in full precision).
+    pub grid: Vec<f32>,
+    /// Bit level of each grid point.
+    pub levels: Vec<u32>,
+    /// Keep weight of each level at evaluation (1 = used).
+    pub keep: Vec<f32>,
+    /// Statistics.
+    pub stats: LayerStats,
+}
+
+struct Split<D: Device> {
+    x: D::Buf,
+    y: D::Buf,
+    n: usize,
+}
+
+/// Where the run is.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+struct Position {
+    /// Completed epochs.
+    epoch: u64,
+    /// Minibatches done in the current epoch.
+    batch: u64,
+    /// Minibatches done overall.
+    step: u64,
+    /// Σ loss·rows of the current epoch.
+    loss_sum: f64,
+    /// Correct predictions of the current epoch.
+    correct: f64,
+    /// Rows seen in the current epoch.
+    seen: u64,
+}
+
+/// Host-side state of one layer's quantizer.
+#[derive(Debug, Clone, PartialEq)]
+struct LayerQuant {
+    /// Index of its first parameter in `qparams` (None: nothing learnable).
+    first: Option<usize>,
+    /// STE and ProxQuant: the step, refreshed from the weights at each epoch start.
+    scale: f32,
+}
+
+/// A steppable training run on device `D`.
+pub struct Trainer<D: ModelDevice> {
+    cfg: TrainConfig,
+    widths: Vec<usize>,
+    dev: D,
+    metas: Vec<Param>,
+    params: Vec<D::Buf>,
+    opt: Box<dyn Executor<D>>,
+    quant: Vec<LayerQuant>,
+    qparams: Vec<Param>,
+    qopt: Option<Box<dyn Executor<Cpu>>>,
+    train: Split<D>,
+    test: Split<D>,
+    order: Vec<u32>,
+    pos: Position,
+}
+
+impl<D: ModelDevice + 'static> Trainer<D> {
+    /// A fresh run of `cfg` on `train`/`test` (which must have the same dimension and classes).
+    pub fn new(
+        cfg: TrainConfig,
+        train: &Dataset,
+        test: &Dataset,
+        mut dev: D,
+    ) -> Result<Self, TrainError> {
+        let mut cfg = cfg;
+        cfg.quant = cfg.quant.clone().resolved();
+        cfg.quant.validate().map_err(TrainError::Config)?;
+        if cfg.batch_size == 0 || cfg.epochs == 0 {
+            return Err(TrainError::Config(
+                "batch_size and epochs must be at least 1".into(),
+            ));
+        }
+        if cfg.hidden.contains(&0) {
+            return Err(TrainError::Config(
+                "hidden widths must be at least 1".into(),
+            ));
+        }
+        if train.is_empty() || test.is_empty() {
+            return Err(TrainError::Config(
+                "the train and test sets must not be empty".into(),
+            ));
+        }
+        if cfg.quant.method == QuantMethod::Proxquant && cfg.quant.revised {
+            adam_precond(&cfg.optimizer).ok_or_else(|| {
+                TrainError::Config(format!(
+                    "revised proxquant takes the prox in Adam's metric: use --optimizer adam or \
+                     adamw (or set revised = false), not {}",
+                    cfg.optimizer.name()
+                ))
+            })?;
+        }
+        let mut widths = vec![train.dim];
+        widths.extend(&cfg.hidden);
+        widths.push(train.classes as usize);
+        let mlp = Mlp::new(widths.clone());
+        let init = mlp.init(cfg.seed);
+        let params: Vec<D::Buf> = init.iter().map(|p| dev.upload(p.value.data())).collect();
+        let metas: Vec<Param> = init;
+        let opt = cfg
+            .optimizer
+            .build_on(&mut dev, &metas)
+            .map_err(|e| TrainError::Config(format!("optimizer: {e}")))?;
+        let layers = widths.len() - 1;
+        let q = &cfg.quant;
+        let mut quant = Vec::with_capacity(layers);
+        let mut qparams = Vec::new();
+        for l in 0..layers {
+            let w = metas[2 * l].value.data();
+            let (_, qp) = quant::signed_range(q.bits.max(2), false);
+            let max_abs = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let mut lq = LayerQuant {
+                first: None,
+                scale: 0.0,
+            };
+            let scalar = |name: String, v: f64| Param {
+                name,
+                value: Tensor::sized(vec![1], vec![v as f32]),
+                role: ParamRole::Vector,
+            };
+            match q.method {
+                QuantMethod::None => {}
+                QuantMethod::Ste => lq.scale = max_abs / qp as f32,
+                QuantMethod::Proxquant => lq.scale = quant::lsq_init(w, q.bits),
+                QuantMethod::Lsq => {
+                    lq.first = Some(qparams.len());
+                    qparams.push(scalar(
+                        format!("w{l}.step"),
+                        f64::from(quant::lsq_init(w, q.bits)),
+                    ));
+                }
+                QuantMethod::Rq | QuantMethod::Srq | QuantMethod::Cpq => {
+                    lq.first = Some(qparams.len());
+                    // α from max|w|/2^{b−1} (spec A1), σ as a fraction of α.
+                    let alpha = f64::from(max_abs) / f64::from(1u32 << (q.bits - 1));
+                    let sigma = alpha * q.sigma_init.unwrap_or(1.0 / 3.0);
+                    qparams.push(scalar(format!("w{l}.log_alpha"), alpha.ln()));
+                    qparams.push(scalar(format!("w{l}.log_sigma"), sigma.ln()));
+                    if let Some(lb) = &q.learn_bits {
+                        let n = q.bits as usize - 1;
+                        qparams.push(Param {
+                            name: format!("w{l}.gate_log_a"),
+                            value: Tensor::sized(vec![n], vec![lb.init_log_a as f32; n]),
+                            role: ParamRole::Vector,
+                        });
+                    }
+                }
+            }
+            quant.push(lq);
+        }
+        let qopt = if qparams.is_empty() {
+            None
+        } else {
+            Some(
+                cfg.optimizer
+                    .build_on(&mut Cpu, &qparams)
+                    .map_err(|e| TrainError::Config(format!("optimizer: {e}")))?,
+            )
+        };
+        let upload = |dev: &mut D, d: &Dataset| Split {
+            x: dev.upload(&d.features),
+            y: dev.upload(&d.labels.iter().map(|&l| l as f32).collect::<Vec<_>>()),
+            n: d.len(),
+        };
+        if test.dim != train.dim || test.classes != train.classes {
+            return Err(TrainError::Config(
+                "train and test sets differ in shape".into(),
+            ));
+        }
+        let train = upload(&mut dev, train);
+        let test = upload(&mut dev, test);
+        let mut t = Self {
+            cfg,
+            widths,
+            dev,
+            metas,
+            params,
+            opt,
+            quant,
+            qparams,
+            qopt,
+            train,
+            test,
+            order: vec![],
+            pos: Position::default(),
+        };
+        t.start_epoch()?;
+        Ok(t)
+    }
+
+    /// The resolved config.
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+
+    /// Layer widths, input first.
+    pub fn widths(&self) -> &[usize] {
+        &self.widths
+    }
+
+    /// Completed epochs.
+    pub fn epoch(&self) -> u64 {
+        self.pos.epoch
+    }
+
+    /// Minibatches taken so far.
+    pub fn steps(&self) -> u64 {
+        self.pos.step
+    }
+
+    /// Minibatches per epoch.
+    pub fn batches_per_epoch(&self) -> u64 {
+        self.train.n.div_ceil(self.cfg.batch_size) as u64
+    }
+
+    /// Whether every configured epoch is done.
+    pub fn finished(&self) -> bool {
+        self.pos.epoch >= self.cfg.epochs
+    }
+
+    /// Allows more epochs (`optiscope train --resume DIR --epochs N` with a larger N).
+    pub fn set_epochs(&mut self, epochs: u64) {
+        self.cfg.epochs = epochs;
+    }
+
+    /// The device.
+    pub fn device(&mut self) -> &mut D {
+        &mut self.dev
+    }
+
+    /// Running mean loss and accuracy of the current epoch (NaN before its first batch).
+    pub fn running(&self) -> (f64, f64) {
+        let n = self.pos.seen as f64;
+        (self.pos.loss_sum / n, self.pos.correct / n)
+    }
+
+    fn rng(&self) -> Philox {
+        Philox::new(self.cfg.seed)
+    }
+
+    /// Shuffle for the epoch about to run; refresh data-derived steps.
+    fn start_epoch(&mut self) -> Result<(), TrainError> {
+        let n = self.train.n;
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        let rng = self.rng();
+        let s = stream(StreamKind::Shuffle, self.pos.epoch as u32);
+        for i in (1..n).rev() {
+            let j = (u64::from(rng.u32_at(s, i as u64)) % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        self.order = order;
+        let method = self.cfg.quant.method;
+        if matches!(method, QuantMethod::Ste | QuantMethod::Proxquant) {
+            for l in 0..self.quant.len() {
+                let w = self.dev.download(&self.params[2 * l])?;
+                self.quant[l].scale = if method == QuantMethod::Ste {
+                    let (_, qp) =
+                        quant::signed_range(self.cfg.quant.bits, self.cfg.quant.restricted);
+                    w.iter().fold(0.0f32, |m, v| m.max(v.abs())) / qp as f32
+                } else {
+                    quant::lsq_init(&w, self.cfg.quant.bits)
+                }
+                .max(f32::MIN_POSITIVE);
+            }
+        }
+        Ok(())
+    }
+
+    fn qvalue(&self, i: usize) -> f64 {
+        f64::from(self.qparams[i].value.data()[0])
+    }
+
+    /// The step α and noise σ of layer `l`'s grid.
+    fn alpha_sigma(&self, l: usize) -> (f64, f64) {
+        let q = &self.quant[l];
+        match (self.cfg.quant.method, q.first) {
+            (QuantMethod::Lsq, Some(i)) => (self.qvalue(i), 0.0),
+            (m, Some(i)) if m.is_categorical() => (self.qvalue(i).exp(), self.qvalue(i + 1).exp()),
+            _ => (f64::from(q.scale), 0.0),
+        }
+    }
+
+    fn gate_log_a(&self, l: usize) -> Option<Vec<f64>> {
+        let first = self.quant[l].first?;
+        self.cfg.quant.learn_bits.as_ref()?;
+        Some(
+            self.qparams[first + 2]
+                .value
+                .data()
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect(),
+        )
+    }
+
+    /// Level keep weights at evaluation: all levels, or the learned bit-width.
+    fn eval_keep(&self, l: usize) -> [f32; MAX_BITS as usize] {
+        let mut keep = [1.0; MAX_BITS as usize];
+        if let Some(la) = self.gate_log_a(l) {
+            let bits = dropbits::learned_bits(&la) as usize;
+            for (j, k) in keep.iter_mut().enumerate() {
+                if j >= bits {
+                    *k = 0.0;
+                }
+            }
+        }
+        keep
+    }
+
+    /// The kernel spec of layer `l` for evaluation (hard quantization), or None in full precision.
+    fn eval_spec(&self, l: usize) -> Option<QuantSpec> {
+        let q = &self.cfg.quant;
+        let (alpha, sigma) = self.alpha_sigma(l);
+        let mode = match q.method {
+            QuantMethod::None => return None,
+            m if m.is_categorical() => KernelMode::MultiClass,
+            _ => KernelMode::Nearest,
+        };
+        Some(QuantSpec {
+            mode,
+            bits: q.bits,
+            alpha: alpha as f32,
+            sigma: sigma as f32,
+            tau: q.tau as f32,
+            extend_edges: q.extend_edges,
+            restricted: q.restricted,
+            keep: self.eval_keep(l),
+        })
+    }
+
+    /// Layer `l`'s training spec, Gumbel noise, and the gates with `∂K/∂log a` (CPQ learn_bits).
+    #[allow(clippy::type_complexity)]
+    fn train_spec(&mut self, l: usize) -> (Option<QuantSpec>, Option<D::Buf>, Option<Gates>) {
+        let q = self.cfg.quant.clone();
+        let Some(mut spec) = self.eval_spec(l) else {
+            return (None, None, None);
+        };
+        let rng = self.rng();
+        let step = self.pos.step;
+        let mut gates = None;
+        match q.method {
+            QuantMethod::Proxquant => return (None, None, None), // trains the latent weights as is
+            QuantMethod::Rq => {
+                spec.mode = KernelMode::Relaxed;
+                let k = 1usize << q.bits;
+                let n = self.metas[2 * l].value.len();
+                let s = stream(StreamKind::Quant, (l as u32) << 16);
+                let base = step * (n * k) as u64;
+                let noise: Vec<f32> = (0..(n * k) as u64)
+                    .map(|i| gumbel(open_unit(rng.u32_at(s, base + i))) as f32)
+                    .collect();
+                return (Some(spec), Some(self.dev.upload(&noise)), None);
+            }
+            QuantMethod::Srq | QuantMethod::Cpq => {
+                let s = stream(StreamKind::Quant, ((l as u32) << 16) | 1);
+                let levels = q.bits as usize - 1;
+                let u: Vec<f64> = (0..levels as u64)
+                    .map(|j| open_unit(rng.u32_at(s, step * levels as u64 + j)))
+                    .collect();
+                if let Some(la) = self.gate_log_a(l) {
+                    let g = Gates::sample(&la, &u);
+                    spec.keep = g.keep();
+                    gates = Some(g);
+                } else if let Some(db) = &q.dropbits {
+                    spec.keep = db.keep(q.bits, &u).map(|v| v as f32);
+                } else {
+                    spec.keep = [1.0; MAX_BITS as usize];
+                }
+            }
+            _ => {}
+        }
+        (Some(spec), None, gates)
+    }
+
+    /// Forward pass over `rows` of `split` with the given weights; returns activations per layer.
+    fn forward(&mut self, x: D::Buf, weights: &[Option<D::Buf>], n: usize) -> Vec<D::Buf> {
+        let layers = self.widths.len() - 1;
+        let mut acts = vec![x];
+        for l in 0..layers {
+            let w = weights[l].as_ref().unwrap_or(&self.params[2 * l]);
+            let y = self.dev.linear(
+                &acts[l],
+                w,
+                &self.params[2 * l + 1],
+                n,
+                self.widths[l],
+                self.widths[l + 1],
+                l + 1 < layers,
+            );
+            acts.push(y);
+        }
+        acts
+    }
+
+    /// One minibatch. Returns the epoch's metrics when it completes the epoch.
+    pub fn step(&mut self) -> Result<Option<EpochMetrics>, TrainError> {
+        if self.finished() {
+            return Ok(None);
+        }
+        let bs = self.cfg.batch_size;
+        let start = self.pos.batch as usize * bs;
+        let rows: Vec<u32> = self.order[start..(start + bs).min(self.train.n)].to_vec();
+        let n = rows.len();
+        let layers = self.widths.len() - 1;
+        let x = self.dev.gather_rows(&self.train.x, self.widths[0], &rows);
+        let y = self.dev.gather_rows(&self.train.y, 1, &rows);
+        // Quantize every weight matrix.
+        let mut qw: Vec<Option<D::Buf>> = Vec::with_capacity(layers);
+        let mut backs = Vec::with_capacity(layers);
+        for l in 0..layers {
+            let (spec, noise, gates) = self.train_spec(l);
+            match spec {
+                Some(spec) => {
+                    let (xhat, gain, dparams) =
+                        self.dev
+                            .quantize(&self.params[2 * l], &spec, noise.as_ref());
+                    qw.push(Some(xhat));
+                    backs.push(Some((gain, dparams, gates)));
+                }
+                None => {
+                    qw.push(None);
+                    backs.push(None);
+                }
+            }
+        }
+        let acts = self.forward(x, &qw, n);
+        let classes = self.widths[layers];
+        let (mut delta, stats) = self.dev.softmax_xent(&acts[layers], &y, n, classes);
+        let mut grads: Vec<D::Buf> = Vec::with_capacity(2 * layers);
+        let mut qgrads: Vec<Tensor> = self
+            .qparams
+            .iter()
+            .map(|p| Tensor::zeros(p.value.shape()))
+            .collect();
+        let mut rev = Vec::with_capacity(2 * layers);
+        for l in (0..layers).rev() {
+            let (fi, fo) = (self.widths[l], self.widths[l + 1]);
+            let (gw_hat, gb) = self.dev.linear_grads(&acts[l], &delta, n, fi, fo);
+            if l > 0 {
+                let w = qw[l].as_ref().unwrap_or(&self.params[2 * l]);
+                delta = self.dev.linear_backprop(&delta, w, &acts[l], n, fi, fo);
+            }
+            let gw = match &backs[l] {
+                Some((gain, dparams, gates)) => {
+                    if let Some(first) = self.quant[l].first {
+                        let nw = fi * fo;
+                        let sums = self.dev.weighted_col_sums(&gw_hat, dparams, nw, DPARAMS);
+                        let sums = self.dev.download(&sums)?;
+                        self.quant_grads(l, first, &sums, gates.as_ref(), &mut qgrads);
+                    }
+                    self.dev.mul(&gw_hat, gain)
+                }
+                None => gw_hat,
+            };
+            rev.push(gb);
+            rev.push(gw);
+        }
+        while let Some(g) = rev.pop() {
+            grads.push(g);
+        }
+        let grad_refs: Vec<&D::Buf> = grads.iter().collect();
+        self.opt.step(&mut self.dev, &mut self.params, &grad_refs)?;
+        if let Some(qopt) = &mut self.qopt {
+            let mut bufs: Vec<Vec<f32>> = self
+                .qparams
+                .iter_mut()
+                .map(|p| std::mem::take(p.value.data_vec_mut()))
+                .collect();
+            let grads: Vec<&Vec<f32>> = qgrads.iter().map(Tensor::data_vec).collect();
+            let res = qopt.step(&mut Cpu, &mut bufs, &grads);
+            for (p, b) in self.qparams.iter_mut().zip(bufs) {
+                *p.value.data_vec_mut() = b;
+            }
+            res?;
+            self.clamp_qparams();
+        }
+        if self.cfg.quant.method == QuantMethod::Proxquant {
+            self.prox_step()?;
+        }
+        let stats = self.dev.download(&stats)?;
+        self.pos.loss_sum += f64::from(stats[0]);
+        self.pos.correct += f64::from(stats[1]);
+        self.pos.seen += n as u64;
+        self.pos.batch += 1;
+        self.pos.step += 1;
+        if self.pos.batch < self.batches_per_epoch() {
+            return Ok(None);
+        }
+        let (train_loss, train_accuracy) = self.running();
+        let (test_loss, test_accuracy) = self.evaluate_test()?;
+        let layers = (0..layers)
+            .map(|l| self.layer_view(l).map(|v| v.stats))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.pos = Position {
+            epoch: self.pos.epoch + 1,
+            step: self.pos.step,
+            ..Position::default()
+        };
+        let m = EpochMetrics {
+            epoch: self.pos.epoch,
+            train_loss,
+            train_accuracy,
+            test_loss,
+            test_accuracy,
+            layers,
+        };
+        if !self.finished() {
+            self.start_epoch()?;
+        }
+        Ok(Some(m))
+    }
+
+    /// Keeps learned steps positive and finite (a step cannot cross zero).
+    fn clamp_qparams(&mut self) {
+        if self.cfg.quant.method == QuantMethod::Lsq {
+            for p in &mut self.qparams {
+                let v = &mut p.value.data_mut()[0];
+                *v = v.max(1e-6);
+            }
+        }
+    }
+
+    /// Chain rule from `Σ_i ∂L/∂x̂_i · ∂x̂_i/∂(α, σ, K)` to the layer's host parameters.
+    fn quant_grads(
+        &self,
+        l: usize,
+        first: usize,
+        sums: &[f32],
+        gates: Option<&Gates>,
+        out: &mut [Tensor],
+    ) {
+        let q = &self.cfg.quant;
+        let (alpha, sigma) = self.alpha_sigma(l);
+        match q.method {
+            QuantMethod::Lsq => {
+                let nw = self.metas[2 * l].value.len();
+                let g = quant::lsq_grad_scale(nw, q.bits);
+                out[first].data_mut()[0] = g * sums[0];
+            }
+            m if m.is_categorical() => {
+                out[first].data_mut()[0] = (alpha * f64::from(sums[0])) as f32;
+                out[first + 1].data_mut()[0] = (sigma * f64::from(sums[1])) as f32;
+                if let (Some(g), Some(lb)) = (gates, &q.learn_bits) {
+                    let dk: Vec<f64> = (0..q.bits as usize)
+                        .map(|j| f64::from(sums[2 + j]))
+                        .collect();
+                    let grad = g.grad_log_a(&dk, lb.lambda);
+                    for (o, v) in out[first + 2].data_mut().iter_mut().zip(grad) {
+                        *o = v as f32;
+                    }
+                }
+            }
+            _ => {}
+        }
+        let _ = l;
+    }
+
+    /// ProxQuant's prox after the optimizer step, `λ_t = reg_rate · epoch`.
+    fn prox_step(&mut self) -> Result<(), TrainError> {
+        let q = self.cfg.quant.clone();
+        let lambda = q.reg_rate * self.pos.epoch as f64;
+        if lambda == 0.0 {
+            return Ok(());
+        }
+        let threshold = (self.cfg.optimizer.lr() * lambda) as f32;
+        let layers = self.quant.len();
+        let scalars: Vec<ProxScalars> = (0..layers)
+            .map(|l| ProxScalars {
+                bits: q.bits,
+                alpha: self.quant[l].scale,
+                threshold,
+                bias_correction2: 1.0,
+                eps: 0.0,
+            })
+            .collect();
+        if !q.revised {
+            for (l, s) in scalars.iter().enumerate() {
+                self.dev.prox_grid(&mut self.params[2 * l], None, s);
+            }
+            return Ok(());
+        }
+        let (beta2, eps) = adam_precond(&self.cfg.optimizer)
+            .ok_or_else(|| TrainError::Config("revised proxquant needs adam or adamw".into()))?;
+        let mut visitor = ProxVisitor {
+            dev: &mut self.dev,
+            params: &mut self.params,
+            scalars,
+            beta2,
+            eps,
+            t: 0,
+        };
+        self.opt.visit_state(&mut visitor);
+        Ok(())
+    }
+
+    /// Test loss and accuracy with hard-quantized weights (in the optimizer's eval mode).
+    pub fn evaluate_test(&mut self) -> Result<(f64, f64), TrainError> {
+        self.evaluate(false)
+    }
+
+    /// Train-set loss and accuracy with hard-quantized weights.
+    pub fn evaluate_train(&mut self) -> Result<(f64, f64), TrainError> {
+        self.evaluate(true)
+    }
+
+    fn evaluate(&mut self, train: bool) -> Result<(f64, f64), TrainError> {
+        self.opt
+            .set_train_mode(&mut self.dev, &mut self.params, false);
+        let layers = self.widths.len() - 1;
+        let weights: Vec<Option<D::Buf>> = (0..layers)
+            .map(|l| {
+                self.eval_spec(l)
+                    .map(|spec| self.dev.quantize(&self.params[2 * l], &spec, None).0)
+            })
+            .collect();
+        let split = if train { &self.train } else { &self.test };
+        let (n_all, x_all) = (split.n, self.dev.duplicate(&split.x));
+        let y_all = self.dev.duplicate(&split.y);
+        let (mut loss, mut correct) = (0.0f64, 0.0f64);
+        let chunk = 512;
+        for start in (0..n_all).step_by(chunk) {
+            let rows: Vec<u32> = (start as u32..(start + chunk).min(n_all) as u32).collect();
+            let n = rows.len();
+            let x = self.dev.gather_rows(&x_all, self.widths[0], &rows);
+            let y = self.dev.gather_rows(&y_all, 1, &rows);
+            let acts = self.forward(x, &weights, n);
+            let (_, stats) = self
+                .dev
+                .softmax_xent(&acts[layers], &y, n, self.widths[layers]);
+            let stats = self.dev.download(&stats)?;
+            loss += f64::from(stats[0]);
+            correct += f64::from(stats[1]);
+        }
+        self.opt
+            .set_train_mode(&mut self.dev, &mut self.params, true);
+        Ok((loss / n_all as f64, correct / n_all as f64))
+    }
+
+    /// Weight matrix `l` with its evaluation quantization, grid and statistics.
+    pub fn layer_view(&mut self, l: usize) -> Result<LayerView, TrainError> {
+        let weights = self.dev.download(&self.params[2 * l])?;
+        let q = self.cfg.quant.clone();
+        let Some(spec) = self.eval_spec(l) else {
+            return Ok(LayerView {
+                xhat: weights.clone(),
+                weights,
+                grid: vec![],
+                levels: vec![],
+                keep: vec![],
+                stats: LayerStats {
+                    bits: 32,
+                    alpha: 0.0,
+                    near_frac: 1.0,
+                    mse: 0.0,
+                },
+            });
+        };
+        let xhat = quant::kernel::quantize(&weights, &spec, &[]).xhat;
+        let (kmin, kmax) = {
+            let (qn, qp) = quant::signed_range(q.bits, q.restricted && !q.method.is_categorical());
+            (-qn, qp)
+        };
+        let grid: Vec<f32> = (kmin..=kmax).map(|k| spec.alpha * k as f32).collect();
+        let levels: Vec<u32> = (kmin..=kmax).map(|k| quant::bit_level(k, q.bits)).collect();
+        let keep = spec.keep[..q.bits as usize].to_vec();
+        let bits = if q.learn_bits.is_some() {
+            keep.iter().filter(|&&k| k > 0.0).count() as u32
+        } else {
+            q.bits
+        };
+        let stats = LayerStats {
+            bits,
+            alpha: f64::from(spec.alpha),
+            near_frac: quant::near_frac(&weights, &xhat, spec.alpha, 0.1),
+            mse: quant::mse(&weights, &xhat),
+        };
+        Ok(LayerView {
+            weights,
+            xhat,
+            grid,
+            levels,
+            keep,
+            stats,
+        })
+    }
+
+    /// Number of weight matrices.
+    pub fn layers(&self) -> usize {
+        self.widths.len() - 1
+    }
+
+    /// Everything needed to continue the run bit for bit.
+    pub fn save(&mut self) -> Result<Checkpoint, TrainError> {
+        let mut c = Checkpoint::default();
+        for (m, buf) in self.metas.iter().zip(&self.params) {
+            let data = self.dev.download(buf)?;
+            c.put(format!("model.{}", m.name), m.value.shape().to_vec(), data);
+        }
+        for p in &self.qparams {
+            c.put(
+                format!("quant.{}", p.name),
+                p.value.shape().to_vec(),
+                p.value.data().to_vec(),
+            );
+        }
+        let mut saver = Saver {
+            dev: &mut self.dev,
+            prefix: "optim.",
+            out: &mut c,
+            scalars: BTreeMap::new(),
+            error: None,
+        };
+        self.opt.visit_state(&mut saver);
+        let (scalars, err) = (saver.scalars, saver.error);
+        if let Some(e) = err {
+            return Err(e.into());
+        }
+        let mut qscalars = BTreeMap::new();
+        if let Some(qopt) = &mut self.qopt {
+            let mut cpu = Cpu;
+            let mut saver = Saver {
+                dev: &mut cpu,
+                prefix: "qoptim.",
+                out: &mut c,
+                scalars: BTreeMap::new(),
+                error: None,
+            };
+            qopt.visit_state(&mut saver);
+            qscalars = saver.scalars;
+        }
+        let json = |v: &dyn erased::Json| v.json();
+        c.meta.insert("config".into(), json(&self.cfg));
+        c.meta.insert("position".into(), json(&self.pos));
+        c.meta.insert("optim_scalars".into(), json(&scalars));
+        c.meta.insert("qoptim_scalars".into(), json(&qscalars));
+        let scales: Vec<f32> = self.quant.iter().map(|q| q.scale).collect();
+        c.meta.insert("quant_scales".into(), json(&scales));
+        Ok(c)
+    }
+
+    /// Restores a checkpoint written by [`Self::save`] for the same config (the caller compares
+    /// configs; here every tensor is checked for presence and size).
+    pub fn restore(&mut self, mut c: Checkpoint) -> Result<(), TrainError> {
+        let bad = TrainError::Checkpoint;
+        for i in 0..self.metas.len() {
+            let name = format!("model.{}", self.metas[i].name);
+            let data = c.take(&name, self.metas[i].value.len()).map_err(bad)?;
+            self.params[i] = self.dev.upload(&data);
+        }
+        for p in &mut self.qparams {
+            let data = c
+                .take(&format!("quant.{}", p.name), p.value.len())
+                .map_err(bad)?;
+            p.value.data_mut().copy_from_slice(&data);
+        }
+        let parse = |key: &str| -> Result<serde_json::Value, TrainError> {
+            let s = c
+                .meta
+                .get(key)
+                .ok_or_else(|| bad(format!("no `{key}` metadata")))?;
+            serde_json::from_str(s).map_err(|e| bad(format!("`{key}` metadata: {e}")))
+        };
+        let pos: Position = serde_json::from_value(parse("position")?)
+            .map_err(|e| bad(format!("position: {e}")))?;
+        let scalars: BTreeMap<String, f64> = serde_json::from_value(parse("optim_scalars")?)
+            .map_err(|e| bad(format!("optim_scalars: {e}")))?;
+        let qscalars: BTreeMap<String, f64> = serde_json::from_value(parse("qoptim_scalars")?)
+            .map_err(|e| bad(format!("qoptim_scalars: {e}")))?;
+        let scales: Vec<f32> = serde_json::from_value(parse("quant_scales")?)
+            .map_err(|e| bad(format!("quant_scales: {e}")))?;
+        if scales.len() != self.quant.len() {
+            return Err(bad("quant_scales: wrong number of layers".into()));
+        }
+        let mut loader = Loader {
+            dev: &mut self.dev,
+            prefix: "optim.",
+            from: &mut c,
+            scalars: &scalars,
+            error: None,
+        };
+        self.opt.visit_state(&mut loader);
+        if let Some(e) = loader.error {
+            return Err(bad(e));
+        }
+        if let Some(qopt) = &mut self.qopt {
+            let mut cpu = Cpu;
+            let mut loader = Loader {
+                dev: &mut cpu,
+                prefix: "qoptim.",
+                from: &mut c,
+                scalars: &qscalars,
+                error: None,
+            };
+            qopt.visit_state(&mut loader);
+            if let Some(e) = loader.error {
+                return Err(bad(e));
+            }
+        }
+        for (q, s) in self.quant.iter_mut().zip(scales) {
+            q.scale = s;
+        }
+        if let Some(extra) = c.tensors.keys().next() {
+            return Err(bad(format!(
+                "unexpected tensor `{extra}` (a different model or optimizer?)"
+            )));
+        }
+        // Recreate the epoch's shuffle (and steps, which start_epoch would refresh: keep saved).
+        let saved_scales: Vec<f32> = self.quant.iter().map(|q| q.scale).collect();
+        self.pos = pos;
+        self.start_epoch()?;
+        for (q, s) in self.quant.iter_mut().zip(saved_scales) {
+            q.scale = s;
+        }
+        Ok(())
+    }
+}
+
+/// Serialization to a JSON string without error paths (every type here serializes).
+mod erased {
+    pub trait Json {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_else(|e| format!("\"unserializable: {e}\""))
+        }
+    }
+}
+
+/// Adam's (β2, ε) when the optimizer is Adam or AdamW.
+fn adam_precond(cfg: &OptimizerConfig) -> Option<(f64, f64)> {
+    match cfg {
+        OptimizerConfig::Adam(c) => Some((c.betas[1], c.eps)),
+        OptimizerConfig::Adamw(c) => Some((c.betas[1], c.eps)),
+        _ => None,
+    }
+}
+
+/// Hard-concrete gates of one layer's bit levels 2..=b, sampled for one step.
+#[derive(Debug, Clone)]
+struct Gates {
+    /// `z_j` (index j − 2).
+    z: Vec<f64>,
+    /// `∂z_j/∂log a_j`.
+    dz: Vec<f64>,
+    /// `log a_j`.
+    log_a: Vec<f64>,
+}
+
+impl Gates {
+    fn sample(log_a: &[f64], u: &[f64]) -> Self {
+        let (z, dz) = log_a
+            .iter()
+            .zip(u)
+            .map(|(&la, &u)| hard_concrete(la, u))
+            .unzip();
+        Self {
+            z,
+            dz,
+            log_a: log_a.to_vec(),
+        }
+    }
+
+    /// Nested keep weights `K_j = Π_{i=2}^{j} z_i`, `K_1 = 1`.
+    fn keep(&self) -> [f32; MAX_BITS as usize] {
+        let mut keep = [1.0f32; MAX_BITS as usize];
+        let mut k = 1.0;
+        for (j, z) in self.z.iter().enumerate() {
+            k *= z;
+            keep[j + 1] = k as f32;
+        }
+        keep
+    }
+
+    /// `∂/∂log a_i` of the loss (through `K_j`, given `∂L/∂K_j` for levels 1..=b) plus
+    /// `λ·∂P(z_i ≠ 0)/∂log a_i`.
+    fn grad_log_a(&self, dk: &[f64], lambda: f64) -> Vec<f64> {
+        let m = self.z.len();
+        (0..m)
+            .map(|i| {
+                // ∂K_j/∂z_i = Π_{2 ≤ m ≤ j, m ≠ i} z_m for j ≥ i.
+                let mut dz_i = 0.0;
+                for j in i..m {
+                    let prod: f64 = (0..=j).filter(|&t| t != i).map(|t| self.z[t]).product();
+                    dz_i += dk[j + 1] * prod;
+                }
+                dz_i * self.dz[i] + lambda * hard_concrete_open_prob(self.log_a[i]).1
+            })
+            .collect()
+    }
+}
+
+/// Runs revised ProxQuant's prox on each weight matrix with its second moment.
+struct ProxVisitor<'a, D: ModelDevice> {
+    dev: &'a mut D,
+    params: &'a mut [D::Buf],
+    scalars: Vec<ProxScalars>,
+    beta2: f64,
+    eps: f64,
+    t: u64,
+}
+
+impl<D: ModelDevice> StateVisitor<D> for ProxVisitor<'_, D> {
+    fn buf(&mut self, name: &str, buf: &mut D::Buf) {
+        let Some((idx, field)) = name.split_once('.') else {
+            return;
+        };
+        let Ok(i) = idx.parse::<usize>() else { return };
+        if field == "exp_avg_sq" && i % 2 == 0 && i / 2 < self.scalars.len() {
+            let mut s = self.scalars[i / 2];
+            s.bias_correction2 = (1.0 - self.beta2.powf(self.t as f64)) as f32;
+            s.eps = self.eps as f32;
+            self.dev.prox_grid(&mut self.params[i], Some(buf), &s);
+        }
+    }
+    fn opt_buf(&mut self, _: &str, _: &mut Option<D::Buf>) {}
+    fn scalar(&mut self, _: &str, _: &mut f64) {}
+    fn count(&mut self, name: &str, value: &mut u64) {
+        if name.ends_with(".step") {
+            self.t = *value;
+        }
+    }
+    fn flag(&mut self, _: &str, _: &mut bool) {}
+}
+
+/// Copies executor state into a checkpoint.
+struct Saver<'a, D: Device> {
+    dev: &'a mut D,
+    prefix: &'static str,
+    out: &'a mut Checkpoint,
+    scalars: BTreeMap<String, f64>,
+    error: Option<OptimError>,
+}
+
+impl<D: Device> StateVisitor<D> for Saver<'_, D> {
+    fn buf(&mut self, name: &str, buf: &mut D::Buf) {
+        match self.dev.download(buf) {
+            Ok(data) => self
+                .out
+                .put(format!("{}{name}", self.prefix), vec![data.len()], data),
+            Err(e) => self.error = Some(e),
+        }
+    }
+    fn opt_buf(&mut self, name: &str, buf: &mut Option<D::Buf>) {
+        if let Some(b) = buf {
+            self.buf(name, b);
+        }
+    }
+    fn scalar(&mut self, name: &str, value: &mut f64) {
+        self.scalars.insert(name.into(), *value);
+    }
+    fn count(&mut self, name: &str, value: &mut u64) {
+        self.scalars.insert(name.into(), *value as f64);
+    }
+    fn flag(&mut self, name: &str, value: &mut bool) {
+        self.scalars
+            .insert(name.into(), f64::from(u8::from(*value)));
+    }
+}
+
+/// Overwrites executor state from a checkpoint.
+struct Loader<'a, D: Device> {
+    dev: &'a mut D,
+    prefix: &'static str,
+    from: &'a mut Checkpoint,
+    scalars: &'a BTreeMap<String, f64>,
+    error: Option<String>,
+}
+
+impl<D: Device> Loader<'_, D> {
+    fn value(&mut self, name: &str) -> Option<f64> {
+        let v = self.scalars.get(name).copied();
+        if v.is_none() && self.error.is_none() {
+            self.error = Some(format!("no optimizer value `{}{name}`", self.prefix));
+        }
+        v
+    }
+}
+
+impl<D: Device> StateVisitor<D> for Loader<'_, D> {
+    fn buf(&mut self, name: &str, buf: &mut D::Buf) {
+        let key = format!("{}{name}", self.prefix);
+        let len = match self.dev.download(buf) {
+            Ok(d) => d.len(),
+            Err(e) => {
+                self.error = Some(e.to_string());
+                return;
+            }
+        };
+        match self.from.take(&key, len) {
+            Ok(data) => *buf = self.dev.upload(&data),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+    fn opt_buf(&mut self, name: &str, buf: &mut Option<D::Buf>) {
+        let key = format!("{}{name}", self.prefix);
+        match self.from.tensors.remove(&key) {
+            Some((_, data)) => *buf = Some(self.dev.upload(&data)),
+            None => *buf = None,
+        }
+    }
+    fn scalar(&mut self, name: &str, value: &mut f64) {
+        if let Some(v) = self.value(name) {
+            *value = v;
+        }
+    }
+    fn count(&mut self, name: &str, value: &mut u64) {
+        if let Some(v) = self.value(name) {
+            *value = v as u64;
+        }
+    }
+    fn flag(&mut self, name: &str, value: &mut bool) {
+        if let Some(v) = self.value(name) {
+            *value = v != 0.0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,113 @@
+use super::*;
+use crate::optim::Cpu;
+use crate::quant::dropbits::DropBitsConfig;
+use crate::quant::LearnBitsConfig;
+
+fn run(cfg: TrainConfig) -> (Trainer<Cpu>, Vec<EpochMetrics>) {
+    let (train, test) = cfg.data.load(cfg.test_fraction, cfg.split_seed);
+    let mut t = Trainer::new(cfg, &train, &test, Cpu).unwrap();
+    let mut out = vec![];
+    while !t.finished() {
+        if let Some(m) = t.step().unwrap() {
+            out.push(m);
+        }
+    }
+    (t, out)
+}
+
+fn cfg(method: QuantMethod, bits: u32, epochs: u64) -> TrainConfig {
+    TrainConfig {
+        quant: QuantConfig::new(method, bits),
+        epochs,
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn every_quantizer_trains_the_digits() {
+    for (method, floor) in [
+        (QuantMethod::None, 0.93),
+        (QuantMethod::Ste, 0.85),
+        (QuantMethod::Lsq, 0.85),
+        (QuantMethod::Rq, 0.85),
+        (QuantMethod::Srq, 0.85),
+        (QuantMethod::Cpq, 0.85),
+        (QuantMethod::Proxquant, 0.85),
+    ] {
+        let (_, m) = run(cfg(method, 4, 3));
+        let last = m.last().unwrap();
+        eprintln!("{method:?} 4-bit, 3 epochs: {last:?}");
+        assert_eq!(m.len(), 3);
+        assert!(
+            last.test_accuracy >= floor,
+            "{method:?}: {}",
+            last.test_accuracy
+        );
+        assert!(last.train_loss.is_finite());
+    }
+}
+
+/// A run saved mid-epoch and restored into a fresh trainer ends with the same weights, bit for bit.
+#[test]
+fn resume_is_bit_for_bit() {
+    for quant in [
+        QuantConfig::new(QuantMethod::Cpq, 2),
+        QuantConfig {
+            learn_bits: Some(LearnBitsConfig::default()),
+            dropbits: Some(DropBitsConfig::default()),
+            ..QuantConfig::new(QuantMethod::Cpq, 3)
+        },
+        QuantConfig::new(QuantMethod::Rq, 2),
+        QuantConfig::new(QuantMethod::Proxquant, 2),
+        QuantConfig::new(QuantMethod::Lsq, 3),
+    ] {
+        let c = TrainConfig {
+            quant,
+            epochs: 2,
+            ..TrainConfig::default()
+        };
+        let (mut full, _) = run(c.clone());
+        let (train, test) = c.data.load(c.test_fraction, c.split_seed);
+        let mut a = Trainer::new(c.clone(), &train, &test, Cpu).unwrap();
+        for _ in 0..31 {
+            a.step().unwrap();
+        }
+        let bytes = a.save().unwrap().to_bytes().unwrap();
+        let mut b = Trainer::new(c.clone(), &train, &test, Cpu).unwrap();
+        b.restore(Checkpoint::from_bytes(&bytes).unwrap()).unwrap();
+        while !b.finished() {
+            b.step().unwrap();
+        }
+        let fa = full.save().unwrap();
+        let fb = b.save().unwrap();
+        assert_eq!(fa.tensors, fb.tensors, "{:?}", c.quant.method);
+        assert_eq!(fa.meta, fb.meta);
+    }
+}
+
+#[test]
+fn mismatched_checkpoint_is_refused() {
+    let c = cfg(QuantMethod::Cpq, 2, 1);
+    let (train, test) = c.data.load(c.test_fraction, c.split_seed);
+    let mut a = Trainer::new(c, &train, &test, Cpu).unwrap();
+    let saved = a.save().unwrap();
+    let c2 = TrainConfig {
+        hidden: vec![64],
+        ..cfg(QuantMethod::Cpq, 2, 1)
+    };
+    let mut b = Trainer::new(c2, &train, &test, Cpu).unwrap();
+    let err = b.restore(saved).unwrap_err().to_string();
+    assert!(err.contains("model.w0"), "{err}");
+}
+
+#[test]
+fn revised_proxquant_needs_adam() {
+    let mut c = cfg(QuantMethod::Proxquant, 2, 1);
+    c.optimizer = serde_json::from_str(r#"{"name":"sgd","lr":0.1}"#).unwrap();
+    let (train, test) = c.data.load(c.test_fraction, c.split_seed);
+    let err = Trainer::new(c, &train, &test, Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("adam"), "{err}");
+}
