@@ -408,3 +408,220 @@ fn config_from_stdin_reproduces_in_process_losses() {
     }
     assert_eq!(n, 6 * 41);
 }
+
+/// `optiscope train`: metrics.jsonl with the promised keys, a checkpoint, and a resumed run that
+/// ends with exactly the weights and optimizer state of an uninterrupted one.
+#[test]
+fn train_writes_metrics_and_resumes_bit_for_bit() {
+    let d = tempdir("train");
+    let args = [
+        "train", "--quant", "cpq", "--bits", "2", "--hidden", "32", "-q",
+    ];
+    let full = d.join("full");
+    let o = bin()
+        .args(args)
+        .args(["--epochs", "4", "--out"])
+        .arg(&full)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(full.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["epoch"], i as u64 + 1);
+        for k in [
+            "train_loss",
+            "train_accuracy",
+            "test_accuracy",
+            "samples_per_s",
+        ] {
+            assert!(l[k].as_f64().unwrap().is_finite(), "{k} in {l}");
+        }
+        assert_eq!(l["layers"][0]["bits"], 2);
+    }
+    assert!(
+        lines[3]["test_accuracy"].as_f64().unwrap() > 0.8,
+        "{}",
+        lines[3]
+    );
+
+    let half = d.join("half");
+    let o = bin()
+        .args(args)
+        .args(["--epochs", "2", "--out"])
+        .arg(&half)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = bin()
+        .args(["train", "-q", "--epochs", "4", "--resume"])
+        .arg(&half)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |p: &Path| {
+        optiscope_core::train::Checkpoint::from_bytes(
+            &std::fs::read(p.join("checkpoint.safetensors")).unwrap(),
+        )
+        .unwrap()
+    };
+    let (a, b) = (read(&full), read(&half));
+    assert!(a.tensors.contains_key("model.w0") && a.tensors.contains_key("optim.0.exp_avg_sq"));
+    assert!(a.tensors.contains_key("quant.w0.log_alpha"));
+    assert_eq!(
+        a.tensors, b.tensors,
+        "resumed weights/optimizer state differ"
+    );
+    assert_eq!(a.meta, b.meta);
+    assert_eq!(
+        std::fs::read_to_string(full.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        std::fs::read_to_string(half.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
+    );
+}
+
+/// Bad train inputs are refused with one line naming what is wrong, and nothing is overwritten.
+#[test]
+fn train_refuses_bad_input_and_never_overwrites() {
+    let d = tempdir("train-bad");
+    let run = d.join("run");
+    let o = bin()
+        .args([
+            "train", "-q", "--epochs", "1", "--hidden", "16", "--quant", "lsq", "--out",
+        ])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "--quant".into(),
+                "cpq".into(),
+                "--bits".into(),
+                "6".into(),
+                "--out".into(),
+                d.join("x").display().to_string(),
+            ],
+            "bits = 6: cpq supports 2..=4 bits",
+        ),
+        (
+            vec![
+                "--optimizer".into(),
+                "adan".into(),
+                "--out".into(),
+                d.join("y").display().to_string(),
+            ],
+            "--optimizer \"adan\": unknown",
+        ),
+        (
+            vec![
+                "--quant".into(),
+                "proxquant".into(),
+                "--optimizer".into(),
+                "sgd".into(),
+                "--out".into(),
+                d.join("z").display().to_string(),
+            ],
+            "revised proxquant takes the prox in Adam's metric",
+        ),
+        (
+            vec!["--out".into(), run.display().to_string()],
+            "already holds a training run",
+        ),
+        (
+            vec![
+                "--resume".into(),
+                run.display().to_string(),
+                "--bits".into(),
+                "3".into(),
+            ],
+            "--bits would change the config",
+        ),
+    ];
+    for (extra, want) in cases {
+        let o = bin().arg("train").args(&extra).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{extra:?}: {}", stderr(&o));
+    }
+    // A corrupt checkpoint is refused and left as it is.
+    let ck = run.join("checkpoint.safetensors");
+    let good = std::fs::read(&ck).unwrap();
+    std::fs::write(&ck, &good[..good.len() / 2]).unwrap();
+    let o = bin()
+        .args(["train", "--epochs", "2", "--resume"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a usable checkpoint"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&ck).unwrap(), &good[..good.len() / 2]);
+}
+
+/// Ctrl-C (SIGINT) writes a checkpoint before exiting; the run then resumes from it.
+#[cfg(unix)]
+#[test]
+fn train_checkpoints_on_ctrl_c() {
+    let d = tempdir("train-int");
+    let run = d.join("run");
+    let mut child = bin()
+        .args([
+            "train",
+            "-q",
+            "--epochs",
+            "100000",
+            "--hidden",
+            "16",
+            "--checkpoint-every",
+            "100000",
+            "--out",
+        ])
+        .arg(&run)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until training is under way (the metrics file appears after the first epoch).
+    let t0 = std::time::Instant::now();
+    while !run.join("metrics.jsonl").exists()
+        || std::fs::metadata(run.join("metrics.jsonl")).unwrap().len() == 0
+    {
+        assert!(t0.elapsed().as_secs() < 60, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!run.join("checkpoint.safetensors").exists());
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("interrupted: checkpoint written"),
+        "{}",
+        stderr(&out)
+    );
+    let o = bin()
+        .args(["train", "-q", "--epochs", "1", "--resume"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() || o.status.code() == Some(0),
+        "{}",
+        stderr(&o)
+    );
+}

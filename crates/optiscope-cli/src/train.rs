@@ -1,0 +1,524 @@
+//! `optiscope train`: a model trained to the end on real data, with a progress bar, per-epoch
+//! metrics, safetensors checkpoints, `--resume` and a checkpoint on Ctrl-C.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use optiscope_core::optim::{Cpu, OptimizerConfig};
+use optiscope_core::quant::dropbits::DropBitsConfig;
+use optiscope_core::quant::{LearnBitsConfig, QuantMethod};
+use optiscope_core::train::{
+    Checkpoint, DataChoice, EpochMetrics, ModelDevice, TrainConfig, Trainer,
+};
+use serde::Serialize;
+
+use crate::backend::{Backend, Executor};
+use crate::input::{bad, parse_json, read_json};
+
+/// File names inside the output folder.
+const CHECKPOINT: &str = "checkpoint.safetensors";
+const METRICS: &str = "metrics.jsonl";
+const CONFIG: &str = "config.json";
+
+/// The model family (one for now).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Model {
+    /// A multilayer perceptron: ReLU hidden layers, softmax cross-entropy.
+    Mlp,
+}
+
+/// Data sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Data {
+    /// 8×8 handwritten digits shipped with optiscope (1797 images, 10 classes, 80/20 split).
+    Digits,
+    /// Two interleaved spirals (2-D, 1000 points).
+    Spirals,
+    /// Two moons (2-D, 1000 points).
+    Moons,
+}
+
+/// Quantizers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Quant {
+    /// Full precision.
+    None,
+    /// Uniform, straight-through estimator, step max|w|/Q_P per epoch.
+    Ste,
+    /// Learned step size (LSQ).
+    Lsq,
+    /// Relaxed Quantization (Gumbel-softmax).
+    Rq,
+    /// Semi-Relaxed Quantization (multi-class STE).
+    Srq,
+    /// Cluster-Promoting Quantization (multi-class STE + DropBits).
+    Cpq,
+    /// (Revised) ProxQuant.
+    Proxquant,
+}
+
+/// Arguments of `optiscope train` (the help text is on `Command::Train`).
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Model.
+    #[arg(long, value_enum, default_value = "mlp")]
+    model: Model,
+    /// Data set [default: digits].
+    #[arg(long, value_enum)]
+    data: Option<Data>,
+    /// Hidden layer widths, comma-separated [default: 128].
+    #[arg(long, value_delimiter = ',', value_name = "W[,W...]")]
+    hidden: Option<Vec<usize>>,
+    /// Optimizer (`optiscope list` shows them) [default: adamw with lr 0.01].
+    #[arg(long)]
+    optimizer: Option<String>,
+    /// Learning rate of the optimizer.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Weight quantizer [default: none].
+    #[arg(long, value_enum)]
+    quant: Option<Quant>,
+    /// Bit-width of the quantizer (2..=4 for rq/srq/cpq, 2..=8 otherwise) [default: 4].
+    #[arg(long)]
+    bits: Option<u32>,
+    /// DropBits' p (finest bit dropped with probability p, level j with p^(b-j+1)); srq/cpq.
+    /// 0 turns DropBits off [default: cpq 0.3, srq off].
+    #[arg(long, value_name = "P")]
+    dropbits: Option<f64>,
+    /// Learn each layer's bit-width with hard-concrete gates on the bit levels (cpq), with this
+    /// penalty λ per open level.
+    #[arg(long, value_name = "LAMBDA")]
+    learn_bits: Option<f64>,
+    /// Passes over the training set [default: 30]. With --resume, a larger number continues the
+    /// run further.
+    #[arg(long)]
+    epochs: Option<u64>,
+    /// Minibatch size [default: 64].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Seed of initialization, shuffles and quantizer noise [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// A full training config (JSON, e.g. the config.json of an earlier run); flags override it.
+    #[arg(long, value_name = "CONFIG.json")]
+    config: Option<PathBuf>,
+    /// Output folder (refused if it already holds a run: use --resume to continue one).
+    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    out: Option<PathBuf>,
+    /// Continue the run in DIR from its checkpoint, bit for bit, with its own config (flags that
+    /// would change the config are refused; --epochs may extend it).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "config"])]
+    resume: Option<PathBuf>,
+    /// Write a checkpoint every N epochs (and always at the end and on Ctrl-C).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    checkpoint_every: u64,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Where the model trains: auto (a real GPU if present, else the CPU), cpu, or gpu (any
+    /// adapter, software ones included; fails without one).
+    #[arg(long, value_enum, default_value = "auto", env = "OPTISCOPE_BACKEND")]
+    backend: Backend,
+}
+
+impl TrainArgs {
+    /// Applies the flags to `cfg`; returns the names of the flags that changed it.
+    fn apply(&self, cfg: &mut TrainConfig) -> anyhow::Result<Vec<&'static str>> {
+        let before = cfg.clone();
+        let mut changed = vec![];
+        if let Some(d) = self.data {
+            cfg.data = match d {
+                Data::Digits => DataChoice::Digits,
+                Data::Spirals => DataChoice::Spirals,
+                Data::Moons => DataChoice::Moons,
+            };
+            changed.push("--data");
+        }
+        if let Some(h) = &self.hidden {
+            cfg.hidden = h.clone();
+            changed.push("--hidden");
+        }
+        if let Some(name) = &self.optimizer {
+            let lr = cfg.optimizer.lr();
+            cfg.optimizer = OptimizerConfig::default_for(name).ok_or_else(|| {
+                bad(format!(
+                    "--optimizer {name:?}: unknown (`optiscope list` shows the optimizers)"
+                ))
+            })?;
+            // Keep the run's learning rate unless --lr says otherwise.
+            set_lr(&mut cfg.optimizer, lr)?;
+            changed.push("--optimizer");
+        }
+        if let Some(lr) = self.lr {
+            set_lr(&mut cfg.optimizer, lr)?;
+            changed.push("--lr");
+        }
+        if let Some(q) = self.quant {
+            cfg.quant.method = match q {
+                Quant::None => QuantMethod::None,
+                Quant::Ste => QuantMethod::Ste,
+                Quant::Lsq => QuantMethod::Lsq,
+                Quant::Rq => QuantMethod::Rq,
+                Quant::Srq => QuantMethod::Srq,
+                Quant::Cpq => QuantMethod::Cpq,
+                Quant::Proxquant => QuantMethod::Proxquant,
+            };
+            changed.push("--quant");
+        }
+        if let Some(b) = self.bits {
+            cfg.quant.bits = b;
+            changed.push("--bits");
+        }
+        if let Some(p) = self.dropbits {
+            cfg.quant.dropbits = (p > 0.0).then(|| DropBitsConfig {
+                p,
+                drop_prob: vec![],
+            });
+            changed.push("--dropbits");
+        }
+        if let Some(lambda) = self.learn_bits {
+            cfg.quant.learn_bits = Some(LearnBitsConfig {
+                lambda,
+                ..LearnBitsConfig::default()
+            });
+            changed.push("--learn-bits");
+        }
+        if let Some(b) = self.batch_size {
+            cfg.batch_size = b;
+            changed.push("--batch-size");
+        }
+        if let Some(s) = self.seed {
+            cfg.seed = s;
+            changed.push("--seed");
+        }
+        cfg.quant = cfg.quant.clone().resolved();
+        if let Some(e) = self.epochs {
+            cfg.epochs = e;
+        }
+        let _ = before;
+        Ok(changed)
+    }
+}
+
+fn set_lr(cfg: &mut OptimizerConfig, lr: f64) -> anyhow::Result<()> {
+    // Every optimizer config has a top-level "lr": set it through JSON to stay generic.
+    let mut v = serde_json::to_value(&*cfg)?;
+    v["lr"] = serde_json::json!(lr);
+    *cfg = parse_json(&v.to_string()).map_err(|e| bad(format!("--lr {lr}: {e}")))?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct MetricLine<'a> {
+    #[serde(flatten)]
+    m: &'a EpochMetrics,
+    /// Training samples per second of this epoch (minibatch steps only, evaluation excluded).
+    samples_per_s: f64,
+    /// Wall-clock seconds of the epoch, evaluation included.
+    seconds: f64,
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves a
+/// half-written checkpoint in place of a good one.
+fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("safetensors.tmp");
+    fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Reads and checks `dir`'s checkpoint (refusing, never touching, anything unusable).
+fn read_checkpoint(dir: &Path) -> anyhow::Result<(TrainConfig, Checkpoint)> {
+    let path = dir.join(CHECKPOINT);
+    let bytes = fs::read(&path).map_err(|e| {
+        bad(format!(
+            "--resume {}: cannot read {CHECKPOINT} ({e})",
+            dir.display()
+        ))
+    })?;
+    let ck = Checkpoint::from_bytes(&bytes).map_err(|e| {
+        bad(format!(
+            "{} is not a usable checkpoint: {e}; it was left as it is",
+            path.display()
+        ))
+    })?;
+    let cfg_text = ck.meta.get("config").ok_or_else(|| {
+        bad(format!(
+            "{} has no config; it was left as it is",
+            path.display()
+        ))
+    })?;
+    let cfg: TrainConfig = parse_json(cfg_text).map_err(|e| {
+        bad(format!(
+            "{}: its config does not parse ({e}); it was left as it is",
+            path.display()
+        ))
+    })?;
+    Ok((cfg, ck))
+}
+
+/// `optiscope train`.
+pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let Model::Mlp = args.model;
+    if args.checkpoint_every == 0 {
+        return Err(bad("--checkpoint-every must be at least 1"));
+    }
+    let (dir, cfg, checkpoint) = match &args.resume {
+        Some(dir) => {
+            let (mut cfg, ck) = read_checkpoint(dir)?;
+            let stored = cfg.clone();
+            let changed = args.apply(&mut cfg)?;
+            if cfg
+                != (TrainConfig {
+                    epochs: cfg.epochs,
+                    ..stored.clone()
+                })
+            {
+                return Err(bad(format!(
+                    "{} would change the config of the run in {} (a resumed run keeps its \
+                     config; start a new run with --out instead)",
+                    changed.join(", "),
+                    dir.display()
+                )));
+            }
+            (dir.clone(), cfg, Some(ck))
+        }
+        None => {
+            let dir = args
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("runs/train"));
+            for f in [CHECKPOINT, METRICS] {
+                if dir.join(f).exists() {
+                    return Err(bad(format!(
+                        "{} already holds a training run ({f}); continue it with --resume {0}, \
+                         or choose another --out",
+                        dir.display()
+                    )));
+                }
+            }
+            let mut cfg = match &args.config {
+                Some(path) => read_json::<TrainConfig>(path)?,
+                None => TrainConfig::default(),
+            };
+            args.apply(&mut cfg)?;
+            (dir, cfg, None)
+        }
+    };
+    cfg.quant
+        .validate()
+        .map_err(|e| bad(format!("quantizer: {e}")))?;
+    cfg.optimizer
+        .validate()
+        .map_err(|e| bad(format!("optimizer: {e}")))?;
+    let exec = Executor::select(args.backend)?;
+    match exec {
+        Executor::Cpu => run_on(Cpu, &args, &dir, cfg, checkpoint),
+        Executor::Gpu(_ctx) => Err(bad(
+            "--backend gpu: training on the GPU is not available in this build; use --backend cpu",
+        )),
+    }
+}
+
+fn run_on<D: ModelDevice + 'static>(
+    dev: D,
+    args: &TrainArgs,
+    dir: &Path,
+    cfg: TrainConfig,
+    checkpoint: Option<Checkpoint>,
+) -> anyhow::Result<ExitCode> {
+    let (train, test) = cfg.data.load(cfg.test_fraction, cfg.split_seed);
+    let mut t = Trainer::new(cfg.clone(), &train, &test, dev).map_err(|e| bad(e.to_string()))?;
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let resumed = checkpoint.is_some();
+    if let Some(ck) = checkpoint {
+        t.restore(ck).map_err(|e| {
+            bad(format!(
+                "{}: {e}; it was left as it is",
+                dir.join(CHECKPOINT).display()
+            ))
+        })?;
+        t.set_epochs(cfg.epochs);
+        truncate_metrics(&dir.join(METRICS), t.epoch())?;
+    }
+    let mut resolved = serde_json::to_string_pretty(t.config())?;
+    resolved.push('\n');
+    fs::write(dir.join(CONFIG), resolved).context("writing config.json")?;
+    let mut metrics = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(METRICS))
+        .with_context(|| format!("opening {}", dir.join(METRICS).display()))?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C while the checkpoint is written falls through to the default handler.
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        })
+        .context("installing the Ctrl-C handler")?;
+    }
+
+    let per_epoch = t.batches_per_epoch();
+    let total = per_epoch * t.config().epochs;
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] epoch {msg} ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_position(t.epoch() * per_epoch + t.steps() % per_epoch.max(1));
+    eprintln!(
+        "{} {} on {} ({}), {} epochs of {} batches{}",
+        if resumed { "resuming" } else { "training" },
+        t.config().quant.label(),
+        format!("{:?}", t.config().data).to_lowercase(),
+        t.widths()
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join("-"),
+        t.config().epochs,
+        per_epoch,
+        if resumed {
+            format!(" from epoch {}", t.epoch())
+        } else {
+            String::new()
+        }
+    );
+    let mut last: Option<EpochMetrics> = None;
+    let mut epoch_start = Instant::now();
+    let mut train_secs = 0.0;
+    let mut samples = 0usize;
+    while !t.finished() {
+        if stop.load(Ordering::SeqCst) {
+            save(&mut t, dir)?;
+            bar.abandon();
+            eprintln!(
+                "interrupted: checkpoint written to {} at epoch {} (batch {}); continue with \
+                 `optiscope train --resume {}`",
+                dir.join(CHECKPOINT).display(),
+                t.epoch(),
+                t.steps() - t.epoch() * per_epoch,
+                dir.display()
+            );
+            return Ok(ExitCode::from(130));
+        }
+        let s0 = Instant::now();
+        let done = t
+            .step()
+            .map_err(|e| anyhow::anyhow!("training failed: {e}"))?;
+        let dt = s0.elapsed().as_secs_f64();
+        bar.inc(1);
+        match done {
+            None => {
+                train_secs += dt;
+                samples += t.config().batch_size.min(train.len());
+                let (loss, acc) = t.running();
+                bar.set_message(format!(
+                    "{}/{}  loss {loss:.4}  acc {:.1}%",
+                    t.epoch() + 1,
+                    t.config().epochs,
+                    100.0 * acc
+                ));
+            }
+            Some(m) => {
+                // The last batch's time includes the evaluation; count a typical batch instead.
+                let avg = if samples > 0 {
+                    train_secs / samples as f64
+                } else {
+                    dt
+                };
+                let last_rows = train.len() - (per_epoch as usize - 1) * t.config().batch_size;
+                train_secs += avg * last_rows as f64;
+                samples += last_rows;
+                let line = MetricLine {
+                    m: &m,
+                    samples_per_s: samples as f64 / train_secs,
+                    seconds: epoch_start.elapsed().as_secs_f64(),
+                };
+                serde_json::to_writer(&mut metrics, &line)?;
+                metrics.write_all(b"\n")?;
+                metrics.flush()?;
+                bar.set_message(format!(
+                    "{}/{}  loss {:.4}  acc {:.1}%  test {:.1}%",
+                    m.epoch,
+                    t.config().epochs,
+                    m.train_loss,
+                    100.0 * m.train_accuracy,
+                    100.0 * m.test_accuracy
+                ));
+                if m.epoch % args.checkpoint_every == 0 || t.finished() {
+                    save(&mut t, dir)?;
+                }
+                last = Some(m);
+                epoch_start = Instant::now();
+                train_secs = 0.0;
+                samples = 0;
+            }
+        }
+    }
+    bar.finish();
+    match last {
+        Some(m) => {
+            let bits: Vec<String> = m.layers.iter().map(|l| l.bits.to_string()).collect();
+            eprintln!(
+                "done: epoch {}  train loss {:.4}  train acc {:.2}%  test acc {:.2}%  bits per layer [{}]",
+                m.epoch,
+                m.train_loss,
+                100.0 * m.train_accuracy,
+                100.0 * m.test_accuracy,
+                bits.join(", ")
+            );
+        }
+        None => eprintln!("nothing to do: the run in {} has finished its {} epochs (pass a larger --epochs to continue)", dir.display(), t.config().epochs),
+    }
+    eprintln!("wrote {}", dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn save<D: ModelDevice + 'static>(t: &mut Trainer<D>, dir: &Path) -> anyhow::Result<()> {
+    let ck = t
+        .save()
+        .map_err(|e| anyhow::anyhow!("saving the checkpoint: {e}"))?;
+    let bytes = ck
+        .to_bytes()
+        .map_err(|e| anyhow::anyhow!("saving the checkpoint: {e}"))?;
+    write_atomic(&dir.join(CHECKPOINT), &bytes)
+}
+
+/// Drops metric lines of epochs after `epoch` (written after the checkpoint a run resumes from).
+fn truncate_metrics(path: &Path, epoch: u64) -> anyhow::Result<()> {
+    let Ok(file) = File::open(path) else {
+        return Ok(());
+    };
+    let mut keep = String::new();
+    for line in BufReader::new(file).lines() {
+        let line = line?;
+        let e = serde_json::from_str::<serde_json::Value>(&line)
+            .ok()
+            .and_then(|v| v.get("epoch").and_then(serde_json::Value::as_u64));
+        if matches!(e, Some(e) if e <= epoch) {
+            keep.push_str(&line);
+            keep.push('\n');
+        }
+    }
+    fs::write(path, keep).with_context(|| format!("rewriting {}", path.display()))
+}
