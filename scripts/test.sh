@@ -13,6 +13,8 @@ if command -v rustup >/dev/null; then
   rustup target add wasm32-unknown-unknown >/dev/null   # optiscope-core must compile for the browser
 fi
 python3 -c 'import numpy' 2>/dev/null || python3 -m pip install --quiet numpy   # the float64 reference
+# Python's safetensors reads optiscope's checkpoints (checked below).
+python3 -c 'import safetensors' 2>/dev/null || python3 -m pip install --quiet safetensors
 # lavapipe, Mesa's software Vulkan driver: the GPU conformance tests run on it (slowly, sizes <= 128).
 lavapipe() { ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; }
 if ! lavapipe; then
@@ -57,6 +59,9 @@ bash web/build.sh
 step "replay against an independent float64 implementation (numpy), CPU executor"
 cargo build -p optiscope-cli --locked
 python3 tests/replay/check_replay.py target/debug/optiscope --backend cpu
+step "a training checkpoint read back with Python's safetensors"
+python3 tests/train/check_checkpoint.py target/debug/optiscope
+
 if [ "${REQUIRE_GPU:-0}" = 1 ]; then
   step "the same replay check on the GPU executor"
   python3 tests/replay/check_replay.py target/debug/optiscope --backend gpu

@@ -5,7 +5,10 @@
 //! * matrix product: GFLOP/s = 2·n³ / seconds per product;
 //! * Newton–Schulz (5 quintic steps, n×n): milliseconds per orthogonalization, and the same
 //!   GFLOP/s convention over its 15 products (5 × (2n³ + 2n³ + 2n³));
-//! * AdamW update: parameters/s, and GB/s = 28 bytes per parameter (read p, g, m, v; write p, m, v).
+//! * AdamW update: parameters/s, and GB/s = 28 bytes per parameter (read p, g, m, v; write p, m, v);
+//! * MLP training on the digits (`optiscope train`'s trainer, forward + backward + quantizer +
+//!   AdamW, one read-back of the loss per step): training samples/s, epoch-end evaluations
+//!   excluded.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,7 +20,10 @@ use optiscope_core::optim::orthogonalize::{Orthogonalizer, MUON_NS_COEFFICIENTS}
 use optiscope_core::rng::Philox;
 use optiscope_core::tensor::{gemm, Op};
 use optiscope_gpu::kernels::{self, ElemParams, MatmulKernel, ReduceScratch};
-use optiscope_gpu::{AdapterPolicy, GpuContext};
+use optiscope_core::optim::Cpu;
+use optiscope_core::quant::{QuantConfig, QuantMethod};
+use optiscope_core::train::{ModelDevice, TrainConfig, Trainer};
+use optiscope_gpu::{AdapterPolicy, GpuContext, GpuDevice};
 use serde::Serialize;
 
 /// Arguments of `optiscope bench`.
@@ -46,6 +52,17 @@ struct Report {
     matmul: Vec<MatmulRow>,
     newton_schulz: Vec<NsRow>,
     adamw: Vec<AdamRow>,
+    training: Vec<TrainRow>,
+}
+
+#[derive(Serialize)]
+struct TrainRow {
+    model: String,
+    quant: String,
+    batch: usize,
+    cpu_samples_per_s: f64,
+    gpu_samples_per_s: f64,
+    gpu_speedup: f64,
 }
 
 #[derive(Serialize)]
@@ -249,6 +266,60 @@ fn adam_rows(ctx: &Arc<GpuContext>, args: &BenchArgs) -> anyhow::Result<Vec<Adam
     Ok(rows)
 }
 
+/// Training samples per second of `cfg` on `dev`, over about `budget` seconds after 3 warm-up
+/// steps; steps that end an epoch (and so evaluate) are not counted.
+fn train_rate<D: ModelDevice + 'static>(dev: D, cfg: &TrainConfig, budget: f64) -> anyhow::Result<f64> {
+    let (train, test) = cfg.data.load(cfg.test_fraction, cfg.split_seed);
+    let mut t = Trainer::new(cfg.clone(), &train, &test, dev).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for _ in 0..3 {
+        t.step().map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let (mut secs, mut samples) = (0.0, 0usize);
+    let t0 = Instant::now();
+    while t0.elapsed().as_secs_f64() < budget || samples == 0 {
+        let s0 = Instant::now();
+        let done = t.step().map_err(|e| anyhow::anyhow!("{e}"))?;
+        if done.is_none() {
+            secs += s0.elapsed().as_secs_f64();
+            samples += cfg.batch_size;
+        }
+    }
+    Ok(samples as f64 / secs)
+}
+
+fn train_rows(ctx: &Arc<GpuContext>, args: &BenchArgs) -> anyhow::Result<Vec<TrainRow>> {
+    let mut rows = vec![];
+    for (hidden, batch, quant) in [
+        (vec![128], 64, QuantConfig::default()),
+        (vec![128], 64, QuantConfig::new(QuantMethod::Cpq, 2)),
+        (vec![1024, 1024], 512, QuantConfig::new(QuantMethod::Cpq, 2)),
+    ] {
+        let cfg = TrainConfig {
+            hidden: hidden.clone(),
+            batch_size: batch,
+            quant,
+            epochs: 1_000_000,
+            ..TrainConfig::default()
+        };
+        let cpu = train_rate(Cpu, &cfg, args.seconds * 4.0)?;
+        let gpu = train_rate(GpuDevice::new(ctx.clone()), &cfg, args.seconds * 4.0)?;
+        let widths: Vec<String> = std::iter::once(64)
+            .chain(hidden)
+            .chain(std::iter::once(10))
+            .map(|w| w.to_string())
+            .collect();
+        rows.push(TrainRow {
+            model: format!("MLP {}", widths.join("-")),
+            quant: cfg.quant.label(),
+            batch,
+            cpu_samples_per_s: cpu,
+            gpu_samples_per_s: gpu,
+            gpu_speedup: gpu / cpu,
+        });
+    }
+    Ok(rows)
+}
+
 pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if cfg!(debug_assertions) {
         eprintln!("note: this is a debug build; build with --release for meaningful figures");
@@ -268,6 +339,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         matmul: matmul_rows(&ctx, &args)?,
         newton_schulz: ns_rows(&ctx, &args)?,
         adamw: adam_rows(&ctx, &args)?,
+        training: train_rows(&ctx, &args)?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -324,6 +396,17 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             r.gpu_gb_per_s,
             r.cpu_gb_per_s,
             r.gpu_speedup
+        );
+    }
+    println!("\nMLP training on the digits, AdamW, samples/s (forward, backward, quantizer, update)");
+    println!(
+        "{:>22}  {:>16}  {:>6}  {:>12}  {:>12}  {:>8}",
+        "model", "quantizer", "batch", "GPU sample/s", "CPU sample/s", "GPU/CPU"
+    );
+    for r in &report.training {
+        println!(
+            "{:>22}  {:>16}  {:>6}  {:>12.0}  {:>12.0}  {:>8.3}",
+            r.model, r.quant, r.batch, r.gpu_samples_per_s, r.cpu_samples_per_s, r.gpu_speedup
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -322,9 +322,13 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let exec = Executor::select(args.backend)?;
     match exec {
         Executor::Cpu => run_on(Cpu, &args, &dir, cfg, checkpoint),
-        Executor::Gpu(_ctx) => Err(bad(
-            "--backend gpu: training on the GPU is not available in this build; use --backend cpu",
-        )),
+        Executor::Gpu(ctx) => run_on(
+            optiscope_gpu::GpuDevice::new(ctx),
+            &args,
+            &dir,
+            cfg,
+            checkpoint,
+        ),
     }
 }
 

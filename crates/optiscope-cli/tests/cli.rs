@@ -577,7 +577,7 @@ fn train_refuses_bad_input_and_never_overwrites() {
 fn train_checkpoints_on_ctrl_c() {
     let d = tempdir("train-int");
     let run = d.join("run");
-    let mut child = bin()
+    let child = bin()
         .args([
             "train",
             "-q",

@@ -323,10 +323,11 @@ impl GpuContext {
     /// Copies `buf` to the host. Asynchronous: on the web the callback fires from the browser's
     /// event loop, so this must be awaited, never blocked on.
     pub async fn read(&self, buf: &GpuBuffer) -> Result<Vec<f32>, GpuError> {
-        Ok(
-            bytemuck::cast_slice(&self.read_bytes(&buf.buffer, (buf.len * 4) as u64).await?)
-                .to_vec(),
-        )
+        if buf.len == 0 {
+            return Ok(vec![]); // an empty Vec<u8> need not be aligned for f32
+        }
+        let bytes = self.read_bytes(&buf.buffer, (buf.len * 4) as u64).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
     /// Copies the first `size` bytes of `buffer` to the host (see [`Self::read`]).

@@ -15,14 +15,15 @@ use crate::kernels::{self, ElemParams, ReduceScratch};
 
 /// The GPU as an optimizer [`Device`].
 pub struct GpuDevice {
-    ctx: Arc<GpuContext>,
+    pub(crate) ctx: Arc<GpuContext>,
     pending: Option<wgpu::CommandEncoder>,
     scratch: ReduceScratch,
     /// Bound where a kernel declares a buffer it will not touch with the given flags.
-    placeholder: GpuBuffer,
+    pub(crate) placeholder: GpuBuffer,
     /// The first failure of a recorded kernel (kernels return nothing through the trait; the
-    /// executor's caller checks [`GpuDevice::take_error`] after each step).
-    error: Option<GpuError>,
+    /// executor's caller checks [`GpuDevice::take_error`] after each step, and `Device::download`
+    /// returns it).
+    pub(crate) error: Option<GpuError>,
 }
 
 impl GpuDevice {
@@ -44,7 +45,7 @@ impl GpuDevice {
         &self.ctx
     }
 
-    fn enc(&mut self) -> &mut wgpu::CommandEncoder {
+    pub(crate) fn enc(&mut self) -> &mut wgpu::CommandEncoder {
         let ctx = &self.ctx;
         self.pending.get_or_insert_with(|| ctx.encoder())
     }
@@ -146,6 +147,11 @@ impl Device for GpuDevice {
     }
 
     fn download(&mut self, buf: &GpuBuffer) -> Result<Vec<f32>, OptimError> {
+        // A kernel that could not be recorded surfaces at the next read-back (the model trainer
+        // reads its statistics every step), not as silently wrong numbers.
+        if let Some(e) = self.error.take() {
+            return Err(device_error(e));
+        }
         #[cfg(not(target_arch = "wasm32"))]
         {
             self.read_blocking(buf)

@@ -6,13 +6,15 @@
 //! * [`kernels`], [`landscape`]: typed launchers of every kernel, each the twin of a CPU function
 //!   in `optiscope-core`;
 //! * [`device`]: core's `optim::Device` on the GPU, so every optimizer runs through the same
-//!   host-side code as on the CPU;
+//!   host-side code as on the CPU; with `model`, core's `train::ModelDevice` (the MLP and
+//!   quantizer kernels of `shaders/mlp.wgsl` and `shaders/quant.wgsl`), so the trainer does too;
 //! * [`optimizer`]: that executor behind core's host `Optimizer` interface (native).
 
 pub mod context;
 pub mod device;
 pub mod kernels;
 pub mod landscape;
+mod model;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod optimizer;
 pub mod shaders;

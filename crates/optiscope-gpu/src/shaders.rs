@@ -25,6 +25,8 @@ shader!(REDUCE, "reduce.wgsl");
 shader!(NEWTON_SCHULZ, "newton_schulz.wgsl");
 shader!(RNG, "rng.wgsl");
 shader!(LANDSCAPE, "landscape.wgsl");
+shader!(QUANT, "quant.wgsl");
+shader!(MLP, "mlp.wgsl");
 
 /// Every shader (the naga test checks that this matches the folder).
 pub const ALL: &[Shader] = &[
@@ -34,4 +36,6 @@ pub const ALL: &[Shader] = &[
     NEWTON_SCHULZ,
     RNG,
     LANDSCAPE,
+    QUANT,
+    MLP,
 ];

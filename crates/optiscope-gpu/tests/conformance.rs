@@ -7,14 +7,18 @@
 use std::sync::{Arc, OnceLock};
 
 use optiscope_core::optim::orthogonalize::{Orthogonalizer, MUON_NS_COEFFICIENTS};
-use optiscope_core::optim::{Optimizer, OptimizerConfig, Param, ParamRole};
+use optiscope_core::optim::{Cpu, Device, Optimizer, OptimizerConfig, Param, ParamRole};
 use optiscope_core::problems::landscape::{color_grid, Landscape};
 use optiscope_core::problems::ProblemConfig;
+use optiscope_core::quant::categorical::{gumbel, masses, open_unit, NoisyGrid};
+use optiscope_core::quant::kernel::{quantize, KernelMode, ProxScalars, QuantSpec};
+use optiscope_core::quant::{bit_level, QuantConfig, QuantMethod};
 use optiscope_core::rng::{stream, Philox, StreamKind};
 use optiscope_core::tensor::{gemm, Op};
+use optiscope_core::train::{Checkpoint, ModelDevice, TrainConfig, Trainer};
 use optiscope_core::Tensor;
 use optiscope_gpu::kernels::{self, MatmulKernel, ReduceScratch};
-use optiscope_gpu::{AdapterPolicy, GpuContext, GpuOptimizer};
+use optiscope_gpu::{AdapterPolicy, GpuContext, GpuDevice, GpuOptimizer};
 
 fn gpu() -> Option<Arc<GpuContext>> {
     static CTX: OnceLock<Result<Arc<GpuContext>, String>> = OnceLock::new();
@@ -337,4 +341,518 @@ fn reports_the_adapter() {
     let name = ctx.describe();
     eprintln!("GPU conformance adapter: {name}");
     assert!(!ctx.info.name.is_empty(), "{name}");
+}
+
+// ---- Model training: core's `ModelDevice` kernels (shaders/mlp.wgsl, shaders/quant.wgsl) ----
+
+/// Elementwise check `|got − want| ≤ tol·max(1, |want|)`; returns the worst `|got − want| /
+/// max(1, |want|)` for the log.
+fn close_elementwise(what: &str, got: &[f32], want: &[f32], tol: f64) -> f64 {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let mut worst = 0.0f64;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = (f64::from(g) - f64::from(w)).abs() / f64::from(w).abs().max(1.0);
+        assert!(
+            err <= tol,
+            "{what}[{i}]: GPU {g} vs CPU {w} (error {err:.2e} > {tol:.0e})"
+        );
+        worst = worst.max(err);
+    }
+    worst
+}
+
+fn gpu_device(ctx: &Arc<GpuContext>) -> GpuDevice {
+    GpuDevice::new(ctx.clone())
+}
+
+fn down(dev: &mut GpuDevice, buf: &optiscope_gpu::GpuBuffer) -> Vec<f32> {
+    Device::download(dev, buf).unwrap()
+}
+
+/// linear (ReLU on and off), softmax cross-entropy, the weight/bias gradients, the backward pass
+/// through ReLU, gather_rows and mul against `Cpu`, on shapes that are not multiples of the
+/// matmul tile. Matrix products: tensor-relative 1e-5 (as `matmul_matches_cpu`); gathers and
+/// products: exact; the loss sum relative 1e-5 and the number correct exactly.
+#[test]
+fn mlp_kernels_match_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let mut dev = gpu_device(&ctx);
+    let (n, fi, fo) = (37, 70, 50);
+    let x = random(11, n * fi, 1.0);
+    let w = random(12, fo * fi, 0.2);
+    let b = random(13, fo, 0.5);
+    let (gx, gw, gb) = (dev.upload(&x), dev.upload(&w), dev.upload(&b));
+    let mut worst = 0.0f64;
+    for relu in [false, true] {
+        let want = Cpu.linear(&x, &w, &b, n, fi, fo, relu);
+        let got = dev.linear(&gx, &gw, &gb, n, fi, fo, relu);
+        let got = down(&mut dev, &got);
+        let err = rel_err(&got, &want);
+        assert!(err < 1e-5, "linear relu={relu}: {err:.2e}");
+        worst = worst.max(err);
+        if relu {
+            assert!(got.iter().all(|&v| v >= 0.0));
+        }
+    }
+
+    // Softmax cross-entropy over 10 classes, with tied maxima (the lower class is the prediction).
+    let c = 10;
+    let mut logits = random(14, n * c, 2.0);
+    let mut labels: Vec<f32> = (0..n).map(|i| ((i * 7 + 3) % c) as f32).collect();
+    logits[..c].fill(0.5); // all tied: predicts class 0
+    labels[0] = 0.0;
+    logits[c..2 * c].fill(-1.0); // classes 3 and 5 tied at the top: predicts 3
+    logits[c + 3] = 4.0;
+    logits[c + 5] = 4.0;
+    labels[1] = 5.0;
+    logits[2 * c..3 * c].fill(-1.0);
+    logits[2 * c + 3] = 4.0;
+    logits[2 * c + 5] = 4.0;
+    labels[2] = 3.0;
+    let (want_d, want_s) = Cpu.softmax_xent(&logits, &labels, n, c);
+    let (gd, gs) = dev.softmax_xent(&ctx.buffer_from(&logits), &ctx.buffer_from(&labels), n, c);
+    let (got_d, got_s) = (down(&mut dev, &gd), down(&mut dev, &gs));
+    let err = rel_err(&got_d, &want_d);
+    assert!(err < 1e-5, "softmax_xent dlogits: {err:.2e}");
+    worst = worst.max(err);
+    let loss_err = f64::from((got_s[0] - want_s[0]).abs() / want_s[0].abs());
+    assert!(loss_err < 1e-5, "loss sum {} vs {}", got_s[0], want_s[0]);
+    assert_eq!(got_s[1], want_s[1], "number correct");
+    // n = 1 (one row, one thread busy) and a batch larger than the workgroup (rows strided).
+    for rows in [1, 300] {
+        let lg = random(15 + rows as u64, rows * c, 3.0);
+        let lb: Vec<f32> = (0..rows).map(|i| ((i * 3) % c) as f32).collect();
+        let (wd, ws) = Cpu.softmax_xent(&lg, &lb, rows, c);
+        let (gd, gs) = dev.softmax_xent(&ctx.buffer_from(&lg), &ctx.buffer_from(&lb), rows, c);
+        let (d, s) = (down(&mut dev, &gd), down(&mut dev, &gs));
+        assert!(rel_err(&d, &wd) < 1e-5, "softmax_xent n={rows}");
+        assert!(
+            (s[0] - ws[0]).abs() <= 1e-5 * ws[0].abs(),
+            "loss n={rows}: {} vs {}",
+            s[0],
+            ws[0]
+        );
+        assert_eq!(s[1], ws[1], "correct n={rows}");
+    }
+
+    // Gradients of a linear layer and the gradient reaching its (ReLU) input.
+    let delta = random(16, n * fo, 0.1);
+    let gdelta = dev.upload(&delta);
+    let (want_w, want_b) = Cpu.linear_grads(&x, &delta, n, fi, fo);
+    let (got_w, got_b) = dev.linear_grads(&gx, &gdelta, n, fi, fo);
+    let (got_w, got_b) = (down(&mut dev, &got_w), down(&mut dev, &got_b));
+    for (what, got, want) in [("grad w", &got_w, &want_w), ("grad b", &got_b, &want_b)] {
+        let err = rel_err(got, want);
+        assert!(err < 1e-5, "linear_grads {what}: {err:.2e}");
+        worst = worst.max(err);
+    }
+    let act: Vec<f32> = random(17, n * fi, 1.0).iter().map(|v| v.max(0.0)).collect();
+    let want = Cpu.linear_backprop(&delta, &w, &act, n, fi, fo);
+    let got = dev.linear_backprop(&gdelta, &gw, &ctx.buffer_from(&act), n, fi, fo);
+    let got = down(&mut dev, &got);
+    let err = rel_err(&got, &want);
+    assert!(err < 1e-5, "linear_backprop: {err:.2e}");
+    worst = worst.max(err);
+    for (i, a) in act.iter().enumerate() {
+        if *a <= 0.0 {
+            assert_eq!(got[i], 0.0, "ReLU mask at {i}");
+        }
+    }
+
+    // Gathers (repeated, out of order, the last row) and products are exact.
+    let rows = [5u32, 0, 36, 5, 17, 2];
+    let got = dev.gather_rows(&gx, fi, &rows);
+    assert_eq!(down(&mut dev, &got), Cpu.gather_rows(&x, fi, &rows));
+    let got = dev.gather_rows(&ctx.buffer_from(&labels), 1, &rows);
+    assert_eq!(down(&mut dev, &got), Cpu.gather_rows(&labels, 1, &rows));
+    let got = dev.mul(&gx, &ctx.buffer_from(&act));
+    assert_eq!(down(&mut dev, &got), Cpu.mul(&x, &act));
+    assert!(dev.take_error().is_none());
+    eprintln!("mlp kernels: worst tensor-relative error {worst:.2e}");
+}
+
+/// The gradient-weighted column sums of the n × DPARAMS derivative matrix (f32 tree reduction
+/// against the CPU's f64 sum): relative 1e-4 of the sum, or of `Σ_i |g_i·d_ij|` where the sum
+/// cancels to below it (the error of any f32 summation scales with the absolute sum).
+#[test]
+fn weighted_col_sums_match_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let mut dev = gpu_device(&ctx);
+    let mut worst = 0.0f64;
+    for (n, p) in [(1, 6), (255, 6), (7000, 6), (128 * 100, 3)] {
+        let g = random(21 + n as u64, n, 1e-2);
+        let d = random(22 + n as u64, n * p, 1.0);
+        let want = Cpu.weighted_col_sums(&g, &d, n, p);
+        let got = dev.weighted_col_sums(&ctx.buffer_from(&g), &ctx.buffer_from(&d), n, p);
+        let got = down(&mut dev, &got);
+        for j in 0..p {
+            let abs_sum: f64 = (0..n)
+                .map(|i| (f64::from(g[i]) * f64::from(d[i * p + j])).abs())
+                .sum();
+            let scale = f64::from(want[j]).abs().max(abs_sum * 1e-2);
+            let err = (f64::from(got[j]) - f64::from(want[j])).abs() / scale;
+            assert!(
+                err <= 1e-4,
+                "n={n} column {j}: {} vs {} ({err:.2e})",
+                got[j],
+                want[j]
+            );
+            worst = worst.max(err);
+        }
+    }
+    eprintln!("weighted_col_sums: worst relative error {worst:.2e}");
+}
+
+/// ProxQuant's prox with and without Adam's second moment, including exact ties between grid
+/// points (to the upper one) and points outside the grid. Random inputs keep 1e-3·α away from
+/// the midpoints, where the prox jumps. Elementwise 1e-5·max(1, |w|).
+#[test]
+fn prox_grid_matches_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let mut dev = gpu_device(&ctx);
+    let alpha = 0.25f32;
+    let mut w: Vec<f32> = random(31, 120, 0.5)
+        .into_iter()
+        .filter(|z| ((z / alpha).rem_euclid(1.0) - 0.5).abs() > 1e-3)
+        .collect();
+    w.extend([0.125, -0.125, 0.375, -0.875, 2.0, -3.0, 0.0, 0.75, -1.0]);
+    let v: Vec<f32> = random(32, w.len(), 1e-2).iter().map(|x| x * x).collect();
+    let mut worst = 0.0f64;
+    for bits in [2, 3] {
+        for with_v in [false, true] {
+            let s = ProxScalars {
+                bits,
+                alpha,
+                threshold: if with_v { 1e-3 } else { 0.05 },
+                bias_correction2: 0.3,
+                eps: 1e-8,
+            };
+            let mut want = w.clone();
+            Cpu.prox_grid(&mut want, with_v.then_some(&v), &s);
+            let mut gw = dev.upload(&w);
+            let gv = dev.upload(&v);
+            dev.prox_grid(&mut gw, with_v.then_some(&gv), &s);
+            let got = down(&mut dev, &gw);
+            let what = format!("prox_grid bits={bits} v={with_v}");
+            worst = worst.max(close_elementwise(&what, &got, &want, 1e-5));
+        }
+    }
+    eprintln!("prox_grid: worst error {worst:.2e}");
+}
+
+/// Weights for the categorical modes: N(0, 0.5) and a sweep across (and beyond) the grid, minus
+/// those whose two best scores `log π_k + log K_level(k)` are within 1e-3 of each other — there
+/// the f32 kernel may pick the other point (its log-masses differ from f64 by ~1e-6), a
+/// legitimate rounding difference rather than a kernel error.
+fn categorical_weights(spec: &QuantSpec, seed: u64) -> Vec<f32> {
+    let grid = NoisyGrid {
+        bits: spec.bits,
+        alpha: f64::from(spec.alpha),
+        sigma: f64::from(spec.sigma),
+        extend_edges: spec.extend_edges,
+    };
+    let mut w = random(seed, 96, 0.5);
+    w.extend((0..48).map(|i| -1.6 + 0.067 * i as f32));
+    w.retain(|&x| {
+        let m = masses(f64::from(x), &grid);
+        let mut scores: Vec<f64> = (0..m.n)
+            .filter_map(|i| {
+                let level = bit_level(grid.kmin() + i as i32, spec.bits) as usize;
+                let k = f64::from(spec.keep[level - 1]);
+                (k > 0.0).then(|| m.log_pi[i] + k.ln())
+            })
+            .collect();
+        scores.sort_by(|a, b| b.total_cmp(a));
+        scores.len() < 2 || scores[0] - scores[1] > 1e-3
+    });
+    w
+}
+
+/// Runs `spec` on `w` on both devices and compares x̂ (1e-5·max(1, |x̂|)), the gain and the
+/// parameter derivatives (1e-4·max(1, |·|): sums of products of f32 log-space terms against the
+/// f64 reference); returns the worst (x̂, derivative) errors.
+fn compare_quantize(dev: &mut GpuDevice, w: &[f32], spec: &QuantSpec, noise: &[f32]) -> (f64, f64) {
+    let want = quantize(w, spec, noise);
+    let gnoise = (!noise.is_empty()).then(|| dev.upload(noise));
+    let gw = dev.upload(w);
+    let (x, g, d) = dev.quantize(&gw, spec, gnoise.as_ref());
+    let (x, g, d) = (down(dev, &x), down(dev, &g), down(dev, &d));
+    let what = format!(
+        "{:?} b={} extend={} keep={:?}",
+        spec.mode, spec.bits, spec.extend_edges, spec.keep
+    );
+    let ex = close_elementwise(&format!("{what} xhat"), &x, &want.xhat, 1e-5);
+    let eg = close_elementwise(&format!("{what} gain"), &g, &want.gain, 1e-4);
+    let ed = close_elementwise(&format!("{what} dparams"), &d, &want.dparams, 1e-4);
+    (ex, eg.max(ed))
+}
+
+/// The quantization kernel in every mode against `quant::kernel::quantize`.
+#[test]
+fn quantize_matches_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let mut dev = gpu_device(&ctx);
+    let mut worst = (0.0f64, 0.0f64);
+    let mut track = |e: (f64, f64)| {
+        worst = (worst.0.max(e.0), worst.1.max(e.1));
+    };
+
+    // Identity: exact copy, gain 1, no parameter derivatives.
+    let w = random(41, 100, 0.5);
+    let spec = QuantSpec::new(KernelMode::Identity, 3, 0.25);
+    let (x, g, d) = dev.quantize(&ctx.buffer_from(&w), &spec, None);
+    let want = quantize(&w, &spec, &[]);
+    assert_eq!(down(&mut dev, &x), want.xhat);
+    assert_eq!(down(&mut dev, &g), want.gain);
+    assert_eq!(down(&mut dev, &d), want.dparams);
+
+    // Nearest at b = 3: exact ties k + ½ round half to even, the clipping boundaries exactly, and
+    // random weights at a power-of-two step and at one that is not.
+    let mut w = vec![
+        0.625f32, -0.625, 0.375, -0.375, 0.125, -0.125, 0.875, -0.875, -1.0, 0.75, 1.3, -1.3, 0.0,
+    ];
+    let ties = w.len();
+    w.extend(random(42, 100, 0.5));
+    for (alpha, restricted) in [(0.25f32, false), (0.25, true), (0.3, false)] {
+        let spec = QuantSpec {
+            restricted,
+            ..QuantSpec::new(KernelMode::Nearest, 3, alpha)
+        };
+        track(compare_quantize(&mut dev, &w, &spec, &[]));
+    }
+    let (x, _, _) = dev.quantize(
+        &ctx.buffer_from(&w[..ties]),
+        &QuantSpec::new(KernelMode::Nearest, 3, 0.25),
+        None,
+    );
+    assert_eq!(
+        down(&mut dev, &x)[..8],
+        [0.5, -0.5, 0.5, -0.5, 0.0, 0.0, 0.75, -1.0],
+        "round half to even (2.5α → 2α, 0.5α → 0, 3.5α → 3α clipped, −3.5α → −4α)"
+    );
+
+    // Relaxed (Gumbel-softmax) with the trainer's noise: gumbel(open_unit(Philox word)).
+    let rng = Philox::new(7);
+    for (bits, tau, extend) in [
+        (2, 1.0, true),
+        (3, 0.5, true),
+        (3, 1.0, false),
+        (4, 0.7, true),
+    ] {
+        let alpha = 0.25;
+        let spec = QuantSpec {
+            tau,
+            extend_edges: extend,
+            ..QuantSpec::new(KernelMode::Relaxed, bits, alpha)
+        };
+        let w = categorical_weights(&spec, 43 + u64::from(bits));
+        let per = spec.noise_per_weight();
+        let noise: Vec<f32> = (0..(w.len() * per) as u64)
+            .map(|i| gumbel(open_unit(rng.u32_at(stream(StreamKind::Quant, 9), i))) as f32)
+            .collect();
+        track(compare_quantize(&mut dev, &w, &spec, &noise));
+    }
+
+    // The multi-class STE with level keep weights (DropBits / gates), both edge conventions.
+    for keep in [
+        [1.0f32, 1.0, 1.0, 1.0],
+        [1.0, 1.0, 0.5, 0.0],
+        [1.0, 0.0, 0.0, 0.0],
+    ] {
+        for bits in [2, 3, 4] {
+            for extend in [true, false] {
+                let spec = QuantSpec {
+                    keep,
+                    extend_edges: extend,
+                    sigma: if bits == 4 { 0.07 } else { 0.25 / 3.0 },
+                    ..QuantSpec::new(KernelMode::MultiClass, bits, 0.25)
+                };
+                let w = categorical_weights(&spec, 50 + u64::from(bits));
+                assert!(w.len() > 100, "too few weights kept: {}", w.len());
+                track(compare_quantize(&mut dev, &w, &spec, &[]));
+            }
+        }
+    }
+    assert!(dev.take_error().is_none());
+    eprintln!(
+        "quantize: worst xhat error {:.2e}, worst gain/dparams error {:.2e}",
+        worst.0, worst.1
+    );
+}
+
+/// A spec the kernel cannot run is reported at the next read-back, not silently zero.
+#[test]
+fn quantize_reports_what_it_cannot_run() {
+    let Some(ctx) = gpu() else { return };
+    let mut dev = gpu_device(&ctx);
+    let w = dev.upload(&[0.1, 0.2]);
+    let spec = QuantSpec::new(KernelMode::Relaxed, 2, 0.25);
+    let (x, _, _) = dev.quantize(&w, &spec, None);
+    let err = Device::download(&mut dev, &x).unwrap_err();
+    assert!(err.to_string().contains("Gumbel"), "{err}");
+    let (x, _, _) = dev.quantize(&w, &QuantSpec::new(KernelMode::MultiClass, 5, 0.25), None);
+    assert!(Device::download(&mut dev, &x).is_err());
+    assert!(
+        Device::download(&mut dev, &x).is_ok(),
+        "the error is reported once"
+    );
+}
+
+/// `Trainer<Cpu>` and `Trainer<GpuDevice>` of the same run (same initialization, minibatches and
+/// quantizer noise) on the digits with one hidden layer of 32 and the default AdamW (lr 1e-2).
+fn trainers(ctx: &Arc<GpuContext>, quant: QuantConfig) -> (Trainer<Cpu>, Trainer<GpuDevice>) {
+    let cfg = TrainConfig {
+        epochs: 1,
+        quant,
+        hidden: vec![32],
+        ..TrainConfig::default()
+    };
+    let (train, test) = cfg.data.load(cfg.test_fraction, cfg.split_seed);
+    let cpu = Trainer::new(cfg.clone(), &train, &test, Cpu).unwrap();
+    let gpu = Trainer::new(cfg, &train, &test, gpu_device(ctx)).unwrap();
+    (cpu, gpu)
+}
+
+/// End to end in full precision and with RQ at 2 bits: after 5 steps every layer's weights agree
+/// to 1e-4 of their largest entry (tensor-relative; f32 matmuls and log-masses summed in another
+/// order), and so does the running training loss.
+#[test]
+fn trainer_matches_cpu() {
+    let Some(ctx) = gpu() else { return };
+    for method in [QuantMethod::None, QuantMethod::Rq] {
+        let (mut cpu, mut gpu) = trainers(&ctx, QuantConfig::new(method, 2));
+        for _ in 0..5 {
+            cpu.step().unwrap();
+            gpu.step().unwrap();
+        }
+        let mut worst = 0.0f64;
+        for l in 0..cpu.layers() {
+            let (c, g) = (cpu.layer_view(l).unwrap(), gpu.layer_view(l).unwrap());
+            worst = worst.max(rel_err(&g.weights, &c.weights));
+        }
+        let (cl, gl) = (cpu.running().0, gpu.running().0);
+        let lerr = (gl - cl).abs() / cl.abs();
+        eprintln!("trainer {method:?}, 5 steps: weights {worst:.2e}, running loss {lerr:.2e}");
+        assert!(worst < 1e-4, "{method:?}: weights differ by {worst:.2e}");
+        assert!(
+            lerr < 1e-4,
+            "{method:?}: running loss differs by {lerr:.2e}"
+        );
+    }
+}
+
+/// End to end with CPQ at 2 bits, which cannot be compared weight for weight after 5 steps: its
+/// quantized weights are exact multiples α·k, the digits' pixels are multiples of 1/16 and the
+/// biases start at 0, so some pre-activations `Σ_j x_j·α·k_j` are exactly 0 by cancellation (27
+/// of the 1438 training rows for hidden unit 7; 15 of the 32 units on the first minibatch).
+/// Their f32 value is a rounding residue whose sign depends on the summation order, which
+/// differs between `matrixmultiply` and the tiled WGSL matmul, so the ReLU mask of that row can
+/// differ, and with it the gradient of that unit's weights. AdamW's first step is
+/// `lr·g/(|g| + ε)`, so such a weight may move by up to 2·lr (0.02) differently; later steps
+/// quantize the diverged weights differently and the divergence spreads through those units
+/// (about 250 of 2048 layer-0 weights after 5 steps on lavapipe).
+///
+/// So after ONE step: every weight of the output layer agrees to 1e-4 (tensor-relative); a
+/// layer-0 weight either agrees to 1e-4 or lies in the row of a hidden unit with an exactly
+/// cancelling pre-activation on a row of the first minibatch, and then differs by at most 2·lr.
+/// After 5 steps the running loss still agrees to 1e-3. (No argmax flip of the quantizer occurs
+/// here: the GPU's x̂ equals the CPU's after the first step.)
+#[test]
+fn trainer_matches_cpu_with_cpq() {
+    let Some(ctx) = gpu() else { return };
+    let lr = 1e-2f32;
+    let (mut cpu, mut gpu) = trainers(&ctx, QuantConfig::new(QuantMethod::Cpq, 2));
+    // Hidden units with an exactly cancelling pre-activation on a row of the first minibatch
+    // (biases are 0). The rows: the epoch-0 shuffle of `Trainer::start_epoch` (Fisher–Yates on
+    // Philox stream (Shuffle, 0)), mirrored here; if that changes, this set is wrong and the
+    // assertion below names the unit.
+    let cfg = cpu.config().clone();
+    let (train, _) = cfg.data.load(cfg.test_fraction, cfg.split_seed);
+    let rng = Philox::new(cpu.config().seed);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    for i in (1..train.len()).rev() {
+        let j = (u64::from(rng.u32_at(stream(StreamKind::Shuffle, 0), i as u64)) % (i as u64 + 1))
+            as usize;
+        order.swap(i, j);
+    }
+    let batch = &order[..cpu.config().batch_size];
+    let start = cpu.layer_view(0).unwrap();
+    let (fi, alpha) = (train.dim, start.stats.alpha as f32);
+    let ambiguous: Vec<bool> = (0..start.weights.len() / fi)
+        .map(|u| {
+            let k: Vec<i64> = (0..fi)
+                .map(|j| (start.xhat[u * fi + j] / alpha).round() as i64)
+                .collect();
+            batch.iter().any(|&r| {
+                let terms =
+                    (0..fi).map(|j| (train.features[r * fi + j] * 16.0).round() as i64 * k[j]);
+                terms.clone().sum::<i64>() == 0 && terms.clone().any(|t| t != 0)
+            })
+        })
+        .collect();
+    cpu.step().unwrap();
+    gpu.step().unwrap();
+    let (c, g) = (cpu.layer_view(1).unwrap(), gpu.layer_view(1).unwrap());
+    let err = rel_err(&g.weights, &c.weights);
+    assert!(err < 1e-4, "output layer after 1 step: {err:.2e}");
+    let (c, g) = (cpu.layer_view(0).unwrap(), gpu.layer_view(0).unwrap());
+    assert_eq!(c.xhat, g.xhat, "x̂ of the hidden layer after 1 step");
+    let scale = c.weights.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let mut diverged = 0;
+    for (i, (a, b)) in g.weights.iter().zip(&c.weights).enumerate() {
+        let d = (a - b).abs();
+        if d > 1e-4 * scale {
+            diverged += 1;
+            assert!(
+                ambiguous[i / fi] && d <= 2.0 * lr * 1.001,
+                "hidden weight {i} (unit {}): GPU {a} vs CPU {b}",
+                i / fi
+            );
+        }
+    }
+    let units = ambiguous.iter().filter(|&&a| a).count();
+    for _ in 1..5 {
+        cpu.step().unwrap();
+        gpu.step().unwrap();
+    }
+    let (cl, gl) = (cpu.running().0, gpu.running().0);
+    let lerr = (gl - cl).abs() / cl.abs();
+    eprintln!(
+        "trainer Cpq: output layer {err:.2e} after 1 step; {diverged} of {} hidden weights \
+         diverged (≤ 2·lr, in the rows of {units} units with exactly cancelling pre-activations); \
+         running loss after 5 steps {lerr:.2e}",
+        c.weights.len()
+    );
+    assert!(lerr < 1e-3, "running loss differs by {lerr:.2e}");
+}
+
+/// A GPU run saved mid-epoch to a checkpoint (every optimizer buffer read back, the empty AMSGrad
+/// buffer included) and restored into a fresh GPU trainer ends with the same weights, bit for bit,
+/// as the uninterrupted GPU run.
+#[test]
+fn gpu_trainer_resumes_bit_for_bit() {
+    let Some(ctx) = gpu() else { return };
+    let cfg = TrainConfig {
+        epochs: 1,
+        hidden: vec![32],
+        quant: QuantConfig::new(QuantMethod::Cpq, 2),
+        ..TrainConfig::default()
+    };
+    let (train, test) = cfg.data.load(cfg.test_fraction, cfg.split_seed);
+    let new = || Trainer::new(cfg.clone(), &train, &test, gpu_device(&ctx)).unwrap();
+    let mut full = new();
+    for _ in 0..8 {
+        full.step().unwrap();
+    }
+    let mut a = new();
+    for _ in 0..5 {
+        a.step().unwrap();
+    }
+    let bytes = a.save().unwrap().to_bytes().unwrap();
+    let mut b = new();
+    b.restore(Checkpoint::from_bytes(&bytes).unwrap()).unwrap();
+    for _ in 0..3 {
+        b.step().unwrap();
+    }
+    assert_eq!(full.save().unwrap().tensors, b.save().unwrap().tensors);
 }

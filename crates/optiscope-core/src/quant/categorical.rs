@@ -215,9 +215,9 @@ pub fn relaxed(x: f64, grid: &NoisyGrid, tau: f64, gumbel: &[f64]) -> CatOut {
         }
     }
     let mut d = [0.0; 3];
-    for i in 0..m.n {
-        let c = y[i] * (grid.point(grid.kmin() + i as i32) - xhat) / tau;
-        for (dj, dl) in d.iter_mut().zip(m.dlog_pi[i]) {
+    for (i, (yi, dlog)) in y.iter().zip(&m.dlog_pi).take(m.n).enumerate() {
+        let c = yi * (grid.point(grid.kmin() + i as i32) - xhat) / tau;
+        for (dj, dl) in d.iter_mut().zip(dlog) {
             *dj += c * dl;
         }
     }
@@ -248,6 +248,7 @@ pub fn open_unit(w: u32) -> f64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // tests index parallel arrays of expected values
 mod tests {
     use super::*;
 

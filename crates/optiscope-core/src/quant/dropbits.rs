@@ -140,6 +140,7 @@ pub fn learned_bits(log_a: &[f64]) -> u32 {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // tests index parallel arrays of expected values
 mod tests {
     use super::*;
     use crate::quant::categorical::{multiclass_ste, NoisyGrid};

@@ -188,6 +188,7 @@ pub struct ProxScalars {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // tests index parallel arrays of expected values
 mod tests {
     use super::*;
 

@@ -61,6 +61,7 @@ pub fn prox(z: f64, tau: f64, grid: &Grid) -> f64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // tests index parallel arrays of expected values
 mod tests {
     use super::*;
 

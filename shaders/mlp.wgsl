@@ -1,0 +1,131 @@
+// The MLP kernels of model training around the tiled matmul of matmul.wgsl: the f32 twins of
+// optiscope_core::train::device's gather_rows, the bias and ReLU of `linear`, the softmax
+// cross-entropy, the bias gradient (column sums) and the ReLU mask of the backward pass.
+// Matrices are row-major `rows x cols`.
+
+struct MlpParams {
+    rows: u32,
+    cols: u32,
+    // Bit 0: apply ReLU (bias_act).
+    flags: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> mp: MlpParams;
+// gather_rows: the source matrix; col_sums: delta; softmax_xent: the logits.
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+// bias_act: the bias; relu_mask: the activation; softmax_xent: the labels (class indices as f32).
+@group(0) @binding(2) var<storage, read> aux: array<f32>;
+// The output (in place for bias_act and relu_mask); softmax_xent: d loss / d logits.
+@group(0) @binding(3) var<storage, read_write> out0: array<f32>;
+// softmax_xent: [sum of losses, number correct].
+@group(0) @binding(4) var<storage, read_write> out1: array<f32>;
+// gather_rows: the row indices.
+@group(0) @binding(5) var<storage, read> row_index: array<u32>;
+
+const RELU: u32 = 1u;
+
+// out0[r, c] = src[row_index[r], c] for a `rows x cols` output.
+@compute @workgroup_size(256)
+fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let t = gid.x;
+    if (t >= mp.rows * mp.cols) {
+        return;
+    }
+    let r = t / mp.cols;
+    let c = t - r * mp.cols;
+    out0[t] = src[row_index[r] * mp.cols + c];
+}
+
+// out0[r, c] += aux[c], then max(., 0) with the RELU flag (after out0 = x w^T by matmul).
+@compute @workgroup_size(256)
+fn bias_act(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let t = gid.x;
+    if (t >= mp.rows * mp.cols) {
+        return;
+    }
+    let v = out0[t] + aux[t % mp.cols];
+    if ((mp.flags & RELU) != 0u) {
+        out0[t] = max(v, 0.0);
+    } else {
+        out0[t] = v;
+    }
+}
+
+// out0 = 0 where the ReLU output aux is <= 0 (the backward pass through ReLU).
+@compute @workgroup_size(256)
+fn relu_mask(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let t = gid.x;
+    if (t >= mp.rows * mp.cols) {
+        return;
+    }
+    if (aux[t] <= 0.0) {
+        out0[t] = 0.0;
+    }
+}
+
+// out0[c] = sum_r src[r, c] (the bias gradient), rows summed in order as on the CPU.
+@compute @workgroup_size(64)
+fn col_sums(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if (c >= mp.cols) {
+        return;
+    }
+    var acc = 0.0;
+    for (var r = 0u; r < mp.rows; r++) {
+        acc += src[r * mp.cols + c];
+    }
+    out0[c] = acc;
+}
+
+var<workgroup> red_loss: array<f32, 256>;
+var<workgroup> red_correct: array<f32, 256>;
+
+// Softmax cross-entropy of the `rows x cols` logits against the labels, in one workgroup (rows
+// strided over its threads): out0 = (softmax - onehot) / rows, out1 = [sum of losses, number
+// correct]. The prediction is the first maximal logit (ties go to the lower class).
+@compute @workgroup_size(256)
+fn softmax_xent(@builtin(local_invocation_id) lid: vec3<u32>) {
+    let n = mp.rows;
+    let c = mp.cols;
+    var loss = 0.0;
+    var correct = 0.0;
+    for (var i = lid.x; i < n; i += 256u) {
+        let base = i * c;
+        let label = u32(aux[i]);
+        var m = src[base];
+        var arg = 0u;
+        for (var k = 1u; k < c; k++) {
+            let v = src[base + k];
+            if (v > m) {
+                m = v;
+                arg = k;
+            }
+        }
+        var sum = 0.0;
+        for (var k = 0u; k < c; k++) {
+            sum += exp(src[base + k] - m);
+        }
+        loss += log(sum) - (src[base + label] - m);
+        if (arg == label) {
+            correct += 1.0;
+        }
+        for (var k = 0u; k < c; k++) {
+            let p = exp(src[base + k] - m) / sum;
+            out0[base + k] = (p - select(0.0, 1.0, k == label)) / f32(n);
+        }
+    }
+    red_loss[lid.x] = loss;
+    red_correct[lid.x] = correct;
+    for (var s = 128u; s > 0u; s = s >> 1u) {
+        workgroupBarrier();
+        if (lid.x < s) {
+            red_loss[lid.x] = red_loss[lid.x] + red_loss[lid.x + s];
+            red_correct[lid.x] = red_correct[lid.x] + red_correct[lid.x + s];
+        }
+    }
+    if (lid.x == 0u) {
+        out1[0] = red_loss[0];
+        out1[1] = red_correct[0];
+    }
+}
