@@ -17,12 +17,12 @@ use std::time::Instant;
 use clap::Args;
 use optiscope_core::optim::elementwise::{adam_step, AdamScalars};
 use optiscope_core::optim::orthogonalize::{Orthogonalizer, MUON_NS_COEFFICIENTS};
-use optiscope_core::rng::Philox;
-use optiscope_core::tensor::{gemm, Op};
-use optiscope_gpu::kernels::{self, ElemParams, MatmulKernel, ReduceScratch};
 use optiscope_core::optim::Cpu;
 use optiscope_core::quant::{QuantConfig, QuantMethod};
+use optiscope_core::rng::Philox;
+use optiscope_core::tensor::{gemm, Op};
 use optiscope_core::train::{ModelDevice, TrainConfig, Trainer};
+use optiscope_gpu::kernels::{self, ElemParams, MatmulKernel, ReduceScratch};
 use optiscope_gpu::{AdapterPolicy, GpuContext, GpuDevice};
 use serde::Serialize;
 
@@ -268,9 +268,14 @@ fn adam_rows(ctx: &Arc<GpuContext>, args: &BenchArgs) -> anyhow::Result<Vec<Adam
 
 /// Training samples per second of `cfg` on `dev`, over about `budget` seconds after 3 warm-up
 /// steps; steps that end an epoch (and so evaluate) are not counted.
-fn train_rate<D: ModelDevice + 'static>(dev: D, cfg: &TrainConfig, budget: f64) -> anyhow::Result<f64> {
+fn train_rate<D: ModelDevice + 'static>(
+    dev: D,
+    cfg: &TrainConfig,
+    budget: f64,
+) -> anyhow::Result<f64> {
     let (train, test) = cfg.data.load(cfg.test_fraction, cfg.split_seed);
-    let mut t = Trainer::new(cfg.clone(), &train, &test, dev).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut t =
+        Trainer::new(cfg.clone(), &train, &test, dev).map_err(|e| anyhow::anyhow!("{e}"))?;
     for _ in 0..3 {
         t.step().map_err(|e| anyhow::anyhow!("{e}"))?;
     }
@@ -398,7 +403,9 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             r.gpu_speedup
         );
     }
-    println!("\nMLP training on the digits, AdamW, samples/s (forward, backward, quantizer, update)");
+    println!(
+        "\nMLP training on the digits, AdamW, samples/s (forward, backward, quantizer, update)"
+    );
     println!(
         "{:>22}  {:>16}  {:>6}  {:>12}  {:>12}  {:>8}",
         "model", "quantizer", "batch", "GPU sample/s", "CPU sample/s", "GPU/CPU"
