@@ -6,6 +6,8 @@
 //   webgl:  --disable-gpu --enable-unsafe-swiftshader — WebGL2, so the CPU path.
 // They assert what a person would see: the app starts, the compute path it reports, the step
 // key advances the step counter, the canvas is not blank, and a link reopens the same state.
+// The Quantization view (an MLP trained live on the CPU) opens from a hand-written link, replays
+// it to the step it names, trains while playing, and its own link retrains to the same numbers.
 // The status is read from the page's #status element (data-* attributes), not from pixels.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -63,6 +65,7 @@ const status = (page) => page.evaluate(() => {
   const s = document.getElementById("status");
   return { text: s.textContent, compute: s.dataset.compute, step: Number(s.dataset.step), frameMs: Number(s.dataset.frameMs),
            stepsPerS: Number(s.dataset.stepsPerS), preset: s.dataset.preset, view: s.dataset.view, link: s.dataset.link,
+           detail: s.dataset.detail, message: s.dataset.message,
            error: document.getElementById("error").textContent, loading: document.getElementById("loading").textContent };
 });
 
@@ -147,6 +150,72 @@ for (const mode of Object.keys(MODES)) {
       t.diagnostic(`${mode}: ${p.compute}; ${p.frameMs.toFixed(1)} ms/frame, ${p.stepsPerS.toFixed(0)} steps/s, step ${p.step} after 6 s`);
       console.log(`PERF ${mode}: compute="${p.compute}" frame_ms=${p.frameMs.toFixed(2)} steps_per_s=${p.stepsPerS.toFixed(0)} step=${p.step}`);
       await perf.close();
+    } finally {
+      await close();
+    }
+  });
+}
+
+const waitForStep = (page, step, timeout = 60_000) => page.waitForFunction(
+  (n) => Number(document.getElementById("status").dataset.step) === n, step, { timeout });
+
+for (const mode of Object.keys(MODES)) {
+  test(`quantization view in headless Chromium, ${mode}`, async (t) => {
+    const { page, logs, close } = await launch(mode);
+    try {
+      // A hand-written link: the view, and the step to replay the (deterministic) training to.
+      await page.goto(base + "#view=quantization&step=30");
+      await waitForApp(page, logs);
+      await page.waitForFunction(() => document.getElementById("status").dataset.view === "quantization", null, { timeout: 30_000 });
+      try {
+        await waitForStep(page, 30);
+      } catch (e) {
+        throw new Error(`the link did not replay to step 30: ${JSON.stringify(await status(page))}\n${logs.join("\n")}`);
+      }
+      let s = await status(page);
+      assert.equal(s.error, "", `error line: ${s.error}`);
+      assert.equal(s.message, "", `message: ${s.message}`);
+      assert.match(s.detail, /^epoch 1\/200 test_accuracy=[0-9.]+ .* layer1: bits=2 alpha=[0-9.]+ near_frac=[0-9.]+ mse=/, `detail: ${s.detail}`);
+
+      // Playing trains: the step advances, frame after frame, for a few seconds.
+      await page.focus("#the_canvas");
+      await page.keyboard.press("Space");
+      const t0 = Date.now();
+      try {
+        await page.waitForFunction(() => Number(document.getElementById("status").dataset.step) >= 38, null, { timeout: 30_000 });
+      } catch (e) {
+        throw new Error(`training did not advance while playing: ${JSON.stringify(await status(page))}`);
+      }
+      await page.waitForTimeout(Math.max(0, 3000 - (Date.now() - t0)));
+      const played = await status(page);
+      const secs = (Date.now() - t0) / 1000;
+      assert.equal(played.view, "quantization");
+      assert.ok(played.step >= 38, `step went back to ${played.step}`);
+      t.diagnostic(`${mode}: quantization ${played.frameMs.toFixed(1)} ms/frame, ${played.stepsPerS.toFixed(0)} minibatches/s, ${played.step - 30} minibatches in ${secs.toFixed(1)} s`);
+      console.log(`PERF quantization ${mode}: frame_ms=${played.frameMs.toFixed(2)} steps_per_s=${played.stepsPerS.toFixed(0)} minibatches=${played.step - 30} secs=${secs.toFixed(1)}`);
+
+      // The canvas is not blank.
+      const distinct = distinctBytes(await page.locator("#the_canvas").screenshot());
+      assert.ok(distinct > 50, `the canvas looks blank (${distinct} distinct byte values in its screenshot)`);
+
+      // Pause, then the view's own link retrains a fresh page to the same step and the same numbers.
+      await page.keyboard.press("Space");
+      let before = await status(page);
+      for (;;) {
+        await page.waitForTimeout(300);
+        const now = await status(page);
+        if (now.step === before.step) break;
+        before = now;
+      }
+      assert.ok(before.link?.includes("#s="), `no share link: ${before.link}`);
+      const other = await page.context().newPage();
+      await other.goto(before.link);
+      await waitForApp(other, logs);
+      await waitForStep(other, before.step, 90_000);
+      const after = await status(other);
+      assert.equal(after.view, "quantization");
+      assert.equal(after.detail, before.detail, "the link's run differs from the original");
+      await other.close();
     } finally {
       await close();
     }

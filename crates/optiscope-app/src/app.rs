@@ -1,18 +1,24 @@
 //! The explorer app: panels around the view, the per-frame step budget, sharing and export.
 
+use optiscope_core::data::Dataset;
 use optiscope_core::experiment::presets::PRESETS;
 use optiscope_core::experiment::Experiment;
 use optiscope_core::problems::landscape::Landscape;
 use optiscope_core::problems::ProblemConfig;
+use optiscope_core::train::{DataChoice, TrainConfig};
 use web_time::Instant;
 
 use crate::compute::ComputePath;
 use crate::export::{self, LoadedMetrics};
-use crate::state::{ExplorerState, View};
+use crate::state::{ExplorerState, QuantViewState, View};
 use crate::views;
+use crate::views::quant::{QuantAction, QuantRun};
 
 /// How long stepping may take per frame, so the view stays responsive at any speed.
 const STEP_BUDGET_SECS: f64 = 0.010;
+
+/// How long replaying a link's training run may take per frame (the page stays live meanwhile).
+const RESTORE_BUDGET_SECS: f64 = 0.040;
 
 /// Frame time and stepping rate, smoothed.
 #[derive(Debug, Clone, Copy, Default)]
@@ -29,7 +35,8 @@ pub struct Perf {
 pub struct Status {
     /// The compute path in words.
     pub compute: String,
-    /// The experiment's step.
+    /// The step of what the view shows: the experiment's step, or the Quantization view's
+    /// minibatches.
     pub step: u64,
     /// Smoothed frame time, ms.
     pub frame_ms: f64,
@@ -43,7 +50,13 @@ pub struct Status {
     pub preset: String,
     /// The shareable link of the current state.
     pub link: String,
+    /// The Quantization view's run in one line (epoch, accuracy, per-layer bits, α, near_frac,
+    /// mse); empty in the other views.
+    pub detail: String,
 }
+
+/// A data set split once, keyed by what the split depends on.
+type DataCache = ((DataChoice, u64, u64), (Dataset, Dataset));
 
 /// The optiscope explorer.
 pub struct ExplorerApp {
@@ -65,6 +78,10 @@ pub struct ExplorerApp {
     /// The URL fragment last applied or written (web): a different one in the address bar is a
     /// new link to open.
     fragment: String,
+    /// The Quantization view's training run, built when the view is first shown.
+    quant_run: Option<QuantRun>,
+    /// The last data set the Quantization view loaded, to retrain without loading it again.
+    quant_data: Option<DataCache>,
 }
 
 type Inbox = std::sync::Arc<std::sync::Mutex<Vec<(String, Result<Vec<u8>, String>)>>>;
@@ -142,18 +159,159 @@ impl ExplorerApp {
             inbox: Inbox::default(),
             taken_last_frame: 0,
             fragment: String::new(),
+            quant_run: None,
+            quant_data: None,
         };
         let target = app.state.step;
         app.state.step = 0;
         app.advance(target);
+        if app.state.view == View::Quantization {
+            app.ensure_quant();
+        }
         app
     }
 
+    /// The split data of `cfg`, loaded once per (data set, test fraction, split seed).
+    fn quant_data(&mut self, cfg: &TrainConfig) -> &(Dataset, Dataset) {
+        let key = (cfg.data, cfg.test_fraction.to_bits(), cfg.split_seed);
+        if self.quant_data.as_ref().is_none_or(|(k, _)| *k != key) {
+            self.quant_data = Some((key, cfg.data.load(cfg.test_fraction, cfg.split_seed)));
+        }
+        match &self.quant_data {
+            Some((_, d)) => d,
+            None => unreachable!("filled just above"),
+        }
+    }
+
+    /// Builds the Quantization view's run from the state when there is none (its first showing,
+    /// a link, a reset). A config that cannot train falls back to the defaults, with a message.
+    fn ensure_quant(&mut self) {
+        if self.quant_run.is_some() {
+            return;
+        }
+        let q = self.state.quant_mut().clone();
+        let data = self.quant_data(&q.train).clone();
+        match QuantRun::new(&q.train, &data, q.step) {
+            Ok(run) => self.quant_run = Some(run),
+            Err(e) => {
+                self.message = Some((
+                    format!("the training config is not valid ({e}); showing the defaults"),
+                    true,
+                ));
+                let fallback = QuantViewState::default();
+                let data = self.quant_data(&fallback.train).clone();
+                self.quant_run = QuantRun::new(&fallback.train, &data, 0).ok();
+                self.state.quant = Some(fallback);
+            }
+        }
+    }
+
+    /// Trains the Quantization view's config again from step 0.
+    fn reset_quant(&mut self) {
+        self.state.quant_mut().step = 0;
+        self.quant_run = None;
+        self.ensure_quant();
+    }
+
+    /// Applies what the Quantization view's controls asked for.
+    fn quant_action(&mut self, action: QuantAction) {
+        match action {
+            QuantAction::Retrain(cfg) => {
+                let data = self.quant_data(&cfg).clone();
+                match QuantRun::new(&cfg, &data, 0) {
+                    Ok(run) => {
+                        let q = self.state.quant_mut();
+                        q.train = *cfg;
+                        q.step = 0;
+                        self.quant_run = Some(run);
+                        if self.message.as_ref().is_some_and(|(_, error)| *error) {
+                            self.message = None;
+                        }
+                    }
+                    Err(e) => self.message = Some((format!("not applied: {e}"), true)),
+                }
+            }
+            QuantAction::SetEpochs(epochs) => {
+                self.state.quant_mut().train.epochs = epochs;
+                if let Some(run) = &mut self.quant_run {
+                    run.set_epochs(epochs);
+                }
+            }
+        }
+    }
+
+    /// `n` minibatches of the Quantization view's run (fewer when it finishes or fails).
+    fn quant_advance(&mut self, n: u64) -> u64 {
+        let Some(run) = &mut self.quant_run else {
+            return 0;
+        };
+        let mut taken = 0;
+        while taken < n && !run.finished() {
+            if let Err(e) = run.step() {
+                self.message = Some((
+                    format!("training stopped at step {}: {e}", run.steps()),
+                    true,
+                ));
+                self.playing = false;
+                run.stop_restoring();
+                break;
+            }
+            taken += 1;
+        }
+        taken
+    }
+
+    /// The Quantization view's frame: replay a link's steps (within a budget), then play.
+    fn quant_play(&mut self) {
+        self.ensure_quant();
+        let Some(run) = &mut self.quant_run else {
+            return;
+        };
+        if run.restoring() {
+            match run.catch_up(RESTORE_BUDGET_SECS) {
+                Ok(n) => self.taken_last_frame = n,
+                Err(e) => {
+                    self.message = Some((
+                        format!("replaying the link stopped at step {}: {e}", run.steps()),
+                        true,
+                    ));
+                    run.stop_restoring();
+                }
+            }
+            return;
+        }
+        if !self.playing {
+            return;
+        }
+        if run.finished() {
+            self.playing = false;
+            return;
+        }
+        let start = Instant::now();
+        let mut taken = 0u64;
+        while taken < u64::from(self.state.speed)
+            && start.elapsed().as_secs_f64() < STEP_BUDGET_SECS
+            && self.quant_run.as_ref().is_some_and(|r| !r.finished())
+        {
+            if self.quant_advance(1) == 0 {
+                break;
+            }
+            taken += 1;
+        }
+        self.taken_last_frame = taken;
+    }
+
     /// What the status line says.
-    pub fn status(&self) -> Status {
+    pub fn status(&mut self) -> Status {
+        let quant = self.state.view == View::Quantization;
+        let (step, detail) = match (&mut self.quant_run, quant) {
+            (Some(run), true) => (run.steps(), run.summary()),
+            (None, true) => (0, String::new()),
+            (_, false) => (self.exp.current_step(), String::new()),
+        };
         Status {
             compute: self.compute.describe(),
-            step: self.exp.current_step(),
+            step,
             frame_ms: self.perf.frame_ms,
             steps_per_s: self.perf.steps_per_s,
             message: self
@@ -164,6 +322,7 @@ impl ExplorerApp {
             view: self.state.view,
             preset: self.state.preset.clone(),
             link: self.share_url(),
+            detail,
         }
     }
 
@@ -171,6 +330,9 @@ impl ExplorerApp {
     pub fn share_url(&self) -> String {
         let mut s = self.state.clone();
         s.step = self.exp.current_step();
+        if let (Some(q), Some(run)) = (s.quant.as_mut(), &self.quant_run) {
+            q.step = run.link_step();
+        }
         format!("{}#{}", self.base_url, s.to_fragment())
     }
 
@@ -206,7 +368,9 @@ impl ExplorerApp {
 
     fn load_preset(&mut self, name: &str) {
         let view = self.state.view;
+        let quant = self.state.quant.take();
         self.state = ExplorerState::from_preset(name);
+        self.state.quant = quant;
         if matches!(view, View::Loss) {
             self.state.view = view;
         }
@@ -217,6 +381,10 @@ impl ExplorerApp {
     /// Steps while playing, within the per-frame budget.
     fn play(&mut self) {
         self.taken_last_frame = 0;
+        if self.state.view == View::Quantization {
+            self.quant_play();
+            return;
+        }
         if !self.playing || self.exp.is_done() {
             self.playing &= !self.exp.is_done();
             return;
@@ -270,14 +438,23 @@ impl ExplorerApp {
                 i.key_pressed(egui::Key::R),
             )
         });
+        let quant = self.state.view == View::Quantization;
         if steps > 0 {
-            self.advance(steps as u64);
+            if quant {
+                self.quant_advance(steps as u64);
+            } else {
+                self.advance(steps as u64);
+            }
         }
         if play {
             self.playing = !self.playing;
         }
         if reset {
-            self.reset();
+            if quant {
+                self.reset_quant();
+            } else {
+                self.reset();
+            }
         }
     }
 
@@ -334,27 +511,18 @@ impl ExplorerApp {
         ui.horizontal_wrapped(|ui| {
             ui.heading("optiscope");
             ui.separator();
-            for (view, label) in [
-                (View::Landscape, "Landscape"),
-                (View::Spectrum, "Spectrum"),
-                (View::Loss, "Loss"),
-            ] {
-                ui.selectable_value(&mut self.state.view, view, label);
+            for view in View::ALL {
+                ui.selectable_value(&mut self.state.view, view, view.label());
             }
             ui.separator();
-            let mut preset = self.state.preset.clone();
-            egui::ComboBox::from_id_salt("preset")
-                .selected_text(format!("preset: {preset}"))
-                .show_ui(ui, |ui| {
-                    for p in PRESETS {
-                        ui.selectable_value(&mut preset, p.name.to_string(), p.name)
-                            .on_hover_text(p.summary);
-                    }
-                });
-            if preset != self.state.preset {
-                self.load_preset(&preset);
+            let quant = self.state.view == View::Quantization;
+            if quant {
+                self.ensure_quant();
             }
-            ui.separator();
+            if !quant {
+                self.preset_ui(ui);
+                ui.separator();
+            }
             if ui
                 .button(if self.playing { "pause" } else { "play" })
                 .on_hover_text("Space")
@@ -364,19 +532,38 @@ impl ExplorerApp {
             }
             if ui
                 .button("step")
-                .on_hover_text("S: one optimizer step")
+                .on_hover_text(if quant {
+                    "S: one minibatch"
+                } else {
+                    "S: one optimizer step"
+                })
                 .clicked()
             {
-                self.advance(1);
+                if quant {
+                    self.quant_advance(1);
+                } else {
+                    self.advance(1);
+                }
             }
             if ui.button("reset").on_hover_text("R").clicked() {
-                self.reset();
+                if quant {
+                    self.reset_quant();
+                } else {
+                    self.reset();
+                }
             }
             ui.add(
                 egui::Slider::new(&mut self.state.speed, 1..=500)
                     .logarithmic(true)
-                    .text("steps/frame"),
+                    .text(if quant {
+                        "minibatches/frame"
+                    } else {
+                        "steps/frame"
+                    }),
             );
+            if quant {
+                return;
+            }
             ui.separator();
             let mut seed = self.state.experiment.seed;
             ui.label("seed");
@@ -394,47 +581,95 @@ impl ExplorerApp {
                 self.reset();
             }
         });
-        ui.horizontal_wrapped(|ui| {
-            if ui.button("copy link").clicked() {
-                let url = self.share_url();
-                ui.ctx().copy_text(url.clone());
-                #[cfg(target_arch = "wasm32")]
-                {
-                    crate::web::set_fragment(&url);
-                    self.fragment = url
-                        .split_once('#')
-                        .map(|(_, f)| f.to_string())
-                        .unwrap_or_default();
+        ui.horizontal_wrapped(|ui| self.share_ui(ui));
+    }
+
+    fn preset_ui(&mut self, ui: &mut egui::Ui) {
+        let mut preset = self.state.preset.clone();
+        egui::ComboBox::from_id_salt("preset")
+            .selected_text(format!("preset: {preset}"))
+            .show_ui(ui, |ui| {
+                for p in PRESETS {
+                    ui.selectable_value(&mut preset, p.name.to_string(), p.name)
+                        .on_hover_text(p.summary);
                 }
-                self.notice("link copied: it reopens this experiment at this step");
+            });
+        if preset != self.state.preset {
+            self.load_preset(&preset);
+        }
+    }
+
+    fn share_ui(&mut self, ui: &mut egui::Ui) {
+        let quant = self.state.view == View::Quantization;
+        if ui.button("copy link").clicked() {
+            let url = self.share_url();
+            ui.ctx().copy_text(url.clone());
+            #[cfg(target_arch = "wasm32")]
+            {
+                crate::web::set_fragment(&url);
+                self.fragment = url
+                    .split_once('#')
+                    .map(|(_, f)| f.to_string())
+                    .unwrap_or_default();
             }
+            self.notice(if quant {
+                "link copied: it reopens this training run at this step"
+            } else {
+                "link copied: it reopens this experiment at this step"
+            });
+        }
+        if quant {
+            let train = self.state.quant_mut().train.clone();
             if ui
                 .button("copy CLI command")
-                .on_hover_text("reruns this experiment with `optiscope run`")
+                .on_hover_text("trains the same model to the end with `optiscope train`")
                 .clicked()
             {
-                ui.ctx().copy_text(export::cli_command(
-                    &self.state.experiment,
-                    &self.state.preset,
-                ));
+                ui.ctx().copy_text(export::train_cli_command(&train));
                 self.notice("CLI command copied");
             }
             if ui.button("export metrics CSV").clicked() {
-                let r = export::save_text("optiscope-metrics.csv", &export::metrics_csv(&self.exp));
+                let csv = self
+                    .quant_run
+                    .as_ref()
+                    .map(QuantRun::metrics_csv)
+                    .unwrap_or_default();
+                let r = export::save_text("optiscope-quantization.csv", &csv);
                 self.report(r);
             }
             if ui.button("export config JSON").clicked() {
-                let r = export::save_text(
-                    "optiscope-config.json",
-                    &export::config_json(&self.state.experiment),
-                );
+                let json = serde_json::to_string_pretty(&train).unwrap_or_default() + "\n";
+                let r = export::save_text("optiscope-train-config.json", &json);
                 self.report(r);
             }
-            if self.loaded.is_some() && ui.button("close file").clicked() {
-                self.loaded = None;
-            }
-            ui.label("(drop a metrics.jsonl here to view it)");
-        });
+            return;
+        }
+        if ui
+            .button("copy CLI command")
+            .on_hover_text("reruns this experiment with `optiscope run`")
+            .clicked()
+        {
+            ui.ctx().copy_text(export::cli_command(
+                &self.state.experiment,
+                &self.state.preset,
+            ));
+            self.notice("CLI command copied");
+        }
+        if ui.button("export metrics CSV").clicked() {
+            let r = export::save_text("optiscope-metrics.csv", &export::metrics_csv(&self.exp));
+            self.report(r);
+        }
+        if ui.button("export config JSON").clicked() {
+            let r = export::save_text(
+                "optiscope-config.json",
+                &export::config_json(&self.state.experiment),
+            );
+            self.report(r);
+        }
+        if self.loaded.is_some() && ui.button("close file").clicked() {
+            self.loaded = None;
+        }
+        ui.label("(drop a metrics.jsonl here to view it)");
     }
 
     fn report(&mut self, r: Result<String, String>) {
@@ -449,11 +684,27 @@ impl ExplorerApp {
         ui.horizontal_wrapped(|ui| {
             ui.label(format!("compute: {}", s.compute));
             ui.separator();
-            ui.label(format!("step {} / {}", s.step, self.state.experiment.steps));
+            if self.state.view == View::Quantization {
+                let bpe = self
+                    .quant_run
+                    .as_ref()
+                    .map_or(String::new(), |r| format!(" (epoch {})", r.epoch_label()));
+                ui.label(format!("minibatch {}{bpe}", s.step));
+            } else {
+                ui.label(format!("step {} / {}", s.step, self.state.experiment.steps));
+            }
             ui.separator();
             ui.label(format!("{:.1} ms/frame", s.frame_ms));
             ui.separator();
-            ui.label(format!("{:.0} steps/s", s.steps_per_s));
+            ui.label(format!(
+                "{:.0} {}/s",
+                s.steps_per_s,
+                if self.state.view == View::Quantization {
+                    "minibatches"
+                } else {
+                    "steps"
+                }
+            ));
             if let Some((m, is_error)) = &self.message {
                 ui.separator();
                 let color = if *is_error {
@@ -504,6 +755,18 @@ impl ExplorerApp {
             }
             View::Spectrum => views::spectrum::spectrum_ui(ui, &self.exp, self.loaded.as_ref()),
             View::Loss => views::loss::loss_ui(ui, &self.exp, self.loaded.as_ref()),
+            View::Quantization => {
+                self.ensure_quant();
+                let layer = &mut self.state.quant_mut().layer;
+                let mut shown = *layer;
+                match &mut self.quant_run {
+                    Some(run) => views::quant::quant_ui(ui, run, &mut shown),
+                    None => {
+                        ui.label("The training run could not start: see the message below.");
+                    }
+                }
+                self.state.quant_mut().layer = shown;
+            }
         }
     }
 
@@ -523,22 +786,41 @@ impl ExplorerApp {
         self.play();
         egui::Panel::top("top").show(ui, |ui| self.top_bar_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
-        egui::Panel::left("runs")
-            .resizable(true)
-            .default_size(320.0)
-            .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    ui.heading("Runs");
-                    if let Some(runs) = views::runs::runs_ui(ui, &self.state.experiment.runs) {
-                        self.state.experiment.runs = runs;
-                        self.reset();
-                    }
+        if self.state.view == View::Quantization {
+            egui::Panel::left("quant-controls")
+                .resizable(true)
+                .default_size(300.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        ui.heading("Training");
+                        let cfg = self.state.quant_mut().train.clone();
+                        if let Some(action) =
+                            views::quant::controls_ui(ui, &cfg, self.quant_run.as_ref())
+                        {
+                            self.quant_action(action);
+                        }
+                    });
                 });
-            });
+        } else {
+            egui::Panel::left("runs")
+                .resizable(true)
+                .default_size(320.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        ui.heading("Runs");
+                        if let Some(runs) = views::runs::runs_ui(ui, &self.state.experiment.runs) {
+                            self.state.experiment.runs = runs;
+                            self.reset();
+                        }
+                    });
+                });
+        }
         egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
         #[cfg(target_arch = "wasm32")]
         crate::web::publish_status(&self.status());
-        if self.playing {
+        let restoring = self.state.view == View::Quantization
+            && self.quant_run.as_ref().is_some_and(QuantRun::restoring);
+        if self.playing || restoring {
             ctx.request_repaint();
         }
     }
@@ -594,7 +876,7 @@ mod tests {
     fn an_invalid_experiment_in_a_link_falls_back_to_its_preset_with_a_message() {
         let mut state = ExplorerState::from_preset("saddle");
         state.experiment.runs.clear();
-        let app = ExplorerApp::with_state(state, cpu(), "");
+        let mut app = ExplorerApp::with_state(state, cpu(), "");
         assert!(
             app.status().message.contains("not valid"),
             "{}",
@@ -629,5 +911,128 @@ mod tests {
             first.observation,
             optiscope_core::problems::Observation::Point([0.5, -0.25])
         );
+    }
+
+    /// A link made in the Quantization view reopens the same training run at the same step, with
+    /// the same weights (the same quantization statistics) and the same epoch metrics.
+    #[test]
+    fn a_quantization_link_retrains_to_the_same_step() {
+        let mut state = ExplorerState::from_fragment("#view=quantization&data=moons&epochs=4")
+            .unwrap()
+            .unwrap();
+        state.speed = 7;
+        let mut app = ExplorerApp::with_state(state, cpu(), "http://h/");
+        assert_eq!(app.status().view, View::Quantization);
+        app.playing = true;
+        for _ in 0..6 {
+            app.play();
+        }
+        let steps = app.quant_run.as_ref().unwrap().steps();
+        assert!(steps >= 6, "{steps} minibatches after 6 frames");
+        assert_eq!(app.status().step, steps);
+        let url = app.share_url();
+        let state = ExplorerState::from_fragment(url.split_once('#').unwrap().1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.quant.as_ref().unwrap().step, steps);
+        let mut reopened = ExplorerApp::with_state(state, cpu(), "http://h/");
+        assert!(reopened.quant_run.as_ref().unwrap().restoring());
+        reopened
+            .quant_run
+            .as_mut()
+            .unwrap()
+            .catch_up(f64::INFINITY)
+            .unwrap();
+        let (a, b) = (app.status(), reopened.status());
+        assert_eq!(b.step, steps);
+        assert_eq!(a.detail, b.detail);
+        assert!(a.detail.contains("near_frac="), "{}", a.detail);
+        assert_eq!(
+            app.quant_run.as_ref().unwrap().epochs(),
+            reopened.quant_run.as_ref().unwrap().epochs()
+        );
+    }
+
+    #[test]
+    fn quantization_controls_retrain_and_keep_the_run_on_bad_configs() {
+        let state = ExplorerState::from_fragment("#view=quantization")
+            .unwrap()
+            .unwrap();
+        let mut app = ExplorerApp::with_state(state, cpu(), "");
+        app.quant_advance(3);
+        let mut cfg = app.state.quant.as_ref().unwrap().train.clone();
+        cfg.hidden = vec![8];
+        app.quant_action(QuantAction::Retrain(Box::new(cfg.clone())));
+        assert_eq!(app.status().step, 0);
+        assert_eq!(app.quant_run.as_ref().unwrap().config().hidden, vec![8]);
+        app.quant_advance(2);
+        // Revised ProxQuant needs Adam's second moment: refused, the run goes on.
+        let mut bad = cfg.clone();
+        bad.quant = optiscope_core::quant::QuantConfig::new(
+            optiscope_core::quant::QuantMethod::Proxquant,
+            2,
+        );
+        bad.optimizer = optiscope_core::optim::OptimizerConfig::default_for("sgd").unwrap();
+        app.quant_action(QuantAction::Retrain(Box::new(bad)));
+        assert!(app.status().message.starts_with("not applied"));
+        assert_eq!(app.status().step, 2);
+        assert_eq!(app.state.quant.as_ref().unwrap().train, cfg);
+        app.quant_action(QuantAction::SetEpochs(1));
+        while app.quant_advance(1) == 1 {}
+        assert!(app.quant_run.as_ref().unwrap().finished());
+        assert_eq!(app.quant_run.as_ref().unwrap().epochs().len(), 1);
+    }
+
+    /// A link whose training config cannot train shows the defaults and says why.
+    #[test]
+    fn an_invalid_quantization_link_falls_back_to_the_defaults() {
+        let mut state = ExplorerState::from_fragment("#view=quantization")
+            .unwrap()
+            .unwrap();
+        state.quant.as_mut().unwrap().train.hidden = vec![0];
+        let mut app = ExplorerApp::with_state(state, cpu(), "");
+        assert!(
+            app.status().message.contains("not valid"),
+            "{}",
+            app.status().message
+        );
+        assert_eq!(app.state.quant, Some(QuantViewState::default()));
+        assert!(app.quant_run.is_some());
+    }
+
+    /// The Quantization view draws headless (egui without a renderer) on every quantizer, at
+    /// every layer, while training; and a frame stays cheap next to the rendering.
+    #[test]
+    fn the_quantization_view_draws_for_every_quantizer() {
+        let ctx = egui::Context::default();
+        let input = || egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(
+                egui::Pos2::ZERO,
+                egui::vec2(1280.0, 800.0),
+            )),
+            ..Default::default()
+        };
+        for method in optiscope_core::quant::QuantMethod::ALL {
+            let f = format!("#view=quantization&method={}&layer=1", method.name());
+            let state = ExplorerState::from_fragment(&f).unwrap().unwrap();
+            let mut app = ExplorerApp::with_state(state, cpu(), "");
+            app.playing = true;
+            let start = Instant::now();
+            let frames = 10;
+            for _ in 0..frames {
+                let mut out = ctx.run_ui(input(), |ui| app.frame_ui(ui));
+                out.textures_delta.clear();
+                let prims = ctx.tessellate(out.shapes, out.pixels_per_point);
+                assert!(!prims.is_empty());
+            }
+            let ms = start.elapsed().as_secs_f64() * 1e3 / f64::from(frames);
+            eprintln!(
+                "{}: {ms:.2} ms per frame (step {})",
+                method.name(),
+                app.status().step
+            );
+            assert!(app.status().step > 0, "{}", method.name());
+            assert_eq!(app.status().message, "", "{}", method.name());
+        }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use optiscope_core::experiment::{Experiment, ExperimentConfig};
 use optiscope_core::problems::Observation;
+use optiscope_core::train::TrainConfig;
 
 /// The metrics of every run as CSV: `run,step,loss,x,y` for 2-D problems, `run,step,loss,sigma_1..`
 /// for factorizations.
@@ -66,6 +67,17 @@ pub fn cli_command(cfg: &ExperimentConfig, name: &str) -> String {
         .unwrap_or_default()
         .replace('\'', "'\\''");
     format!("printf '%s' '{json}' | optiscope run - --backend cpu --out runs/{name}")
+}
+
+/// A shell command that trains `cfg` to the end with `optiscope train` on the CPU (the explorer's
+/// executor), the config passed whole on standard input.
+pub fn train_cli_command(cfg: &TrainConfig) -> String {
+    let json = serde_json::to_string(cfg)
+        .unwrap_or_default()
+        .replace('\'', "'\\''");
+    format!(
+        "printf '%s' '{json}' | optiscope train --config - --backend cpu --out runs/quantization"
+    )
 }
 
 /// One run's records read from a `metrics.jsonl`.
@@ -202,6 +214,21 @@ mod tests {
             err,
             "m.jsonl line 2: no \"run\" field (is this a metrics.jsonl of optiscope run?)"
         );
+    }
+
+    #[test]
+    fn train_cli_command_passes_the_whole_config() {
+        let cfg = crate::state::default_quant_train();
+        let cmd = train_cli_command(&cfg);
+        let json = cmd
+            .strip_prefix("printf '%s' '")
+            .and_then(|c| {
+                c.strip_suffix(
+                    "' | optiscope train --config - --backend cpu --out runs/quantization",
+                )
+            })
+            .unwrap();
+        assert_eq!(serde_json::from_str::<TrainConfig>(json).unwrap(), cfg);
     }
 
     #[test]

@@ -5,6 +5,10 @@
 use base64::Engine;
 use optiscope_core::experiment::presets::preset;
 use optiscope_core::experiment::ExperimentConfig;
+use optiscope_core::optim::{AdamWConfig, OptimizerConfig};
+use optiscope_core::quant::dropbits::DropBitsConfig;
+use optiscope_core::quant::{LearnBitsConfig, QuantConfig, QuantMethod};
+use optiscope_core::train::{DataChoice, TrainConfig};
 use serde::{Deserialize, Serialize};
 
 /// The current format of the shared state.
@@ -21,6 +25,84 @@ pub enum View {
     Spectrum,
     /// Loss curves.
     Loss,
+    /// An MLP trained live with a weight quantizer: the weights' histogram on the grid.
+    Quantization,
+}
+
+impl View {
+    /// Every view, in the order of the top bar.
+    pub const ALL: [Self; 4] = [
+        Self::Landscape,
+        Self::Spectrum,
+        Self::Loss,
+        Self::Quantization,
+    ];
+
+    /// The serde name (`landscape`, ..., `quantization`), also the page's `data-view`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Landscape => "landscape",
+            Self::Spectrum => "spectrum",
+            Self::Loss => "loss",
+            Self::Quantization => "quantization",
+        }
+    }
+
+    /// The label of its tab.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Landscape => "Landscape",
+            Self::Spectrum => "Spectrum",
+            Self::Loss => "Loss",
+            Self::Quantization => "Quantization",
+        }
+    }
+
+    /// Parses a serde name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.name() == name)
+    }
+}
+
+/// The Quantization view's settings: the training run it shows and where it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuantViewState {
+    /// The training run: data, hidden widths, optimizer, quantizer, epochs, batch size, seed.
+    pub train: TrainConfig,
+    /// Minibatches trained (a link reopens the run at this step: training is deterministic given
+    /// the config and the step count).
+    pub step: u64,
+    /// The weight layer shown (0-based).
+    pub layer: usize,
+}
+
+impl Default for QuantViewState {
+    fn default() -> Self {
+        Self {
+            train: default_quant_train(),
+            step: 0,
+            layer: 0,
+        }
+    }
+}
+
+/// The Quantization view's default run, small enough to train live in a browser: the digits,
+/// one hidden layer of 32, minibatches of 64, CPQ at 2 bits, AdamW with lr 1e-2, 200 epochs.
+pub fn default_quant_train() -> TrainConfig {
+    TrainConfig {
+        data: DataChoice::Digits,
+        hidden: vec![32],
+        optimizer: OptimizerConfig::Adamw(AdamWConfig {
+            lr: 1e-2,
+            ..Default::default()
+        }),
+        quant: QuantConfig::new(QuantMethod::Cpq, 2),
+        epochs: 200,
+        batch_size: 64,
+        seed: 0,
+        ..TrainConfig::default()
+    }
 }
 
 /// Everything a link reproduces.
@@ -39,6 +121,10 @@ pub struct ExplorerState {
     pub step: u64,
     /// Steps per frame while playing.
     pub speed: u32,
+    /// The Quantization view's settings (absent in links made before it existed, and until the
+    /// view is first opened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quant: Option<QuantViewState>,
 }
 
 impl ExplorerState {
@@ -59,7 +145,13 @@ impl ExplorerState {
             experiment,
             step: 0,
             speed: 4,
+            quant: None,
         }
+    }
+
+    /// The Quantization view's settings, created with the defaults when absent.
+    pub fn quant_mut(&mut self) -> &mut QuantViewState {
+        self.quant.get_or_insert_with(QuantViewState::default)
     }
 
     /// The fragment (without `#`) that encodes this state.
@@ -81,8 +173,11 @@ impl ExplorerState {
         if let Some(rest) = f.strip_prefix("preset=") {
             return Self::from_preset_fragment(rest).map(Some);
         }
+        if let Some(rest) = f.strip_prefix("view=") {
+            return Self::from_view_fragment(rest).map(Some);
+        }
         let Some(data) = f.strip_prefix("s=") else {
-            return Err(format!("the link's fragment {:?} is not an optiscope state (expected #s=... or #preset=NAME)", truncate(f)));
+            return Err(format!("the link's fragment {:?} is not an optiscope state (expected #s=..., #preset=NAME or #view=NAME)", truncate(f)));
         };
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(data.trim_end_matches('='))
@@ -143,6 +238,149 @@ impl ExplorerState {
     }
 }
 
+/// The parameters `#view=NAME&...` accepts, for the error message.
+const VIEW_PARAMS: &str = "speed=N, step=N, data=digits|moons|spirals, hidden=W[,W...], \
+     method=none|ste|lsq|rq|srq|cpq|proxquant, bits=N, dropbits=P|off, learn_bits=LAMBDA|off, \
+     lr=X, batch=N, epochs=N, seed=N, layer=N";
+
+impl ExplorerState {
+    /// `NAME[&speed=N][&step=N][&data=...][&method=...]...`: a short, hand-writable link to a
+    /// view of the default experiment; the other parameters set the Quantization view's run
+    /// ([`VIEW_PARAMS`]), `step=N` reopening it N minibatches in.
+    fn from_view_fragment(rest: &str) -> Result<Self, String> {
+        let mut parts = rest.split('&');
+        let name = parts.next().unwrap_or_default();
+        let view = View::from_name(name).ok_or_else(|| {
+            let names: Vec<_> = View::ALL.iter().map(|v| v.name()).collect();
+            format!(
+                "unknown view {name:?} in the link (views: {})",
+                names.join(", ")
+            )
+        })?;
+        let mut state = Self::from_preset("river-valley");
+        state.view = view;
+        if view == View::Quantization {
+            state.quant_mut();
+        }
+        let mut params = parts
+            .map(|part| {
+                part.split_once('=').ok_or_else(|| {
+                    format!("link parameter {part:?} has no value (allowed: {VIEW_PARAMS})")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // The method first: it resets the quantizer's other settings.
+        params.sort_by_key(|(key, _)| *key != "method");
+        for (key, v) in params {
+            let part = format!("{key}={v}");
+            let num = |what: &str| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{what}={v:?} in the link is not a whole number"))
+            };
+            let float = |what: &str| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| format!("{what}={v:?} in the link is not a number"))
+            };
+            if key == "speed" {
+                state.speed = num(key)?.clamp(1, 10_000) as u32;
+                continue;
+            }
+            let q = state.quant_mut();
+            let t = &mut q.train;
+            match key {
+                "step" => q.step = num(key)?.min(10_000_000),
+                "layer" => q.layer = num(key)? as usize,
+                "seed" => t.seed = num(key)?,
+                "epochs" => t.epochs = num(key)?.clamp(1, 100_000),
+                "batch" => t.batch_size = num(key)?.clamp(1, 100_000) as usize,
+                "bits" => t.quant.bits = num(key)?.clamp(2, 8) as u32,
+                "lr" => {
+                    let lr = float(key)?;
+                    let mut value = serde_json::to_value(&t.optimizer).unwrap_or_default();
+                    value["lr"] = lr.into();
+                    t.optimizer = serde_json::from_value(value)
+                        .map_err(|e| format!("lr={v:?} in the link: {e}"))?;
+                }
+                "data" => {
+                    t.data = serde_json::from_value(serde_json::Value::String(v.into())).map_err(
+                        |_| format!("data={v:?} in the link (allowed: digits, moons, spirals)"),
+                    )?
+                }
+                "hidden" => {
+                    t.hidden = v
+                        .split(',')
+                        .map(|w| w.parse::<usize>().ok().filter(|w| (1..=4096).contains(w)))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| {
+                            format!("hidden={v:?} in the link: widths 1..=4096, comma-separated")
+                        })?
+                }
+                "method" => {
+                    let method = QuantMethod::from_name(v).ok_or_else(|| {
+                        let names: Vec<_> = QuantMethod::ALL.iter().map(|m| m.name()).collect();
+                        format!("method={v:?} in the link (allowed: {})", names.join(", "))
+                    })?;
+                    let bits = t.quant.bits;
+                    t.quant = QuantConfig::new(method, bits);
+                }
+                "dropbits" => {
+                    let p = if v == "off" { 0.0 } else { float(key)? };
+                    set_dropbits(&mut t.quant, p);
+                }
+                "learn_bits" => {
+                    t.quant.learn_bits = match v {
+                        "off" => None,
+                        _ => Some(LearnBitsConfig {
+                            lambda: float(key)?,
+                            ..Default::default()
+                        }),
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown link parameter {:?} (allowed: {VIEW_PARAMS})",
+                        truncate(&part)
+                    ))
+                }
+            }
+        }
+        if let Some(q) = &state.quant {
+            q.train
+                .quant
+                .validate()
+                .map_err(|e| format!("the link's quantizer: {e}"))?;
+        }
+        Ok(state)
+    }
+}
+
+/// DropBits on with `p`, or off for `p = 0` (CPQ, which turns DropBits on when unset, keeps
+/// `p = 0`: no level is ever dropped).
+pub fn set_dropbits(q: &mut QuantConfig, p: f64) {
+    q.dropbits = if p > 0.0 {
+        Some(DropBitsConfig {
+            p,
+            ..Default::default()
+        })
+    } else if q.method == QuantMethod::Cpq {
+        Some(DropBitsConfig {
+            p: 0.0,
+            ..Default::default()
+        })
+    } else {
+        None
+    };
+}
+
+/// Whether DropBits drops anything.
+pub fn dropbits_on(q: &QuantConfig) -> bool {
+    q.dropbits
+        .as_ref()
+        .is_some_and(|d| d.p > 0.0 || d.drop_prob.iter().any(|&p| p > 0.0))
+}
+
 fn truncate(s: &str) -> String {
     s.chars().take(40).collect()
 }
@@ -197,5 +435,127 @@ mod tests {
         assert!(ExplorerState::from_fragment(&format!("#s={bad}"))
             .unwrap_err()
             .contains("not usable"));
+    }
+
+    #[test]
+    fn the_quantization_view_round_trips_through_the_fragment() {
+        let mut s = ExplorerState::from_preset("river-valley");
+        s.view = View::Quantization;
+        let q = s.quant_mut();
+        q.step = 321;
+        q.layer = 1;
+        q.train.data = DataChoice::Moons;
+        q.train.hidden = vec![16, 16];
+        q.train.quant = QuantConfig::new(QuantMethod::Srq, 3);
+        set_dropbits(&mut q.train.quant, 0.25);
+        q.train.seed = 7;
+        let f = s.to_fragment();
+        assert!(f.len() < 3000, "fragment is {} chars", f.len());
+        let back = ExplorerState::from_fragment(&f).unwrap().unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.view.name(), "quantization");
+        let json = serde_json::to_value(&back).unwrap();
+        assert_eq!(json["view"], "quantization");
+        assert_eq!(json["quant"]["step"], 321);
+    }
+
+    /// A link made before the Quantization view existed (no `quant` field) still opens, and a
+    /// state without quantization settings writes no `quant` field (so it reads back anywhere).
+    #[test]
+    fn an_old_v1_link_without_quant_settings_still_parses() {
+        let mut old = serde_json::to_value(ExplorerState::from_preset("rosenbrock")).unwrap();
+        assert!(old.get("quant").is_none());
+        old["step"] = 12.into();
+        let f = format!(
+            "s={}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(old.to_string())
+        );
+        let s = ExplorerState::from_fragment(&f).unwrap().unwrap();
+        assert_eq!(s.quant, None);
+        assert_eq!(s.step, 12);
+        assert_eq!(s.view, View::Landscape);
+        // Partial quantization settings take the defaults for the rest.
+        let mut partial = old.clone();
+        partial["quant"] = serde_json::json!({"step": 5, "train": {"seed": 3}});
+        let f = format!(
+            "s={}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(partial.to_string())
+        );
+        let q = ExplorerState::from_fragment(&f)
+            .unwrap()
+            .unwrap()
+            .quant
+            .unwrap();
+        assert_eq!((q.step, q.train.seed, q.layer), (5, 3, 0));
+        // Unknown fields are still refused, at the top and inside the new settings.
+        for bad in [
+            serde_json::json!({"quant": {"stepz": 5}}),
+            serde_json::json!({"quantization": {}}),
+        ] {
+            let mut v = old.clone();
+            for (k, x) in bad.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            let f = format!(
+                "s={}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+            );
+            let e = ExplorerState::from_fragment(&f).unwrap_err();
+            assert!(e.contains("unknown field"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_hand_written_view_fragment_opens_the_quantization_view() {
+        let s = ExplorerState::from_fragment("#view=quantization")
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.view, View::Quantization);
+        assert_eq!(s.quant, Some(QuantViewState::default()));
+        let q = ExplorerState::from_fragment(
+            "#view=quantization&dropbits=off&bits=3&method=srq&data=spirals&hidden=8,8&seed=2&\
+             step=40&speed=9&lr=0.003&epochs=5&batch=32&layer=1",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(q.speed, 9);
+        let qs = q.quant.unwrap();
+        assert_eq!(qs.step, 40);
+        assert_eq!(qs.layer, 1);
+        let t = qs.train;
+        assert_eq!(t.quant.method, QuantMethod::Srq);
+        assert_eq!(t.quant.bits, 3);
+        assert_eq!(t.quant.dropbits, None);
+        assert_eq!(t.data, DataChoice::Spirals);
+        assert_eq!(t.hidden, vec![8, 8]);
+        assert_eq!((t.seed, t.epochs, t.batch_size), (2, 5, 32));
+        assert_eq!(t.optimizer.lr(), 0.003);
+        // CPQ turns DropBits on unless told otherwise; off keeps p = 0 (nothing dropped).
+        let cpq = ExplorerState::from_fragment("#view=quantization&method=cpq&dropbits=off")
+            .unwrap()
+            .unwrap()
+            .quant
+            .unwrap();
+        assert!(!dropbits_on(&cpq.train.quant));
+        assert!(!dropbits_on(&cpq.train.quant.clone().resolved()));
+        assert_eq!(
+            ExplorerState::from_fragment("#view=loss")
+                .unwrap()
+                .unwrap()
+                .view,
+            View::Loss
+        );
+        for (bad, why) in [
+            ("#view=nope", "unknown view"),
+            ("#view=quantization&bits=7", "supports 2..=4"),
+            ("#view=quantization&method=lsq&learn_bits=0.1", "only cpq"),
+            ("#view=quantization&data=mnist", "data="),
+            ("#view=quantization&frobnicate=1", "unknown link parameter"),
+            ("#view=quantization&step", "has no value"),
+            ("#view=quantization&step=x", "not a whole number"),
+        ] {
+            let e = ExplorerState::from_fragment(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 }

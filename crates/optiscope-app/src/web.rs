@@ -61,11 +61,7 @@ pub fn publish_status(s: &Status) {
     if el.text_content().as_deref() != Some(text.as_str()) {
         el.set_text_content(Some(&text));
     }
-    let view = match s.view {
-        crate::state::View::Landscape => "landscape",
-        crate::state::View::Spectrum => "spectrum",
-        crate::state::View::Loss => "loss",
-    };
+    let view = s.view.name();
     for (k, v) in [
         ("data-compute", s.compute.clone()),
         ("data-step", s.step.to_string()),
@@ -75,6 +71,7 @@ pub fn publish_status(s: &Status) {
         ("data-view", view.to_string()),
         ("data-preset", s.preset.clone()),
         ("data-link", s.link.clone()),
+        ("data-detail", s.detail.clone()),
     ] {
         let _ = el.set_attribute(k, &v);
     }

@@ -102,7 +102,7 @@ pub fn runs_ui(ui: &mut egui::Ui, runs: &[RunConfig]) -> Option<Vec<RunConfig>> 
 
 /// The reference defaults of `name`, keeping `lr` when it is given (> 0), with AMUSE's required
 /// warmup filled in.
-fn fresh_config(name: &str, lr: f64) -> Option<OptimizerConfig> {
+pub(crate) fn fresh_config(name: &str, lr: f64) -> Option<OptimizerConfig> {
     let mut v = serde_json::to_value(OptimizerConfig::default_for(name)?).ok()?;
     if lr > 0.0 {
         v["lr"] = lr.into();
@@ -127,7 +127,7 @@ fn unique_label(runs: &[RunConfig], base: &str) -> String {
 }
 
 /// Editors for every field of `cfg`; the new config when an edit produced a valid one.
-fn config_fields_ui(
+pub(crate) fn config_fields_ui(
     ui: &mut egui::Ui,
     run: usize,
     cfg: &OptimizerConfig,
