@@ -90,7 +90,7 @@ pub struct TrainArgs {
     #[arg(long)]
     bits: Option<u32>,
     /// DropBits' p (finest bit dropped with probability p, level j with p^(b-j+1)); srq/cpq.
-    /// 0 turns DropBits off [default: cpq 0.3, srq off].
+    /// 0 never drops [default: cpq 0.3, srq off].
     #[arg(long, value_name = "P")]
     dropbits: Option<f64>,
     /// Learn each layer's bit-width with hard-concrete gates on the bit levels (cpq), with this
@@ -178,7 +178,9 @@ impl TrainArgs {
             changed.push("--bits");
         }
         if let Some(p) = self.dropbits {
-            cfg.quant.dropbits = (p > 0.0).then(|| DropBitsConfig {
+            // p = 0 keeps DropBits configured but never drops (so CPQ's default does not
+            // switch it back on).
+            cfg.quant.dropbits = Some(DropBitsConfig {
                 p,
                 drop_prob: vec![],
             });

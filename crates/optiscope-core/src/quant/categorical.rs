@@ -49,11 +49,6 @@ pub fn log_sigmoid(u: f64) -> f64 {
     -((-u).max(0.0) + (-u.abs()).exp().ln_1p())
 }
 
-/// `log σ'(u) = log σ(u) + log σ(−u)`.
-fn log_dsigmoid(u: f64) -> f64 {
-    log_sigmoid(u) + log_sigmoid(-u)
-}
-
 /// `log(e^a − e^b)` for `a > b`.
 fn log_diff_exp(a: f64, b: f64) -> f64 {
     a + (-(b - a).exp()).ln_1p()
@@ -71,6 +66,9 @@ pub struct Masses {
 }
 
 /// The masses `π_k = P(x + ε ∈ cell k)`, `ε ~ Logistic(0, σ)`, of every cell of `grid`.
+///
+/// Neighbouring cells share a boundary, so `log σ(±u)` is computed once per boundary
+/// `u_b = (α(k_min + b − ½) − x)/σ`, b = 0..=n.
 pub fn masses(x: f64, grid: &NoisyGrid) -> Masses {
     let n = grid.points();
     let mut out = Masses {
@@ -79,33 +77,40 @@ pub fn masses(x: f64, grid: &NoisyGrid) -> Masses {
         dlog_pi: [[0.0; 3]; MAX_POINTS],
     };
     let (a, s) = (grid.alpha, grid.sigma);
+    let mut u = [0.0; MAX_POINTS + 1];
+    let mut ls_pos = [0.0; MAX_POINTS + 1]; // log σ(u_b)
+    let mut ls_neg = [0.0; MAX_POINTS + 1]; // log σ(−u_b)
+    for b in 0..=n {
+        u[b] = (a * (f64::from(grid.kmin() + b as i32) - 0.5) - x) / s;
+        ls_pos[b] = log_sigmoid(u[b]);
+        ls_neg[b] = log_sigmoid(-u[b]);
+    }
     for i in 0..n {
-        let k = grid.kmin() + i as i32;
-        let kf = f64::from(k);
-        // Upper and lower standardized boundaries and their derivatives w.r.t. (x, α, σ).
-        let hi = (a * (kf + 0.5) - x) / s;
-        let lo = (a * (kf - 0.5) - x) / s;
+        let kf = f64::from(grid.kmin() + i as i32);
+        // Upper (i + 1) and lower (i) standardized boundaries, derivatives w.r.t. (x, α, σ).
+        let (hi, lo) = (u[i + 1], u[i]);
         let dhi = [-1.0 / s, (kf + 0.5) / s, -hi / s];
         let dlo = [-1.0 / s, (kf - 0.5) / s, -lo / s];
         let top = grid.extend_edges && i == n - 1;
         let bottom = grid.extend_edges && i == 0;
         let (log_pi, dlog) = if top {
             // π = 1 − σ(lo) = σ(−lo); ∂ log π = −σ(lo)·∂lo.
-            let w = log_sigmoid(lo).exp();
-            (log_sigmoid(-lo), dlo.map(|d| -w * d))
+            let w = ls_pos[i].exp();
+            (ls_neg[i], dlo.map(|d| -w * d))
         } else if bottom {
             // π = σ(hi); ∂ log π = σ(−hi)·∂hi.
-            let w = log_sigmoid(-hi).exp();
-            (log_sigmoid(hi), dhi.map(|d| w * d))
+            let w = ls_neg[i + 1].exp();
+            (ls_pos[i + 1], dhi.map(|d| w * d))
         } else {
             // Both CDFs near 1 would cancel: use the complementary tails there.
             let lp = if hi + lo > 0.0 {
-                log_diff_exp(log_sigmoid(-lo), log_sigmoid(-hi))
+                log_diff_exp(ls_neg[i], ls_neg[i + 1])
             } else {
-                log_diff_exp(log_sigmoid(hi), log_sigmoid(lo))
+                log_diff_exp(ls_pos[i + 1], ls_pos[i])
             };
-            let wh = (log_dsigmoid(hi) - lp).exp();
-            let wl = (log_dsigmoid(lo) - lp).exp();
+            // σ'(u)/π = exp(log σ(u) + log σ(−u) − log π).
+            let wh = (ls_pos[i + 1] + ls_neg[i + 1] - lp).exp();
+            let wl = (ls_pos[i] + ls_neg[i] - lp).exp();
             (lp, [0, 1, 2].map(|j| wh * dhi[j] - wl * dlo[j]))
         };
         out.log_pi[i] = log_pi;

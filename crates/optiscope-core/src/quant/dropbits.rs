@@ -225,6 +225,12 @@ mod tests {
         }
         .validate(3)
         .is_err());
+        // p = 0 (the CLI's `--dropbits 0`) never drops, even for uniforms of 0.
+        let off = DropBitsConfig {
+            p: 0.0,
+            drop_prob: vec![],
+        };
+        assert_eq!(off.keep(4, &[0.0, 0.0, 0.0]), [1.0; 4]);
     }
 
     /// Spec vector: log a = [−2, 0, 2], u = [0.2, 0.5, 0.9].

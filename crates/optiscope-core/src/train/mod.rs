@@ -240,8 +240,8 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         if cfg.quant.method == QuantMethod::Proxquant && cfg.quant.revised {
             adam_precond(&cfg.optimizer).ok_or_else(|| {
                 TrainError::Config(format!(
-                    "revised proxquant takes the prox in Adam's metric: use --optimizer adam or \
-                     adamw (or set revised = false), not {}",
+                    "revised proxquant takes the prox in Adam's metric: train with adam or adamw \
+                     (or set the quantizer's revised = false), not {}",
                     cfg.optimizer.name()
                 ))
             })?;
