@@ -31,10 +31,15 @@ struct QuantParams {
     threshold: f32,
     bias_correction2: f32,
     eps: f32,
-    _pad0: f32,
-    _pad1: f32,
+    // prox_grid: the grid alpha*k + beta for k in [kmin, kmax] (small integers, exact in f32).
+    kmin: f32,
+    kmax: f32,
     // Keep weights K1..K4 of the bit levels (MultiClass).
     keep: vec4<f32>,
+    beta: f32,
+    _pad0: f32,
+    _pad1: f32,
+    _pad2: f32,
 }
 
 @group(0) @binding(0) var<uniform> qp: QuantParams;
@@ -339,7 +344,7 @@ fn weighted_col_sums(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(work
     }
 }
 
-// ProxQuant's prox toward the signed b-bit grid of step alpha, in place on out0: a coordinate
+// ProxQuant's prox toward the grid alpha*k + beta, k in [kmin, kmax], in place on out0: a coordinate
 // within tau of its nearest point (ties to the upper point) lands on it, any other moves tau
 // towards it; tau = threshold / (sqrt(v / bias_correction2) + eps) with v at binding 1, else
 // threshold.
@@ -353,9 +358,8 @@ fn prox_grid(@builtin(global_invocation_id) gid: vec3<u32>) {
     if ((qp.flags & HAS_V) != 0u) {
         tau = qp.threshold / (sqrt(src[i] / qp.bias_correction2) + qp.eps);
     }
-    let qpos = f32((1i << (qp.bits - 1u)) - 1i);
     let z = out0[i];
-    let g = qp.alpha * clamp(floor(z / qp.alpha + 0.5), -(qpos + 1.0), qpos);
+    let g = qp.alpha * clamp(floor((z - qp.beta) / qp.alpha + 0.5), qp.kmin, qp.kmax) + qp.beta;
     let d = z - g;
     if (abs(d) <= tau) {
         out0[i] = g;

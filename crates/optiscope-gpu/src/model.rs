@@ -56,8 +56,12 @@ struct QuantParams {
     threshold: f32,
     bias_correction2: f32,
     eps: f32,
-    _pad: [f32; 2],
+    // prox_grid's index range (small integers, exact in f32) and offset β.
+    kmin: f32,
+    kmax: f32,
     keep: [f32; 4],
+    beta: f32,
+    _pad: [f32; 3],
 }
 
 const EXTEND_EDGES: u32 = 1;
@@ -360,9 +364,11 @@ impl ModelDevice for GpuDevice {
             return;
         }
         let params = QuantParams {
-            bits: s.bits,
             flags: if v.is_some() { HAS_V } else { 0 },
             alpha: s.alpha,
+            beta: s.beta,
+            kmin: s.kmin as f32,
+            kmax: s.kmax as f32,
             threshold: s.threshold,
             bias_correction2: s.bias_correction2,
             eps: s.eps,

@@ -518,14 +518,33 @@ fn prox_grid_matches_cpu() {
     w.extend([0.125, -0.125, 0.375, -0.875, 2.0, -3.0, 0.0, 0.75, -1.0]);
     let v: Vec<f32> = random(32, w.len(), 1e-2).iter().map(|x| x * x).collect();
     let mut worst = 0.0f64;
+    // The binary grid {−1, +1} (offset β = 1) too, as ProxQuant's binary experiments use it.
+    let binary = |with_v: bool| ProxScalars {
+        bias_correction2: 0.3,
+        eps: 1e-8,
+        ..ProxScalars::binary(if with_v { 1e-3 } else { 0.05 })
+    };
+    for with_v in [false, true] {
+        let s = binary(with_v);
+        let mut want = w.clone();
+        Cpu.prox_grid(&mut want, with_v.then_some(&v), &s);
+        let mut gw = dev.upload(&w);
+        let gv = dev.upload(&v);
+        dev.prox_grid(&mut gw, with_v.then_some(&gv), &s);
+        let got = down(&mut dev, &gw);
+        worst = worst.max(close_elementwise(
+            &format!("prox_grid binary v={with_v}"),
+            &got,
+            &want,
+            1e-5,
+        ));
+    }
     for bits in [2, 3] {
         for with_v in [false, true] {
             let s = ProxScalars {
-                bits,
-                alpha,
-                threshold: if with_v { 1e-3 } else { 0.05 },
                 bias_correction2: 0.3,
                 eps: 1e-8,
+                ..ProxScalars::signed(bits, alpha, if with_v { 1e-3 } else { 0.05 })
             };
             let mut want = w.clone();
             Cpu.prox_grid(&mut want, with_v.then_some(&v), &s);

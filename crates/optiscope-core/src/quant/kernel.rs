@@ -155,11 +155,11 @@ pub fn quantize(w: &[f32], spec: &QuantSpec, noise: &[f32]) -> KernelOut {
     out
 }
 
-/// ProxQuant's prox on a tensor, in place: `w ← prox_{τ_i R}(w)` on the signed b-bit grid of step
-/// α, with `τ_i = threshold / (√(v_i / bias_correction2) + eps)` when the optimizer's second moment
-/// `v` is given (revised ProxQuant) and `τ_i = threshold` otherwise.
+/// ProxQuant's prox on a tensor, in place: `w ← prox_{τ_i R}(w)` toward the grid of `s`, with
+/// `τ_i = threshold / (√(v_i / bias_correction2) + eps)` when the optimizer's second moment `v` is
+/// given (revised ProxQuant) and `τ_i = threshold` otherwise.
 pub fn prox_grid(w: &mut [f32], v: Option<&[f32]>, s: &ProxScalars) {
-    let grid = super::prox::Grid::signed(s.bits, f64::from(s.alpha));
+    let grid = s.grid();
     for (i, wi) in w.iter_mut().enumerate() {
         let tau = match v {
             Some(v) => {
@@ -175,16 +175,57 @@ pub fn prox_grid(w: &mut [f32], v: Option<&[f32]>, s: &ProxScalars) {
 /// Scalars of [`prox_grid`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProxScalars {
-    /// Bits of the grid.
-    pub bits: u32,
     /// Grid step α.
     pub alpha: f32,
+    /// Grid offset β (0 for the signed b-bit grids; 1 for the binary grid {−1, +1}).
+    pub beta: f32,
+    /// Lowest grid index.
+    pub kmin: i32,
+    /// Highest grid index.
+    pub kmax: i32,
     /// `η·λ_t`.
     pub threshold: f32,
     /// `1 − β2^t` of the optimizer's second moment.
     pub bias_correction2: f32,
     /// The optimizer's ε.
     pub eps: f32,
+}
+
+impl ProxScalars {
+    /// The signed b-bit grid of step α, threshold `threshold`, no preconditioner yet.
+    pub fn signed(bits: u32, alpha: f32, threshold: f32) -> Self {
+        let g = super::prox::Grid::signed(bits, f64::from(alpha));
+        Self {
+            alpha,
+            beta: 0.0,
+            kmin: g.kmin,
+            kmax: g.kmax,
+            threshold,
+            bias_correction2: 1.0,
+            eps: 0.0,
+        }
+    }
+
+    /// The binary grid {−1, +1}.
+    pub fn binary(threshold: f32) -> Self {
+        Self {
+            alpha: 2.0,
+            beta: 1.0,
+            kmin: -1,
+            kmax: 0,
+            ..Self::signed(2, 1.0, threshold)
+        }
+    }
+
+    /// The grid as [`super::prox::Grid`].
+    pub fn grid(&self) -> super::prox::Grid {
+        super::prox::Grid {
+            alpha: f64::from(self.alpha),
+            beta: f64::from(self.beta),
+            kmin: self.kmin,
+            kmax: self.kmax,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -210,11 +251,8 @@ mod tests {
         let mut w = [0.3f32, 0.3];
         let v = [0.0f32, 15.0]; // c = [1e-3+0, ~3.873]
         let s = ProxScalars {
-            bits: 2,
-            alpha: 0.5,
-            threshold: 0.1,
-            bias_correction2: 1.0,
             eps: 1.0,
+            ..ProxScalars::signed(2, 0.5, 0.1)
         };
         prox_grid(&mut w, Some(&v), &s);
         // c_0 = 1 → τ = 0.1 → 0.3 + 0.1 (towards 0.5); c_1 = √15 + 1 → τ ≈ 0.0205.

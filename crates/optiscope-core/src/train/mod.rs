@@ -721,13 +721,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         let threshold = (self.cfg.optimizer.lr() * lambda) as f32;
         let layers = self.quant.len();
         let scalars: Vec<ProxScalars> = (0..layers)
-            .map(|l| ProxScalars {
-                bits: q.bits,
-                alpha: self.quant[l].scale,
-                threshold,
-                bias_correction2: 1.0,
-                eps: 0.0,
-            })
+            .map(|l| ProxScalars::signed(q.bits, self.quant[l].scale, threshold))
             .collect();
         if !q.revised {
             for (l, s) in scalars.iter().enumerate() {

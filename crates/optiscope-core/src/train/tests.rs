@@ -111,3 +111,51 @@ fn revised_proxquant_needs_adam() {
         .to_string();
     assert!(err.contains("adam"), "{err}");
 }
+
+/// optiscope-level check of revised ProxQuant (optimizers.md §5.4 vector): two Adam steps
+/// (η = 0.1, no weight decay), each followed by the binary prox with the per-coordinate threshold
+/// `ηλ / (√v̂ + ε)`, λ = 0.05 — the path the trainer takes (`ProxVisitor`, `prox_grid`).
+#[test]
+fn revised_proxquant_two_adam_steps_vector() {
+    use crate::optim::Executor;
+    let p0 = [0.5f32, -0.02, 0.3, -0.8, 0.05];
+    let grads = [
+        [0.1f32, 0.01, -0.2, 0.05, 0.3],
+        [0.2, -0.01, -0.1, 0.0, 0.2],
+    ];
+    let want = [
+        [
+            0.450000005,
+            -0.6199994,
+            0.4249999938,
+            -0.99999996,
+            -0.06666666278,
+        ],
+        [0.3850998384, -1.0, 0.5498454732, -1.0, -0.1833153715],
+    ];
+    let cfg: OptimizerConfig =
+        serde_json::from_str(r#"{"name":"adam","lr":0.1,"weight_decay":0}"#).unwrap();
+    let meta = [Param::new("w", Tensor::new(vec![5], p0.to_vec()).unwrap())];
+    let mut exec = cfg.build_on(&mut Cpu, &meta).unwrap();
+    let mut params = vec![p0.to_vec()];
+    for (g, want) in grads.iter().zip(want) {
+        exec.step(&mut Cpu, &mut params, &[&g.to_vec()]).unwrap();
+        let mut dev = Cpu;
+        let mut v = ProxVisitor {
+            dev: &mut dev,
+            params: &mut params,
+            scalars: vec![ProxScalars::binary(0.1 * 0.05)],
+            beta2: 0.999,
+            eps: 1e-8,
+            t: 0,
+        };
+        exec.visit_state(&mut v);
+        for (got, w) in params[0].iter().zip(want) {
+            assert!(
+                (f64::from(*got) - w).abs() < 1e-6,
+                "{:?} vs {want:?}",
+                params[0]
+            );
+        }
+    }
+}
