@@ -117,7 +117,6 @@ fn revised_proxquant_needs_adam() {
 /// `ηλ / (√v̂ + ε)`, λ = 0.05 — the path the trainer takes (`ProxVisitor`, `prox_grid`).
 #[test]
 fn revised_proxquant_two_adam_steps_vector() {
-    use crate::optim::Executor;
     let p0 = [0.5f32, -0.02, 0.3, -0.8, 0.05];
     let grads = [
         [0.1f32, 0.01, -0.2, 0.05, 0.3],
