@@ -323,9 +323,10 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| bad(format!("optimizer: {e}")))?;
     let exec = Executor::select(args.backend)?;
     match exec {
-        Executor::Cpu => run_on(Cpu, &args, &dir, cfg, checkpoint),
+        Executor::Cpu => run_on(Cpu, "cpu", &args, &dir, cfg, checkpoint),
         Executor::Gpu(ctx) => run_on(
             optiscope_gpu::GpuDevice::new(ctx),
+            "gpu",
             &args,
             &dir,
             cfg,
@@ -336,6 +337,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
 
 fn run_on<D: ModelDevice + 'static>(
     dev: D,
+    backend: &'static str,
     args: &TrainArgs,
     dir: &Path,
     cfg: TrainConfig,
@@ -346,6 +348,13 @@ fn run_on<D: ModelDevice + 'static>(
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let resumed = checkpoint.is_some();
     if let Some(ck) = checkpoint {
+        if let Some(was) = ck.meta.get("backend").filter(|b| b.as_str() != backend) {
+            eprintln!(
+                "warning: this run was trained on the {was} backend and continues on the {backend} \
+                 one; the arithmetic differs, so it will not end bit for bit where an \
+                 uninterrupted run would (pass --backend {was} for that)"
+            );
+        }
         t.restore(ck).map_err(|e| {
             bad(format!(
                 "{}: {e}; it was left as it is",
@@ -415,7 +424,7 @@ fn run_on<D: ModelDevice + 'static>(
     let mut samples = 0usize;
     while !t.finished() {
         if stop.load(Ordering::SeqCst) {
-            save(&mut t, dir)?;
+            save(&mut t, backend, dir)?;
             bar.abandon();
             eprintln!(
                 "interrupted: checkpoint written to {} at epoch {} (batch {}); continue with \
@@ -472,7 +481,7 @@ fn run_on<D: ModelDevice + 'static>(
                     100.0 * m.test_accuracy
                 ));
                 if m.epoch % args.checkpoint_every == 0 || t.finished() {
-                    save(&mut t, dir)?;
+                    save(&mut t, backend, dir)?;
                 }
                 last = Some(m);
                 epoch_start = Instant::now();
@@ -500,10 +509,15 @@ fn run_on<D: ModelDevice + 'static>(
     Ok(ExitCode::SUCCESS)
 }
 
-fn save<D: ModelDevice + 'static>(t: &mut Trainer<D>, dir: &Path) -> anyhow::Result<()> {
-    let ck = t
+fn save<D: ModelDevice + 'static>(
+    t: &mut Trainer<D>,
+    backend: &str,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let mut ck = t
         .save()
         .map_err(|e| anyhow::anyhow!("saving the checkpoint: {e}"))?;
+    ck.meta.insert("backend".into(), backend.into());
     let bytes = ck
         .to_bytes()
         .map_err(|e| anyhow::anyhow!("saving the checkpoint: {e}"))?;
@@ -526,5 +540,7 @@ fn truncate_metrics(path: &Path, epoch: u64) -> anyhow::Result<()> {
             keep.push('\n');
         }
     }
-    fs::write(path, keep).with_context(|| format!("rewriting {}", path.display()))
+    let tmp = path.with_extension("jsonl.tmp");
+    fs::write(&tmp, keep).with_context(|| format!("rewriting {}", path.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("rewriting {}", path.display()))
 }

@@ -395,10 +395,12 @@ impl<D: Device> Executor<D> for Amuse<D> {
         for (i, p) in self.params.iter_mut().enumerate() {
             v.count(&format!("{i}.k"), &mut p.k);
             v.scalar(&format!("{i}.weight_sum"), &mut p.weight_sum);
-            // None is stored as NaN.
-            let mut c = p.c_warmup.unwrap_or(f64::NAN);
+            // c_{T0} exists only after warmup: a flag and a value (0 while unset).
+            let mut set = p.c_warmup.is_some();
+            let mut c = p.c_warmup.unwrap_or(0.0);
+            v.flag(&format!("{i}.c_warmup_set"), &mut set);
             v.scalar(&format!("{i}.c_warmup"), &mut c);
-            p.c_warmup = (!c.is_nan()).then_some(c);
+            p.c_warmup = set.then_some(c);
             v.scalar(&format!("{i}.beta"), &mut p.beta);
             v.opt_buf(&format!("{i}.z"), &mut p.z);
             v.opt_buf(&format!("{i}.x"), &mut p.x);

@@ -170,6 +170,12 @@ impl QuantConfig {
                 m.name()
             ));
         }
+        if self.restricted && !matches!(m, QuantMethod::Ste | QuantMethod::Lsq) {
+            return Err(format!(
+                "restricted: only ste and lsq have a restricted range, not {}",
+                m.name()
+            ));
+        }
         if !(self.tau > 0.0 && self.tau.is_finite()) {
             return Err(format!("tau = {}: must be positive", self.tau));
         }

@@ -208,6 +208,9 @@ pub struct Trainer<D: ModelDevice> {
     train: Split<D>,
     test: Split<D>,
     order: Vec<u32>,
+    /// Whether `order` (and the data-derived steps) belong to the current epoch: an epoch starts
+    /// lazily at its first minibatch, so `set_epochs` after the end continues like a longer run.
+    epoch_started: bool,
     pos: Position,
 }
 
@@ -238,13 +241,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             ));
         }
         if cfg.quant.method == QuantMethod::Proxquant && cfg.quant.revised {
-            adam_precond(&cfg.optimizer).ok_or_else(|| {
-                TrainError::Config(format!(
-                    "revised proxquant takes the prox in Adam's metric: train with adam or adamw \
-                     (or set the quantizer's revised = false), not {}",
-                    cfg.optimizer.name()
-                ))
-            })?;
+            check_revised_proxquant(&cfg.optimizer).map_err(TrainError::Config)?;
         }
         let mut widths = vec![train.dim];
         widths.extend(&cfg.hidden);
@@ -263,7 +260,6 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         let mut qparams = Vec::new();
         for l in 0..layers {
             let w = metas[2 * l].value.data();
-            let (_, qp) = quant::signed_range(q.bits.max(2), false);
             let max_abs = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let mut lq = LayerQuant {
                 first: None,
@@ -275,9 +271,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
                 role: ParamRole::Vector,
             };
             match q.method {
-                QuantMethod::None => {}
-                QuantMethod::Ste => lq.scale = max_abs / qp as f32,
-                QuantMethod::Proxquant => lq.scale = quant::lsq_init(w, q.bits),
+                QuantMethod::None | QuantMethod::Ste | QuantMethod::Proxquant => {}
                 QuantMethod::Lsq => {
                     lq.first = Some(qparams.len());
                     qparams.push(scalar(
@@ -308,7 +302,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             None
         } else {
             Some(
-                cfg.optimizer
+                quant_optimizer(&cfg.optimizer)
                     .build_on(&mut Cpu, &qparams)
                     .map_err(|e| TrainError::Config(format!("optimizer: {e}")))?,
             )
@@ -338,9 +332,10 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             train,
             test,
             order: vec![],
+            epoch_started: false,
             pos: Position::default(),
         };
-        t.start_epoch()?;
+        t.refresh_scales()?;
         Ok(t)
     }
 
@@ -394,8 +389,16 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         Philox::new(self.cfg.seed)
     }
 
-    /// Shuffle for the epoch about to run; refresh data-derived steps.
+    /// Shuffle for the epoch about to run and refresh the data-derived steps.
     fn start_epoch(&mut self) -> Result<(), TrainError> {
+        self.shuffle();
+        self.refresh_scales()?;
+        self.epoch_started = true;
+        Ok(())
+    }
+
+    /// The current epoch's training order.
+    fn shuffle(&mut self) {
         let n = self.train.n;
         let mut order: Vec<u32> = (0..n as u32).collect();
         let rng = self.rng();
@@ -405,6 +408,10 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             order.swap(i, j);
         }
         self.order = order;
+    }
+
+    /// STE's `max|w|/Q_P` and ProxQuant's `2·mean|w|/√Q_P` from the current weights.
+    fn refresh_scales(&mut self) -> Result<(), TrainError> {
         let method = self.cfg.quant.method;
         if matches!(method, QuantMethod::Ste | QuantMethod::Proxquant) {
             for l in 0..self.quant.len() {
@@ -553,6 +560,9 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         if self.finished() {
             return Ok(None);
         }
+        if !self.epoch_started {
+            self.start_epoch()?;
+        }
         let bs = self.cfg.batch_size;
         let start = self.pos.batch as usize * bs;
         let rows: Vec<u32> = self.order[start..(start + bs).min(self.train.n)].to_vec();
@@ -647,6 +657,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         let layers = (0..layers)
             .map(|l| self.layer_view(l).map(|v| v.stats))
             .collect::<Result<Vec<_>, _>>()?;
+        self.epoch_started = false;
         self.pos = Position {
             epoch: self.pos.epoch + 1,
             step: self.pos.step,
@@ -660,9 +671,6 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             test_accuracy,
             layers,
         };
-        if !self.finished() {
-            self.start_epoch()?;
-        }
         Ok(Some(m))
     }
 
@@ -753,9 +761,32 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         self.evaluate(true)
     }
 
-    fn evaluate(&mut self, train: bool) -> Result<(f64, f64), TrainError> {
+    /// Puts both optimizers (model and quantizer parameters) in eval mode (`eval`) or back in
+    /// train mode: Schedule-Free's and AMUSE's averaged point for evaluation.
+    fn set_eval(&mut self, eval: bool) {
         self.opt
-            .set_train_mode(&mut self.dev, &mut self.params, false);
+            .set_train_mode(&mut self.dev, &mut self.params, !eval);
+        if let Some(qopt) = &mut self.qopt {
+            let mut bufs: Vec<Vec<f32>> = self
+                .qparams
+                .iter_mut()
+                .map(|p| std::mem::take(p.value.data_vec_mut()))
+                .collect();
+            qopt.set_train_mode(&mut Cpu, &mut bufs, !eval);
+            for (p, b) in self.qparams.iter_mut().zip(bufs) {
+                *p.value.data_vec_mut() = b;
+            }
+        }
+    }
+
+    fn evaluate(&mut self, train: bool) -> Result<(f64, f64), TrainError> {
+        self.set_eval(true);
+        let out = self.evaluate_here(train);
+        self.set_eval(false);
+        out
+    }
+
+    fn evaluate_here(&mut self, train: bool) -> Result<(f64, f64), TrainError> {
         let layers = self.widths.len() - 1;
         let weights: Vec<Option<D::Buf>> = (0..layers)
             .map(|l| {
@@ -781,13 +812,19 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             loss += f64::from(stats[0]);
             correct += f64::from(stats[1]);
         }
-        self.opt
-            .set_train_mode(&mut self.dev, &mut self.params, true);
         Ok((loss / n_all as f64, correct / n_all as f64))
     }
 
-    /// Weight matrix `l` with its evaluation quantization, grid and statistics.
+    /// Weight matrix `l` at the evaluation point (Schedule-Free/AMUSE: the average) with its
+    /// evaluation quantization, grid and statistics.
     pub fn layer_view(&mut self, l: usize) -> Result<LayerView, TrainError> {
+        self.set_eval(true);
+        let out = self.layer_view_here(l);
+        self.set_eval(false);
+        out
+    }
+
+    fn layer_view_here(&mut self, l: usize) -> Result<LayerView, TrainError> {
         let weights = self.dev.download(&self.params[2 * l])?;
         let q = self.cfg.quant.clone();
         let Some(spec) = self.eval_spec(l) else {
@@ -954,12 +991,12 @@ impl<D: ModelDevice + 'static> Trainer<D> {
                 "unexpected tensor `{extra}` (a different model or optimizer?)"
             )));
         }
-        // Recreate the epoch's shuffle (and steps, which start_epoch would refresh: keep saved).
-        let saved_scales: Vec<f32> = self.quant.iter().map(|q| q.scale).collect();
+        // Inside an epoch: its shuffle again, with the steps it started with (saved above). At an
+        // epoch boundary the next step starts the epoch as an uninterrupted run would.
         self.pos = pos;
-        self.start_epoch()?;
-        for (q, s) in self.quant.iter_mut().zip(saved_scales) {
-            q.scale = s;
+        self.epoch_started = pos.batch > 0;
+        if self.epoch_started {
+            self.shuffle();
         }
         Ok(())
     }
@@ -974,6 +1011,60 @@ mod erased {
         fn json(&self) -> String {
             serde_json::to_string(self).unwrap_or_else(|e| format!("\"unserializable: {e}\""))
         }
+    }
+}
+
+/// The optimizer of the quantizer's own parameters: the run's config without weight decay (which
+/// would pull log-steps and gate logits toward 0 regardless of the loss) and without parameter
+/// groups (they name the model's parameters).
+fn quant_optimizer(cfg: &OptimizerConfig) -> OptimizerConfig {
+    fn strip(v: &mut serde_json::Value) {
+        if let serde_json::Value::Object(map) = v {
+            for (k, val) in map.iter_mut() {
+                if k.starts_with("weight_decay") {
+                    *val = serde_json::json!(0.0);
+                } else {
+                    strip(val);
+                }
+            }
+            map.remove("param_groups");
+        }
+    }
+    let mut v = serde_json::to_value(cfg).unwrap_or_default();
+    strip(&mut v);
+    serde_json::from_value(v).unwrap_or_else(|_| cfg.clone())
+}
+
+/// Revised ProxQuant divides by Adam's `√v̂ + ε` with one learning rate: Adam or AdamW in
+/// PyTorch's form, without AMSGrad or per-group learning rates.
+fn check_revised_proxquant(cfg: &OptimizerConfig) -> Result<(), String> {
+    let why = match cfg {
+        OptimizerConfig::Adam(c) => adam_like_reason(c.amsgrad, c.eps_mode, &c.param_groups),
+        OptimizerConfig::Adamw(c) => adam_like_reason(c.amsgrad, c.eps_mode, &c.param_groups),
+        other => Some(format!("train with adam or adamw, not {}", other.name())),
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(format!(
+            "revised proxquant takes the prox in Adam's metric: {why} (or set the quantizer's \
+             revised = false)"
+        )),
+    }
+}
+
+fn adam_like_reason(
+    amsgrad: bool,
+    eps_mode: crate::optim::EpsMode,
+    groups: &[crate::optim::ParamGroup],
+) -> Option<String> {
+    if amsgrad {
+        Some("amsgrad is not supported".into())
+    } else if eps_mode != crate::optim::EpsMode::AfterBiasCorrection {
+        Some("eps_mode must be after_bias_correction".into())
+    } else if groups.iter().any(|g| g.lr.is_some()) {
+        Some("per-group learning rates are not supported".into())
+    } else {
+        None
     }
 }
 

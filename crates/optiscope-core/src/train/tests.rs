@@ -105,11 +105,17 @@ fn revised_proxquant_needs_adam() {
     let mut c = cfg(QuantMethod::Proxquant, 2, 1);
     c.optimizer = serde_json::from_str(r#"{"name":"sgd","lr":0.1}"#).unwrap();
     let (train, test) = c.data.load(c.test_fraction, c.split_seed);
-    let err = Trainer::new(c, &train, &test, Cpu)
+    let err = Trainer::new(c.clone(), &train, &test, Cpu)
         .err()
         .unwrap()
         .to_string();
     assert!(err.contains("adam"), "{err}");
+    c.optimizer = serde_json::from_str(r#"{"name":"adam","amsgrad":true}"#).unwrap();
+    let err = Trainer::new(c, &train, &test, Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("amsgrad is not supported"), "{err}");
 }
 
 /// optiscope-level check of revised ProxQuant (optimizers.md §5.4 vector): two Adam steps
@@ -157,4 +163,111 @@ fn revised_proxquant_two_adam_steps_vector() {
             );
         }
     }
+}
+
+/// Resume is bit for bit with every optimizer family (state visited by name: moments, momentum,
+/// Schedule-Free averages and modes, AMUSE's β and c_{T0} before and after warmup).
+#[test]
+fn resume_is_bit_for_bit_for_every_optimizer() {
+    for opt in [
+        r#"{"name":"sgd","lr":0.05,"momentum":0.9,"nesterov":true}"#,
+        r#"{"name":"muon","lr":0.02}"#,
+        r#"{"name":"adamw_schedulefree","lr":0.005}"#,
+        r#"{"name":"amuse","lr":0.02,"warmup_steps":40}"#,
+        r#"{"name":"amuse","lr":0.02,"warmup_steps":10}"#,
+    ] {
+        let c = TrainConfig {
+            optimizer: serde_json::from_str(opt).unwrap(),
+            quant: QuantConfig::new(QuantMethod::Lsq, 3),
+            hidden: vec![16],
+            epochs: 2,
+            ..TrainConfig::default()
+        };
+        let (train, test) = c.data.load(c.test_fraction, c.split_seed);
+        let (mut full, _) = run(c.clone());
+        let mut a = Trainer::new(c.clone(), &train, &test, Cpu).unwrap();
+        for _ in 0..20 {
+            a.step().unwrap();
+        }
+        let bytes = a.save().unwrap().to_bytes().unwrap();
+        let mut b = Trainer::new(c.clone(), &train, &test, Cpu).unwrap();
+        b.restore(Checkpoint::from_bytes(&bytes).unwrap()).unwrap();
+        while !b.finished() {
+            b.step().unwrap();
+        }
+        assert_eq!(
+            full.save().unwrap().tensors,
+            b.save().unwrap().tensors,
+            "{opt}"
+        );
+    }
+}
+
+/// A finished run extended with `set_epochs` (`--resume DIR --epochs N`) continues exactly like a
+/// run that was asked for N epochs from the start: the next epoch gets its own shuffle and its
+/// data-derived steps (STE, ProxQuant) are refreshed — also when restored from the checkpoint
+/// written at the end.
+#[test]
+fn extending_a_finished_run_equals_a_longer_run() {
+    for method in [QuantMethod::Ste, QuantMethod::Proxquant, QuantMethod::Cpq] {
+        let c = TrainConfig {
+            quant: QuantConfig::new(method, 3),
+            hidden: vec![16],
+            epochs: 4,
+            ..TrainConfig::default()
+        };
+        let (train, test) = c.data.load(c.test_fraction, c.split_seed);
+        let (mut long, long_metrics) = run(c.clone());
+        let short = TrainConfig {
+            epochs: 2,
+            ..c.clone()
+        };
+        let (mut a, _) = run(short.clone());
+        a.set_epochs(4);
+        let mut metrics = vec![];
+        while !a.finished() {
+            metrics.extend(a.step().unwrap());
+        }
+        assert_eq!(metrics, long_metrics[2..], "{method:?} extended in place");
+        let (mut done, _) = run(short);
+        let bytes = done.save().unwrap().to_bytes().unwrap();
+        let mut b = Trainer::new(c.clone(), &train, &test, Cpu).unwrap();
+        b.restore(Checkpoint::from_bytes(&bytes).unwrap()).unwrap();
+        while !b.finished() {
+            b.step().unwrap();
+        }
+        let want = long.save().unwrap().tensors;
+        assert_eq!(want, a.save().unwrap().tensors, "{method:?}");
+        assert_eq!(
+            want,
+            b.save().unwrap().tensors,
+            "{method:?} from the checkpoint"
+        );
+    }
+}
+
+#[test]
+fn quantizer_parameters_get_no_weight_decay_and_ignore_groups() {
+    let cfg: OptimizerConfig = serde_json::from_str(
+        r#"{"name":"adamw","lr":0.01,"weight_decay":0.1,
+            "param_groups":[{"params":["w0"],"lr":0.001}]}"#,
+    )
+    .unwrap();
+    let q = quant_optimizer(&cfg);
+    let v = serde_json::to_value(&q).unwrap();
+    assert_eq!(v["weight_decay"], 0.0);
+    assert!(v.get("param_groups").is_none(), "{v}");
+    let muon: OptimizerConfig = serde_json::from_str(r#"{"name":"muon"}"#).unwrap();
+    let v = serde_json::to_value(quant_optimizer(&muon)).unwrap();
+    assert_eq!(v["aux_adam"]["weight_decay"], 0.0, "{v}");
+    // A run whose groups name model parameters trains with a learned quantizer.
+    let c = TrainConfig {
+        optimizer: cfg,
+        quant: QuantConfig::new(QuantMethod::Rq, 2),
+        hidden: vec![8],
+        epochs: 1,
+        ..TrainConfig::default()
+    };
+    let (train, test) = c.data.load(c.test_fraction, c.split_seed);
+    assert!(Trainer::new(c, &train, &test, Cpu).is_ok());
 }
