@@ -37,7 +37,8 @@ struct QuantParams {
     // Keep weights K1..K4 of the bit levels (MultiClass).
     keep: vec4<f32>,
     beta: f32,
-    _pad0: f32,
+    // Zero point z of the asymmetric mode (a small integer, exact in f32).
+    zero_point: f32,
     _pad1: f32,
     _pad2: f32,
 }
@@ -214,6 +215,25 @@ fn quantize_nearest(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let inside = v > -qneg && v < qpos;
     write_out(i, s * q, select(0.0, 1.0, inside), ds, 0.0, vec4<f32>(0.0));
+}
+
+// Asymmetric unsigned rounding alpha * (clamp(round(w / alpha) + z, 0, 2^b - 1) - z), clipped-STE
+// gain (1 where round(w / alpha) + z lies in [0, 2^b - 1]) and the LSQ-style d x_hat / d alpha.
+@compute @workgroup_size(256)
+fn quantize_asymmetric(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= qp.n) {
+        return;
+    }
+    let top = f32((1u << qp.bits) - 1u);
+    let z = qp.zero_point;
+    let s = qp.alpha;
+    let v = src[i] / s;
+    let u = round(v) + z;
+    let q = clamp(u, 0.0, top);
+    let inside = u >= 0.0 && u <= top;
+    let ds = select(q - z, u - z - v, inside);
+    write_out(i, s * (q - z), select(0.0, 1.0, inside), ds, 0.0, vec4<f32>(0.0));
 }
 
 // Relaxed Quantization's training sample: y = softmax((log pi + G) / tau), x_hat = sum y_k g_k,

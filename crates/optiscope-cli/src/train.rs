@@ -97,6 +97,13 @@ pub struct TrainArgs {
     /// penalty λ per open level.
     #[arg(long, value_name = "LAMBDA")]
     learn_bits: Option<f64>,
+    /// ProxQuant: λ grows by this much per epoch (λ_t = R·epoch) [default: 1e-4].
+    #[arg(long, value_name = "R")]
+    reg_rate: Option<f64>,
+    /// ProxQuant: the original Euclidean prox (threshold η·λ) instead of the revised one in
+    /// Adam's metric (threshold η·λ/(√v̂ + ε), ProxGen).
+    #[arg(long)]
+    prox_original: bool,
     /// Passes over the training set [default: 30]. With --resume, a larger number continues the
     /// run further.
     #[arg(long)]
@@ -192,6 +199,14 @@ impl TrainArgs {
                 ..LearnBitsConfig::default()
             });
             changed.push("--learn-bits");
+        }
+        if let Some(r) = self.reg_rate {
+            cfg.quant.reg_rate = r;
+            changed.push("--reg-rate");
+        }
+        if self.prox_original {
+            cfg.quant.revised = false;
+            changed.push("--prox-original");
         }
         if let Some(b) = self.batch_size {
             cfg.batch_size = b;

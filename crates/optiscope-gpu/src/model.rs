@@ -61,7 +61,8 @@ struct QuantParams {
     kmax: f32,
     keep: [f32; 4],
     beta: f32,
-    _pad: [f32; 3],
+    zero_point: f32,
+    _pad: [f32; 2],
 }
 
 const EXTEND_EDGES: u32 = 1;
@@ -85,6 +86,7 @@ impl QuantParams {
             sigma: s.sigma,
             tau: s.tau,
             keep: s.keep,
+            zero_point: s.zero_point as f32,
             ..Self::new(n)
         }
     }
@@ -310,6 +312,7 @@ impl ModelDevice for GpuDevice {
         let entry = match spec.mode {
             KernelMode::Identity => "quantize_identity",
             KernelMode::Nearest => "quantize_nearest",
+            KernelMode::Asymmetric => "quantize_asymmetric",
             KernelMode::Relaxed => "quantize_relaxed",
             KernelMode::MultiClass => "quantize_multiclass",
         };

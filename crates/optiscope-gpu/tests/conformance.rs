@@ -650,6 +650,18 @@ fn quantize_matches_cpu() {
         "round half to even (2.5α → 2α, 0.5α → 0, 3.5α → 3α clipped, −3.5α → −4α)"
     );
 
+    // Asymmetric unsigned rounding (spec A5's scale and zero point, then others), ties included:
+    // −0.65 = −2.5·0.26 rounds to −2 (even) → q = 0; 0.39 = 1.5·0.26 → 2 → q = 4.
+    for (bits, s, z) in [(3u32, 0.26f32, 2i32), (4, 0.1, 5), (2, 0.5, 0)] {
+        let spec = QuantSpec {
+            zero_point: z,
+            ..QuantSpec::new(KernelMode::Asymmetric, bits, s)
+        };
+        let mut x = vec![-0.65f32, 0.39, -1.3, 1.2, 0.0];
+        x.extend(random(44 + u64::from(bits), 100, 1.0));
+        track(compare_quantize(&mut dev, &x, &spec, &[]));
+    }
+
     // Relaxed (Gumbel-softmax) with the trainer's noise: gumbel(open_unit(Philox word)).
     let rng = Philox::new(7);
     for (bits, tau, extend) in [

@@ -25,6 +25,9 @@ pub enum KernelMode {
     Relaxed = 2,
     /// The multi-class STE of SRQ/CPQ (with level keep weights).
     MultiClass = 3,
+    /// Asymmetric unsigned rounding `α·(clip(round(w/α) + z, 0, 2^b − 1) − z)` with zero point z
+    /// (spec A5; for activations after ReLU), clipped-STE gain, LSQ-style `∂x̂/∂α`.
+    Asymmetric = 4,
 }
 
 /// Host-side scalars of one kernel launch (the GPU twin receives them as a uniform).
@@ -46,6 +49,8 @@ pub struct QuantSpec {
     pub restricted: bool,
     /// Keep weights `K_1..K_4` of the bit levels (MultiClass; `K_1 = 1`).
     pub keep: [f32; MAX_BITS as usize],
+    /// Zero point z (Asymmetric).
+    pub zero_point: i32,
 }
 
 impl QuantSpec {
@@ -60,6 +65,7 @@ impl QuantSpec {
             extend_edges: true,
             restricted: false,
             keep: [1.0; MAX_BITS as usize],
+            zero_point: 0,
         }
     }
 
@@ -113,6 +119,19 @@ pub fn quantize_one(w: f32, spec: &QuantSpec, noise: &[f32]) -> (f32, f32, [f32;
                 q - v
             } as f32;
             ((s * q) as f32, if inside { 1.0 } else { 0.0 }, d)
+        }
+        KernelMode::Asymmetric => {
+            let top = f64::from((1u32 << spec.bits) - 1);
+            let z = f64::from(spec.zero_point);
+            let s = f64::from(spec.alpha);
+            let v = f64::from(w) / s;
+            let u = v.round_ties_even() + z;
+            let q = u.clamp(0.0, top);
+            let inside = (0.0..=top).contains(&u);
+            // x̂ = s(q − z): inside, ∂/∂s = round(v) − v (through round by the STE); outside,
+            // the clipped value's q − z.
+            d[0] = if inside { u - z - v } else { q - z } as f32;
+            ((s * (q - z)) as f32, if inside { 1.0 } else { 0.0 }, d)
         }
         KernelMode::Relaxed => {
             let g: Vec<f64> = noise.iter().map(|&v| f64::from(v)).collect();
@@ -244,6 +263,29 @@ mod tests {
         assert_eq!(out.gain, base.ste_mask);
         let ds: Vec<f32> = out.dparams.chunks(DPARAMS).map(|d| d[0]).collect();
         assert_eq!(ds, crate::quant::lsq_scale_grad(&x, 0.25, 3, false));
+    }
+
+    /// The asymmetric mode on the spec A5 vector (b = 3, [−0.62, 1.20]: s = 0.26, z = 2).
+    #[test]
+    fn asymmetric_mode_is_the_baseline() {
+        let x = [
+            -1.30f32, -0.62, -0.25, -0.05, 0.0, 0.07, 0.26, 0.49, 0.51, 1.20,
+        ];
+        let (s, z) = crate::quant::asymmetric_params(-0.62, 1.20, 3);
+        let spec = QuantSpec {
+            zero_point: z,
+            ..QuantSpec::new(KernelMode::Asymmetric, 3, s)
+        };
+        let out = quantize(&x, &spec, &[]);
+        let base = crate::quant::quantize_asymmetric(&x, s, z, 3);
+        assert_eq!(out.xhat, base.xhat);
+        assert_eq!(out.gain, base.ste_mask);
+        let q: Vec<i32> = out
+            .xhat
+            .iter()
+            .map(|v| (v / s).round() as i32 + z)
+            .collect();
+        assert_eq!(q, [0, 0, 1, 2, 2, 2, 3, 4, 4, 7]);
     }
 
     #[test]

@@ -488,6 +488,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             extend_edges: q.extend_edges,
             restricted: q.restricted,
             keep: self.eval_keep(l),
+            zero_point: 0,
         })
     }
 
