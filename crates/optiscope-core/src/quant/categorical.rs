@@ -83,7 +83,13 @@ pub fn masses(x: f64, grid: &NoisyGrid) -> Masses {
     for b in 0..=n {
         u[b] = (a * (f64::from(grid.kmin() + b as i32) - 0.5) - x) / s;
         ls_pos[b] = log_sigmoid(u[b]);
-        ls_neg[b] = log_sigmoid(-u[b]);
+        // log σ(−u) = log σ(u) − u; on the side where it is tiny (u ≪ 0) the direct form keeps
+        // its digits.
+        ls_neg[b] = if u[b] > 0.0 {
+            ls_pos[b] - u[b]
+        } else {
+            log_sigmoid(-u[b])
+        };
     }
     for i in 0..n {
         let kf = f64::from(grid.kmin() + i as i32);
@@ -142,7 +148,11 @@ pub struct CatOut {
 /// `f = Σ r_k g_k` and adds the selected point's own dependence on α.
 pub fn multiclass_ste(x: f64, grid: &NoisyGrid, keep: &[f64; MAX_BITS as usize]) -> CatOut {
     let m = masses(x, grid);
-    let level = |i: usize| super::bit_level(grid.kmin() + i as i32, grid.bits) as usize;
+    let mut levels = [1usize; MAX_POINTS];
+    for (i, l) in levels.iter_mut().enumerate().take(m.n) {
+        *l = super::bit_level(grid.kmin() + i as i32, grid.bits) as usize;
+    }
+    let level = |i: usize| levels[i];
     // Unnormalised weights relative to the largest log-mass among all points.
     let top = m.log_pi[..m.n]
         .iter()
