@@ -139,7 +139,6 @@ pub struct TrainArgs {
 impl TrainArgs {
     /// Applies the flags to `cfg`; returns the names of the flags that changed it.
     fn apply(&self, cfg: &mut TrainConfig) -> anyhow::Result<Vec<&'static str>> {
-        let before = cfg.clone();
         let mut changed = vec![];
         if let Some(d) = self.data {
             cfg.data = match d {
@@ -220,7 +219,6 @@ impl TrainArgs {
         if let Some(e) = self.epochs {
             cfg.epochs = e;
         }
-        let _ = before;
         Ok(changed)
     }
 }

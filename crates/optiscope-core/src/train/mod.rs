@@ -717,7 +717,6 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             }
             _ => {}
         }
-        let _ = l;
     }
 
     /// ProxQuant's prox after the optimizer step, `λ_t = reg_rate · epoch`.
