@@ -761,29 +761,40 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         self.evaluate(true)
     }
 
-    /// Puts both optimizers (model and quantizer parameters) in eval mode (`eval`) or back in
-    /// train mode: Schedule-Free's and AMUSE's averaged point for evaluation.
-    fn set_eval(&mut self, eval: bool) {
-        self.opt
-            .set_train_mode(&mut self.dev, &mut self.params, !eval);
-        if let Some(qopt) = &mut self.qopt {
-            let mut bufs: Vec<Vec<f32>> = self
+    /// Runs `f` with the parameters (model and quantizer) at the optimizers' evaluation point —
+    /// Schedule-Free's and AMUSE's average — on copies, then puts the training state back
+    /// untouched. (Switching the optimizers' modes would lerp the parameters in place and back,
+    /// which is not exact in floating point: looking at a run would perturb it.)
+    fn with_eval_point<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, TrainError>,
+    ) -> Result<T, TrainError> {
+        let eval = self.opt.eval_params(&mut self.dev, &self.params);
+        let train = std::mem::replace(&mut self.params, eval);
+        let qtrain: Option<Vec<Vec<f32>>> = self.qopt.as_ref().map(|qopt| {
+            let bufs: Vec<Vec<f32>> = self
                 .qparams
-                .iter_mut()
-                .map(|p| std::mem::take(p.value.data_vec_mut()))
+                .iter()
+                .map(|p| p.value.data().to_vec())
                 .collect();
-            qopt.set_train_mode(&mut Cpu, &mut bufs, !eval);
+            let qeval = qopt.eval_params(&mut Cpu, &bufs);
+            for (p, e) in self.qparams.iter_mut().zip(qeval) {
+                *p.value.data_vec_mut() = e;
+            }
+            bufs
+        });
+        let out = f(self);
+        self.params = train;
+        if let Some(bufs) = qtrain {
             for (p, b) in self.qparams.iter_mut().zip(bufs) {
                 *p.value.data_vec_mut() = b;
             }
         }
+        out
     }
 
     fn evaluate(&mut self, train: bool) -> Result<(f64, f64), TrainError> {
-        self.set_eval(true);
-        let out = self.evaluate_here(train);
-        self.set_eval(false);
-        out
+        self.with_eval_point(|t| t.evaluate_here(train))
     }
 
     fn evaluate_here(&mut self, train: bool) -> Result<(f64, f64), TrainError> {
@@ -818,10 +829,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
     /// Weight matrix `l` at the evaluation point (Schedule-Free/AMUSE: the average) with its
     /// evaluation quantization, grid and statistics.
     pub fn layer_view(&mut self, l: usize) -> Result<LayerView, TrainError> {
-        self.set_eval(true);
-        let out = self.layer_view_here(l);
-        self.set_eval(false);
-        out
+        self.with_eval_point(|t| t.layer_view_here(l))
     }
 
     fn layer_view_here(&mut self, l: usize) -> Result<LayerView, TrainError> {

@@ -271,3 +271,30 @@ fn quantizer_parameters_get_no_weight_decay_and_ignore_groups() {
     let (train, test) = c.data.load(c.test_fraction, c.split_seed);
     assert!(Trainer::new(c, &train, &test, Cpu).is_ok());
 }
+
+/// Looking at a run (evaluation, layer views) never changes it: with Schedule-Free, whose
+/// evaluation point is an average, a run inspected after every step ends where an uninspected
+/// one does, bit for bit.
+#[test]
+fn inspecting_a_run_does_not_perturb_it() {
+    let c = TrainConfig {
+        optimizer: serde_json::from_str(r#"{"name":"adamw_schedulefree","lr":0.005}"#).unwrap(),
+        quant: QuantConfig::new(QuantMethod::Rq, 2),
+        hidden: vec![16],
+        epochs: 1,
+        ..TrainConfig::default()
+    };
+    let (train, test) = c.data.load(c.test_fraction, c.split_seed);
+    let mut a = Trainer::new(c.clone(), &train, &test, Cpu).unwrap();
+    let mut b = Trainer::new(c, &train, &test, Cpu).unwrap();
+    for _ in 0..10 {
+        a.step().unwrap();
+        b.step().unwrap();
+        b.layer_view(0).unwrap();
+        b.evaluate_test().unwrap();
+    }
+    assert_eq!(a.save().unwrap().tensors, b.save().unwrap().tensors);
+    // And the view is at the average, not at the gradient point y.
+    let y = a.save().unwrap().tensors["model.w0"].1.clone();
+    assert_ne!(a.layer_view(0).unwrap().weights, y);
+}
