@@ -887,3 +887,57 @@ fn gpu_trainer_resumes_bit_for_bit() {
     }
     assert_eq!(full.save().unwrap().tensors, b.save().unwrap().tensors);
 }
+
+/// End to end with revised ProxQuant at 2 bits: the prox runs on the GPU with the GPU optimizer's
+/// second moment. λ_t = reg_rate·epoch is 0 in the first epoch, so the run goes one epoch (23
+/// steps, with its evaluation) plus 3 steps of the second, with reg_rate 2e-3, where the prox puts
+/// a part of the weights exactly on the grid (a third of layer 0, a sixth of layer 1) — so a wrong threshold on
+/// either side would show. The training forward uses the latent weights (no exact-multiple
+/// cancellations as with CPQ), so weights agree to 1e-4 tensor-relative, and the numbers of
+/// weights exactly on a grid point to 1 %.
+#[test]
+fn trainer_matches_cpu_with_proxquant() {
+    let Some(ctx) = gpu() else { return };
+    let quant = QuantConfig {
+        reg_rate: 2e-3,
+        ..QuantConfig::new(QuantMethod::Proxquant, 2)
+    };
+    let cfg = TrainConfig {
+        epochs: 2,
+        quant,
+        hidden: vec![32],
+        ..TrainConfig::default()
+    };
+    let (train, test) = cfg.data.load(cfg.test_fraction, cfg.split_seed);
+    let mut cpu = Trainer::new(cfg.clone(), &train, &test, Cpu).unwrap();
+    let mut gpu = Trainer::new(cfg, &train, &test, gpu_device(&ctx)).unwrap();
+    for _ in 0..cpu.batches_per_epoch() + 3 {
+        cpu.step().unwrap();
+        gpu.step().unwrap();
+    }
+    for l in 0..cpu.layers() {
+        let (c, g) = (cpu.layer_view(l).unwrap(), gpu.layer_view(l).unwrap());
+        let err = rel_err(&g.weights, &c.weights);
+        let on_grid = |v: &optiscope_core::train::LayerView| {
+            v.weights
+                .iter()
+                .zip(&v.xhat)
+                .filter(|(w, q)| w == q)
+                .count()
+        };
+        let (nc, ng) = (on_grid(&c), on_grid(&g));
+        eprintln!(
+            "proxquant layer {l}: weights {err:.2e}, on the grid: CPU {nc}, GPU {ng} of {}",
+            c.weights.len()
+        );
+        assert!(err < 1e-4, "layer {l}: weights differ by {err:.2e}");
+        assert!(
+            nc > c.weights.len() / 20 && nc < c.weights.len(),
+            "the prox should have put some, not all, weights on the grid: {nc}"
+        );
+        assert!(
+            nc.abs_diff(ng) <= c.weights.len() / 100,
+            "CPU {nc} vs GPU {ng} on the grid"
+        );
+    }
+}
