@@ -553,6 +553,31 @@ fn train_refuses_bad_input_and_never_overwrites() {
         assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(want), "{extra:?}: {}", stderr(&o));
     }
+    // A run that diverges stops with status 1 and says so; the metrics of finished epochs stay.
+    let div = d.join("div");
+    let o = bin()
+        .args([
+            "train",
+            "-q",
+            "--epochs",
+            "3",
+            "--hidden",
+            "16",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "1e30",
+            "--out",
+        ])
+        .arg(&div)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the training loss became"),
+        "{}",
+        stderr(&o)
+    );
     // A corrupt checkpoint is refused and left as it is.
     let ck = run.join("checkpoint.safetensors");
     let good = std::fs::read(&ck).unwrap();

@@ -113,6 +113,19 @@ pub enum TrainError {
     /// A checkpoint does not fit this run.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    /// The training loss stopped being a finite number.
+    #[error(
+        "the training loss became {loss} at minibatch {step} (epoch {epoch}); the run stops \
+         there (a smaller learning rate usually helps)"
+    )]
+    Diverged {
+        /// The loss of the minibatch.
+        loss: f64,
+        /// 1-based minibatch number.
+        step: u64,
+        /// 1-based epoch.
+        epoch: u64,
+    },
 }
 
 /// One finished epoch.
@@ -645,6 +658,13 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             self.prox_step()?;
         }
         let stats = self.dev.download(&stats)?;
+        if !stats[0].is_finite() {
+            return Err(TrainError::Diverged {
+                loss: f64::from(stats[0]) / n as f64,
+                step: self.pos.step + 1,
+                epoch: self.pos.epoch + 1,
+            });
+        }
         self.pos.loss_sum += f64::from(stats[0]);
         self.pos.correct += f64::from(stats[1]);
         self.pos.seen += n as u64;
