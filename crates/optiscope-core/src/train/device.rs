@@ -3,7 +3,7 @@
 //! `matrixmultiply`, and `optiscope-gpu` implements it with the WGSL twins in `shaders/mlp.wgsl`
 //! and `shaders/quant.wgsl`.
 
-use crate::optim::{Cpu, Device, OptimError};
+use crate::optim::{Cpu, Device};
 use crate::quant::kernel::{self, ProxScalars, QuantSpec, DPARAMS};
 use crate::tensor::{gemm, Op};
 
@@ -67,11 +67,6 @@ pub trait ModelDevice: Device {
     fn weighted_col_sums(&mut self, g: &Self::Buf, d: &Self::Buf, n: usize, p: usize) -> Self::Buf;
     /// ProxQuant's prox ([`kernel::prox_grid`]), in place.
     fn prox_grid(&mut self, w: &mut Self::Buf, v: Option<&Self::Buf>, s: &ProxScalars);
-}
-
-/// Reads a buffer back, mapping failures.
-pub fn host<D: Device>(dev: &mut D, buf: &D::Buf) -> Result<Vec<f32>, OptimError> {
-    dev.download(buf)
 }
 
 impl ModelDevice for Cpu {

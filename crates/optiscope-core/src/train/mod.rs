@@ -825,16 +825,16 @@ impl<D: ModelDevice + 'static> Trainer<D> {
                     .map(|spec| self.dev.quantize(&self.params[2 * l], &spec, None).0)
             })
             .collect();
-        let split = if train { &self.train } else { &self.test };
-        let (n_all, x_all) = (split.n, self.dev.duplicate(&split.x));
-        let y_all = self.dev.duplicate(&split.y);
+        let n_all = if train { self.train.n } else { self.test.n };
         let (mut loss, mut correct) = (0.0f64, 0.0f64);
         let chunk = 512;
         for start in (0..n_all).step_by(chunk) {
             let rows: Vec<u32> = (start as u32..(start + chunk).min(n_all) as u32).collect();
             let n = rows.len();
-            let x = self.dev.gather_rows(&x_all, self.widths[0], &rows);
-            let y = self.dev.gather_rows(&y_all, 1, &rows);
+            // Disjoint fields: the device is borrowed mutably, the data set shared.
+            let split = if train { &self.train } else { &self.test };
+            let x = self.dev.gather_rows(&split.x, self.widths[0], &rows);
+            let y = self.dev.gather_rows(&split.y, 1, &rows);
             let acts = self.forward(x, &weights, n);
             let (_, stats) = self
                 .dev
@@ -943,7 +943,6 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             qopt.visit_state(&mut saver);
             qscalars = saver.scalars;
         }
-        let json = |v: &dyn erased::Json| v.json();
         c.meta.insert("config".into(), json(&self.cfg));
         c.meta.insert("position".into(), json(&self.pos));
         c.meta.insert("optim_scalars".into(), json(&scalars));
@@ -1030,16 +1029,10 @@ impl<D: ModelDevice + 'static> Trainer<D> {
     }
 }
 
-/// Serialization to a JSON string without error paths (every type here serializes).
-mod erased {
-    pub trait Json {
-        fn json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn json(&self) -> String {
-            serde_json::to_string(self).unwrap_or_else(|e| format!("\"unserializable: {e}\""))
-        }
-    }
+/// A value as a JSON string (every type stored here serializes; a failure would leave a marker
+/// that `restore` then refuses).
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|e| format!("\"unserializable: {e}\""))
 }
 
 /// The optimizer of the quantizer's own parameters: the run's config without weight decay (which
