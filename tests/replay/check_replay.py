@@ -15,6 +15,9 @@ What it does:
      config flags; params [7], [5,3] tall, [3,6] wide, [4,2,3] 3-D, [2] role diagonal, ...; 3-6
      gradient steps of magnitude 0.1-1) and compares params and eval_params after every step with the
      reference: per tensor max|a-b| / max(max|b|, 1e-12) <= 1e-5;
+  1b. replays tensors of rank >= 3 whose answer depends on how they are read (a stack [b, m, n] as b
+     matrices, a conv filter [o, i, kh, kw] as one [o, i*kh*kw] matrix with that shape's factor),
+     each checked to differ from the wrong reading, so that the case can catch it;
   2. replays the spec's vectors (baselines, Muon two-step, SpecGD tiny, Schedule-Free 3 steps, AMUSE 3
      steps) and compares the binary with the published numbers to 1e-6 relative.
 Prints the worst error per optimizer, every failure, and finally `N passed, M failed`; exits 1 on failure.
@@ -229,6 +232,30 @@ def random_traces():
     return out
 
 
+def reading_traces():
+    """Traces whose answer depends on how a matrix method reads a tensor of rank >= 3: a stack
+    [b, m, n] is b matrices (not one [b, m*n]); a conv filter [o, i, kh, kw] is one [o, i*kh*kw]
+    matrix with the shape factor of that flattened shape (not kh/kw). Each comes with the trace of
+    the wrong reading, which must give a different answer (else the case could not catch the bug)."""
+    rng = np.random.default_rng(SEED + 1)
+    out = []
+    for name, cfg in [("muon", {"name": "muon", "lr": 0.05, "momentum": 0.9, "weight_decay": 0.01}),
+                      ("amuse", {"name": "amuse", "lr": 0.05, "warmup_steps": 2, "beta1": 0.6, "rho": 0.3}),
+                      ("specgd", {"name": "specgd", "lr": 0.05, "adjust_lr_fn": "original"})]:
+        for label, shape, wrong_shape, wrong_cfg in [
+            ("stack [3, 4, 2]", [3, 4, 2], [3, 8], {}),
+            ("conv [16, 1, 3, 3]", [16, 1, 3, 3], [16, 9], {"adjust_lr_fn": "none"}),
+        ]:
+            size = int(np.prod(shape))
+            data = (rng.standard_normal(size) * 0.5).tolist()
+            grads = [{"w": (rng.standard_normal(size) * 0.3).tolist()} for _ in range(3)]
+            trace = {"optimizer": dict(cfg), "params": {"w": {"shape": shape, "data": data}}, "grads": grads}
+            wrong = {"optimizer": dict(cfg, **wrong_cfg),
+                     "params": {"w": {"shape": wrong_shape, "data": data}}, "grads": grads}
+            out.append((f"{name} {label}", trace, wrong))
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # Running the binary and comparing
 
@@ -336,6 +363,24 @@ def main(argv):
                             + "\n    ".join(problems[:12]) + ("\n    ..." if len(problems) > 12 else ""))
         else:
             passed += 1
+
+    # 1b. tensors of rank >= 3 read as the spec says (stacks per matrix, conv filters flattened)
+    for idx, (label, trace, wrong) in enumerate(reading_traces()):
+        want = ref.replay(trace)["steps"]
+        other = ref.replay(wrong)["steps"]
+        gap = max(ref.rel_err(np.ravel(w["params"]["w"]).tolist(), np.ravel(o["params"]["w"]).tolist())
+                  for w, o in zip(want, other))
+        path = write(f"reading_{idx:02d}.json", trace)
+        got, err = run_binary(binary, extra, path)
+        problems = [err] if err is not None else compare(got, want, all_names, TOL_RANDOM)[1]
+        if not gap > 100 * TOL_RANDOM:
+            problems.append(f"the wrong reading differs by only {gap:.2e}: the case cannot catch it")
+        if problems:
+            failed += 1
+            failures.append(f"reading: {label} [{path}]\n    " + "\n    ".join(problems[:12]))
+        else:
+            passed += 1
+            print(f"ok   reading {label} (the wrong reading differs by {gap:.2e})")
 
     # 2. spec vectors vs the published numbers
     spec_worst = {}

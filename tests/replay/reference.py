@@ -258,11 +258,20 @@ def shape_scale(adjust_lr_fn, rows, cols):
     raise ConfigError(adjust_lr_fn)
 
 
-def matrix_view_shape(shape):
-    """The 2-D view [shape[0], prod(rest)] (1-D -> column [n, 1]; 0-D -> [1, 1])."""
-    if len(shape) == 0:
-        return (1, 1)
-    return (int(shape[0]), int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1)
+def matrix_stack_shape(shape):
+    """(batch, rows, cols): how the matrix methods read a tensor of rank >= 2 (optimizers.md 1.1, 1.2, 8).
+
+    [m, n] is one matrix; a conv filter [out, in, kh, kw] is flattened to one [out, in*kh*kw]
+    matrix (KellerJordan/Muon #60/#63), whose shape sets the shape factor; [b, m, n] and rank >= 5
+    are stacks of m x n matrices over the leading dims, each orthogonalized on its own."""
+    shape = [int(d) for d in shape]
+    if len(shape) == 2:
+        return 1, shape[0], shape[1]
+    if len(shape) == 4:
+        return 1, shape[0], shape[1] * shape[2] * shape[3]
+    if len(shape) >= 3:
+        return int(np.prod(shape[:-2], dtype=np.int64)), shape[-2], shape[-1]
+    raise ValueError(f"no matrix reading for shape {shape}")
 
 
 def route_of(shape, role, use_muon):
@@ -293,8 +302,9 @@ def route_of(shape, role, use_muon):
 def orth_update(u, shape, route, cfg, adjust_lr_fn):
     """Scaled orthogonalized update for a matrix/diagonal parameter, in the parameter's shape."""
     if route == "matrix":
-        rows, cols = matrix_view_shape(shape)
-        O = orthogonalize(u.reshape(rows, cols), cfg) * shape_scale(adjust_lr_fn, rows, cols)
+        batch, rows, cols = matrix_stack_shape(shape)
+        stack = u.reshape(batch, rows, cols)
+        O = np.stack([orthogonalize(m, cfg) for m in stack]) * shape_scale(adjust_lr_fn, rows, cols)
         return O.reshape(shape)
     n = u.size
     return (orthogonalize_diagonal(u, cfg) * shape_scale(adjust_lr_fn, n, n)).reshape(shape)

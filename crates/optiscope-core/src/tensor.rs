@@ -6,16 +6,33 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// A shape and the data that fills it do not agree.
+/// A shape and the data that fills it do not agree, or the shape is impossibly large.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("shape {shape:?} needs {expected} values, got {got}")]
-pub struct ShapeError {
-    /// The shape asked for.
-    pub shape: Vec<usize>,
-    /// The number of elements the shape implies.
-    pub expected: usize,
-    /// The number of values given.
-    pub got: usize,
+pub enum ShapeError {
+    /// The data's length is not the shape's element count.
+    #[error("shape {shape:?} needs {expected} values, got {got}")]
+    Length {
+        /// The shape asked for.
+        shape: Vec<usize>,
+        /// The number of elements the shape implies.
+        expected: usize,
+        /// The number of values given.
+        got: usize,
+    },
+    /// The product of the dimensions does not fit in `usize`.
+    #[error(
+        "shape {shape:?}: the product of its dimensions overflows (more than {} elements)",
+        usize::MAX
+    )]
+    Overflow {
+        /// The shape asked for.
+        shape: Vec<usize>,
+    },
+}
+
+/// The number of elements of `shape`, or `None` when the product overflows `usize`.
+pub fn checked_len(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
 }
 
 /// A dense, row-major f32 tensor of any rank (rank 0 is a scalar with one element).
@@ -28,9 +45,11 @@ pub struct Tensor {
 impl Tensor {
     /// A tensor of `shape` filled with `data` (row-major); fails if the lengths disagree.
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self, ShapeError> {
-        let expected = shape.iter().product::<usize>();
+        let Some(expected) = checked_len(&shape) else {
+            return Err(ShapeError::Overflow { shape });
+        };
         if expected != data.len() {
-            return Err(ShapeError {
+            return Err(ShapeError::Length {
                 shape,
                 expected,
                 got: data.len(),
@@ -115,10 +134,10 @@ impl Tensor {
         self.shape.len()
     }
 
-    /// The 2-D view used by matrix-aware optimizers: `[rows, product of the remaining dims]`
-    /// (so a conv filter `[out, in, kh, kw]` becomes `[out, in·kh·kw]`); `None` for rank < 2.
-    pub fn matrix_dims(&self) -> Option<(usize, usize)> {
-        matrix_dims(&self.shape)
+    /// How matrix-aware optimizers see this tensor: a stack of matrices ([`matrix_stack_dims`]);
+    /// `None` for rank < 2.
+    pub fn matrix_stack_dims(&self) -> Option<MatrixStack> {
+        matrix_stack_dims(&self.shape)
     }
 
     /// Frobenius norm, accumulated in f64.
@@ -132,12 +151,44 @@ impl Tensor {
     }
 }
 
-/// `[rows, cols]` of the flattened 2-D view of `shape` (see [`Tensor::matrix_dims`]).
-pub fn matrix_dims(shape: &[usize]) -> Option<(usize, usize)> {
-    if shape.len() < 2 {
-        return None;
+/// A tensor seen as `batch` row-major `rows × cols` matrices stored one after another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatrixStack {
+    /// Number of matrices.
+    pub batch: usize,
+    /// Rows of each matrix.
+    pub rows: usize,
+    /// Columns of each matrix.
+    pub cols: usize,
+}
+
+impl MatrixStack {
+    /// Elements of one matrix.
+    pub fn matrix_len(&self) -> usize {
+        self.rows * self.cols
     }
-    Some((shape[0], shape[1..].iter().product()))
+}
+
+/// How matrix-aware optimizers (Muon, SpecGD, AMUSE) read a tensor of rank ≥ 2 (optimizers.md §1.1,
+/// §1.2, §8):
+///
+/// - rank 2 `[m, n]`: one `m × n` matrix;
+/// - rank 4 `[out, in, kh, kw]` (a conv filter): one matrix `[out, in·kh·kw]`, the flattening of
+///   KellerJordan/Muon (#60/#63), whose shape also sets the shape factor;
+/// - rank 3 `[b, m, n]` and rank ≥ 5 `[..., m, n]`: a stack of `m × n` matrices over the leading
+///   dims (MoE experts, batched heads), each orthogonalized on its own (batched Newton–Schulz, as the
+///   reference's `@` broadcasts over leading dims), with the shape factor of `m × n`.
+///
+/// `None` for rank < 2.
+pub fn matrix_stack_dims(shape: &[usize]) -> Option<MatrixStack> {
+    // The products overflow only where another dimension is 0 (an empty tensor): no matrix then.
+    let (batch, rows, cols) = match shape {
+        [] | [_] => return None,
+        [m, n] => (1, *m, *n),
+        [o, rest @ ..] if shape.len() == 4 => (1, *o, checked_len(rest)?),
+        [lead @ .., m, n] => (checked_len(lead)?, *m, *n),
+    };
+    Some(MatrixStack { batch, rows, cols })
 }
 
 /// Frobenius (Euclidean) norm of a slice, accumulated in f64 so long vectors stay accurate.
@@ -274,9 +325,31 @@ mod tests {
         assert_eq!(err.to_string(), "shape [2, 3] needs 6 values, got 5");
     }
 
+    /// 2³² · 2³² wraps to 0 in release (and panics in debug) with a plain product.
     #[test]
-    fn conv_filters_flatten_to_out_by_rest() {
-        assert_eq!(Tensor::zeros(&[8, 3, 3, 3]).matrix_dims(), Some((8, 27)));
-        assert_eq!(Tensor::zeros(&[4]).matrix_dims(), None);
+    fn a_shape_whose_product_overflows_is_an_error() {
+        let shape = vec![1 << 32, 1 << 32];
+        assert_eq!(checked_len(&shape), None);
+        let err = Tensor::new(shape, vec![]).unwrap_err();
+        assert!(
+            matches!(err, ShapeError::Overflow { .. }) && err.to_string().contains("overflows"),
+            "{err}"
+        );
+        assert_eq!(checked_len(&[3, 0, 5]), Some(0));
+    }
+
+    #[test]
+    fn conv_filters_flatten_and_other_ranks_stack() {
+        let dims = |shape: &[usize]| {
+            Tensor::zeros(shape)
+                .matrix_stack_dims()
+                .map(|d| (d.batch, d.rows, d.cols))
+        };
+        assert_eq!(dims(&[8, 3, 3, 3]), Some((1, 8, 27)));
+        assert_eq!(dims(&[5, 3]), Some((1, 5, 3)));
+        assert_eq!(dims(&[4, 2, 3]), Some((4, 2, 3)));
+        assert_eq!(dims(&[2, 3, 4, 5, 6]), Some((24, 5, 6)));
+        assert_eq!(dims(&[4]), None);
+        assert_eq!(dims(&[]), None);
     }
 }

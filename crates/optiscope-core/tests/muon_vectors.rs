@@ -155,21 +155,75 @@ fn second_step_moves_along_ns5_of_the_buffer() {
     );
 }
 
-/// Conv filters are flattened to [out, in·kh·kw] and scaled by that shape (Muon #60/#63).
-#[test]
-fn conv_filters_use_the_flattened_shape() {
-    let data: Vec<f64> = (0..2 * 3 * 2 * 2)
+/// The inputs of the two reading tests below (`tests/replay/vectors.py` uses the same formulas).
+fn reading_inputs(n: usize) -> (Vec<f64>, Vec<f64>) {
+    let data = (0..n)
         .map(|i| ((i * 37 % 17) as f64 - 8.0) / 10.0)
         .collect();
-    let grad: Vec<f64> = (0..24)
-        .map(|i| ((i * 11 % 13) as f64 - 6.0) / 7.0)
-        .collect();
+    let grad = (0..n).map(|i| ((i * 11 % 13) as f64 - 6.0) / 7.0).collect();
+    (data, grad)
+}
+
+/// One plain Muon step (lr 0.1, no momentum) on a parameter of `shape`.
+fn muon_one_step(shape: &[usize]) -> Vec<f32> {
+    let (data, grad) = reading_inputs(shape.iter().product());
     let cfg = config(r#"{"name":"muon","lr":0.1,"momentum":0.0,"nesterov":false}"#);
-    let mut conv = vec![param("w", &[2, 3, 2, 2], &data)];
-    run_steps(&cfg, &mut conv, &[vec![tensor(&[2, 3, 2, 2], &grad)]]);
-    let mut flat = vec![param("w", &[2, 12], &data)];
-    run_steps(&cfg, &mut flat, &[vec![tensor(&[2, 12], &grad)]]);
-    assert_eq!(conv[0].value.data(), flat[0].value.data());
+    let mut params = vec![param("w", shape, &data)];
+    run_steps(&cfg, &mut params, &[vec![tensor(shape, &grad)]]);
+    params[0].value.data().to_vec()
+}
+
+/// Conv filters are flattened to [out, in·kh·kw] and scaled by that shape (Muon #60/#63): for
+/// [4, 1, 3, 1] the flattened factor is sqrt(4/3) and the unflattened kh/kw reading would give
+/// sqrt(3). Numbers from the float64 reference (`python3 tests/replay/vectors.py`).
+#[test]
+fn conv_filters_use_the_flattened_shape() {
+    let want = [
+        -0.7321603557,
+        -0.5250312934,
+        -0.1942199874,
+        0.1186656008,
+        0.3929809221,
+        0.7742066315,
+        -0.6910439076,
+        -0.4650253538,
+        -0.1291342027,
+        0.1597820489,
+        0.4529868617,
+        0.8392924162,
+    ];
+    assert_close("conv", &muon_one_step(&[4, 1, 3, 1]), &want, 2e-6, 1e-7);
+}
+
+/// A stack [b, m, n] is b matrices, each orthogonalized on its own with the factor of m × n
+/// (spec §1.1 "a batch with trailing two dims", §8 batched NS for MoE experts), not one [b, m·n]
+/// matrix. Numbers from the float64 reference (`python3 tests/replay/vectors.py`).
+#[test]
+fn stacks_are_orthogonalized_matrix_by_matrix() {
+    let want = [
+        -0.7402238208,
+        -0.5552118961,
+        -0.2711123375,
+        0.03948852325,
+        0.4551130633,
+        0.7873075778,
+        -0.6395181446,
+        -0.4792434184,
+        -0.1811852446,
+        0.1462523936,
+        0.5096469883,
+        0.8344536297,
+    ];
+    let stacked = muon_one_step(&[2, 3, 2]);
+    assert_close("stack", &stacked, &want, 2e-6, 1e-7);
+    // The flattened reading is a different update (so this test can tell the two apart).
+    let flat = muon_one_step(&[2, 6]);
+    let gap = stacked
+        .iter()
+        .zip(&flat)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(gap > 1e-2, "stack and [2, 6] readings agree to {gap}");
 }
 
 /// Vectors go to the auxiliary AdamW (MuonWithAuxAdam): its first step is lr·sign(g).

@@ -270,9 +270,40 @@ impl Device for GpuDevice {
         let ctx = self.ctx.clone();
         let scratch = self.scratch.clone();
         match route {
-            Route::Matrix { rows, cols } => {
-                kernels::newton_schulz(&ctx, self.enc(), &scratch, u, (rows, cols), orth)
-                    .map_err(device_error)
+            Route::Matrix(stack) if stack.batch == 1 => kernels::newton_schulz(
+                &ctx,
+                self.enc(),
+                &scratch,
+                u,
+                (stack.rows, stack.cols),
+                orth,
+            )
+            .map_err(device_error),
+            Route::Matrix(stack) => {
+                // A stack [b, m, n]: each matrix is copied out, orthogonalized and copied back into
+                // its place, all in one command encoder (no read-backs). One Newton–Schulz launch
+                // sequence per matrix; stacks are rare enough here that a batched kernel waits for a
+                // benchmark that asks for it.
+                let matrix_len = stack.matrix_len();
+                let bytes = (matrix_len * 4) as u64;
+                let out = ctx.zeros(u.len);
+                let slice = ctx.zeros(matrix_len);
+                for i in 0..stack.batch {
+                    let offset = (i * matrix_len * 4) as u64;
+                    let enc = self.enc();
+                    enc.copy_buffer_to_buffer(&u.buffer, offset, &slice.buffer, 0, bytes);
+                    let o = kernels::newton_schulz(
+                        &ctx,
+                        enc,
+                        &scratch,
+                        &slice,
+                        (stack.rows, stack.cols),
+                        orth,
+                    )
+                    .map_err(device_error)?;
+                    enc.copy_buffer_to_buffer(&o.buffer, 0, &out.buffer, offset, bytes);
+                }
+                Ok(out)
             }
             Route::Diagonal => kernels::newton_schulz_diagonal(&ctx, self.enc(), &scratch, u, orth)
                 .map_err(device_error),

@@ -196,7 +196,13 @@ impl Device for Cpu {
         orth: &Orthogonalizer,
     ) -> Result<Vec<f32>, OptimError> {
         Ok(match route {
-            Route::Matrix { rows, cols } => orth.apply(u, rows, cols)?,
+            Route::Matrix(stack) => {
+                let mut out = Vec::with_capacity(u.len());
+                for matrix in u.chunks_exact(stack.matrix_len()) {
+                    out.extend(orth.apply(matrix, stack.rows, stack.cols)?);
+                }
+                out
+            }
             Route::Diagonal => orth.apply_diagonal(u),
             Route::Aux => unreachable!(
                 "aux parameters are never orthogonalized (callers branch on the route)"

@@ -6,13 +6,16 @@ use serde::{Deserialize, Serialize};
 use super::adam::{AdamSettings, AdamState, EpsMode};
 use super::device::Device;
 use super::orthogonalize::{Orthogonalizer, MUON_NS_COEFFICIENTS};
+use crate::tensor::MatrixStack;
+
 use super::{
     check_betas, check_lr, check_nonneg, check_unit, resolve_groups, ConfigError, Executor,
     OptimError, Param, ParamGroup, ParamRole, Resolved,
 };
 
 /// How the orthogonalized update is scaled by the matrix shape (names follow `torch.optim.Muon`'s
-/// `adjust_lr_fn`). Shapes are those of the flattened `[rows, rest]` view.
+/// `adjust_lr_fn`). Shapes are those of one matrix of [`crate::tensor::matrix_stack_dims`]: a conv
+/// filter's flattened `[out, in·kh·kw]`, each `m × n` of a stack `[b, m, n]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum AdjustLrFn {
@@ -105,9 +108,11 @@ impl AuxAdamConfig {
 /// M ← lerp(M, g, 1 − β);  U ← lerp(g, M, β) if nesterov else M
 /// θ ← θ(1 − ηλ);  θ ← θ − η · s(shape) · NS5(U)
 /// ```
-/// Matrices (rank ≥ 2, flattened to `[rows, rest]`) are orthogonalized; every other parameter goes
-/// to `aux_adam`. The momentum buffer uses Keller's EMA form; Moonlight/torch's `B = μB + g` differs
-/// by the factor `1 − β`, which the normalization inside Newton–Schulz removes.
+/// Matrices (rank ≥ 2: 2-D weights, conv filters flattened to `[out, in·kh·kw]`, stacks `[b, m, n]`
+/// matrix by matrix, see [`crate::tensor::matrix_stack_dims`]) are orthogonalized; every other
+/// parameter goes to `aux_adam`. The momentum buffer uses Keller's EMA form, as `torch.optim.Muon`'s
+/// code does (its docstring writes `B = μB + g`); Moonlight's `B = μB + g` differs by the factor
+/// `1 − β`, which the normalization inside Newton–Schulz removes.
 /// Defaults: lr 0.02, momentum 0.95, nesterov, ns_steps 5, weight_decay 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -279,13 +284,9 @@ impl SpecGdConfig {
 /// How a matrix method routes one parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    /// Orthogonalize the `[rows, cols]` view.
-    Matrix {
-        /// Rows of the flattened view.
-        rows: usize,
-        /// Columns of the flattened view.
-        cols: usize,
-    },
+    /// Orthogonalize each of `batch` row-major `rows × cols` matrices (see
+    /// [`crate::tensor::matrix_stack_dims`]).
+    Matrix(MatrixStack),
     /// Orthogonalize `diag(v)`.
     Diagonal,
     /// Auxiliary Adam.
@@ -300,10 +301,8 @@ impl Route {
             Some(true) => ParamRole::Matrix,
             None => p.resolved_role(),
         };
-        match (role, p.value.matrix_dims()) {
-            (ParamRole::Matrix, Some((rows, cols))) if rows * cols > 0 => {
-                Self::Matrix { rows, cols }
-            }
+        match (role, p.value.matrix_stack_dims()) {
+            (ParamRole::Matrix, Some(stack)) if !p.value.is_empty() => Self::Matrix(stack),
             (ParamRole::Diagonal, _) => Self::Diagonal,
             _ => Self::Aux,
         }
@@ -312,7 +311,7 @@ impl Route {
     /// The shape factor of the update for this route (`diag(v)` counts as an n×n matrix).
     pub(crate) fn scale(self, adjust: AdjustLrFn, len: usize) -> f64 {
         match self {
-            Self::Matrix { rows, cols } => adjust.scale(rows, cols),
+            Self::Matrix(stack) => adjust.scale(stack.rows, stack.cols),
             Self::Diagonal => adjust.scale(len, len),
             Self::Aux => 1.0,
         }
