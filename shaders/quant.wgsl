@@ -288,10 +288,14 @@ fn quantize_multiclass(@builtin(global_invocation_id) gid: vec3<u32>) {
     let k0 = kmin();
     let a = qp.alpha;
     masses(src[i]);
-    // Unnormalised weights relative to the largest log-mass among all points.
+    // Unnormalised weights relative to the largest log-mass among the surviving points (K > 0):
+    // relative to a removed point far above them, every survivor's weight would underflow (0/0).
+    // Removed points get weight 0 (as on the CPU).
     var top = LOWEST;
     for (var j = 0u; j < n; j++) {
-        top = max(top, log_pi[j]);
+        if (qp.keep[bit_level(k0 + i32(j), qp.bits) - 1u] > 0.0) {
+            top = max(top, log_pi[j]);
+        }
     }
     var w: array<f32, 16>;
     var total = 0.0;
@@ -299,8 +303,8 @@ fn quantize_multiclass(@builtin(global_invocation_id) gid: vec3<u32>) {
     var found = false;
     var best_score = LOWEST;
     for (var j = 0u; j < n; j++) {
-        w[j] = exp(log_pi[j] - top);
         let kw = qp.keep[bit_level(k0 + i32(j), qp.bits) - 1u];
+        w[j] = select(0.0, exp(log_pi[j] - top), kw > 0.0);
         total += w[j] * kw;
         if (kw > 0.0) {
             // The first maximal score wins, as on the CPU.

@@ -153,17 +153,24 @@ pub fn multiclass_ste(x: f64, grid: &NoisyGrid, keep: &[f64; MAX_BITS as usize])
         *l = super::bit_level(grid.kmin() + i as i32, grid.bits) as usize;
     }
     let level = |i: usize| levels[i];
-    // Unnormalised weights relative to the largest log-mass among all points.
-    let top = m.log_pi[..m.n]
-        .iter()
-        .fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+    // Unnormalised weights relative to the largest log-mass among the surviving points (K > 0):
+    // a removed point may lie hundreds of log-units above every survivor (small σ, the nearest
+    // point dropped), and relative to it every survivor's weight would underflow to 0/0. Removed
+    // points get weight 0, so they add nothing to f, its derivatives or `dkeep` (a removed level's
+    // gate sits at the clamp z = 0, where the hard concrete's derivative is 0 anyway).
+    let top = (0..m.n)
+        .filter(|&i| keep[level(i) - 1] > 0.0)
+        .map(|i| m.log_pi[i])
+        .fold(f64::NEG_INFINITY, f64::max);
     let mut w = [0.0; MAX_POINTS];
     let mut total = 0.0;
     let mut best = usize::MAX;
     let mut best_score = f64::NEG_INFINITY;
     for i in 0..m.n {
-        w[i] = (m.log_pi[i] - top).exp();
         let kw = keep[level(i) - 1];
+        if kw > 0.0 {
+            w[i] = (m.log_pi[i] - top).exp();
+        }
         total += w[i] * kw;
         if kw > 0.0 {
             let score = m.log_pi[i] + kw.ln();
@@ -507,6 +514,36 @@ mod tests {
             &ALL,
         );
         assert!(out.dx.is_finite() && out.dalpha.is_finite() && out.xhat == 0.5);
+    }
+
+    /// A sharp categorical (σ = α/4000) with the nearest point removed: every survivor lies
+    /// ~1000 log-units below it (beyond f64's exp range), which gave 0/0 when the weights were
+    /// taken relative to all points. x̂ is the nearest survivor and every derivative is finite.
+    #[test]
+    fn removed_nearest_point_with_a_tiny_sigma_stays_finite() {
+        let g = NoisyGrid {
+            sigma: 0.5 / 4000.0,
+            ..b2()
+        };
+        // b = 2, α = 0.5: points −1, −0.5, 0, 0.5; level 2 (±0.5) removed, survivors −1 and 0.
+        let drop2 = [1.0, 0.0, 1.0, 1.0];
+        for (x, want) in [
+            (0.48, 0.0),
+            (0.52, 0.0),
+            (-0.45, 0.0),
+            (-0.55, -1.0),
+            (0.6, 0.0),
+        ] {
+            let out = multiclass_ste(x, &g, &drop2);
+            assert_eq!(out.xhat, want, "x = {x}");
+            assert!(
+                [out.dx, out.dalpha, out.dsigma]
+                    .iter()
+                    .chain(&out.dkeep)
+                    .all(|v| v.is_finite()),
+                "x = {x}: {out:?}"
+            );
+        }
     }
 
     /// Multi-class STE forward = nearest rounding without dropped bits: exact with finite edge
