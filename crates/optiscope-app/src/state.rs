@@ -8,7 +8,9 @@ use optiscope_core::experiment::ExperimentConfig;
 use optiscope_core::optim::{AdamWConfig, OptimizerConfig};
 use optiscope_core::quant::dropbits::DropBitsConfig;
 use optiscope_core::quant::{LearnBitsConfig, QuantConfig, QuantMethod};
-use optiscope_core::train::{DataChoice, TrainConfig};
+use optiscope_core::train::{
+    DataChoice, TrainConfig, MAX_BATCH_SIZE, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH,
+};
 use serde::{Deserialize, Serialize};
 
 /// The current format of the shared state.
@@ -193,6 +195,12 @@ impl ExplorerState {
         }
         let state: Self = serde_json::from_value(value)
             .map_err(|e| format!("the link's state is not usable: {e}"))?;
+        if let Some(q) = &state.quant {
+            // Sizes are bounded before anything is allocated for them.
+            q.train
+                .validate()
+                .map_err(|e| format!("the link's training config is not usable: {e}"))?;
+        }
         Ok(Some(state))
     }
 }
@@ -294,7 +302,7 @@ impl ExplorerState {
                 "layer" => q.layer = num(key)? as usize,
                 "seed" => t.seed = num(key)?,
                 "epochs" => t.epochs = num(key)?.clamp(1, 100_000),
-                "batch" => t.batch_size = num(key)?.clamp(1, 100_000) as usize,
+                "batch" => t.batch_size = num(key)?.clamp(1, MAX_BATCH_SIZE as u64) as usize,
                 "bits" => t.quant.bits = num(key)?.clamp(2, 8) as u32,
                 "lr" => {
                     let lr = float(key)?;
@@ -311,10 +319,18 @@ impl ExplorerState {
                 "hidden" => {
                     t.hidden = v
                         .split(',')
-                        .map(|w| w.parse::<usize>().ok().filter(|w| (1..=4096).contains(w)))
+                        .map(|w| {
+                            w.parse::<usize>()
+                                .ok()
+                                .filter(|w| (1..=MAX_HIDDEN_WIDTH).contains(w))
+                        })
                         .collect::<Option<Vec<_>>>()
+                        .filter(|h| h.len() <= MAX_HIDDEN_LAYERS)
                         .ok_or_else(|| {
-                            format!("hidden={v:?} in the link: widths 1..=4096, comma-separated")
+                            format!(
+                                "hidden={v:?} in the link: up to {MAX_HIDDEN_LAYERS} widths in \
+                                 1..={MAX_HIDDEN_WIDTH}, comma-separated"
+                            )
                         })?
                 }
                 "method" => {
@@ -435,6 +451,27 @@ mod tests {
         assert!(ExplorerState::from_fragment(&format!("#s={bad}"))
             .unwrap_err()
             .contains("not usable"));
+    }
+
+    /// Sizes in a link are bounded before anything is allocated: a `#s=` state with a hidden
+    /// width of 10¹¹ (which aborted on allocation) and the short form past the bounds are errors.
+    #[test]
+    fn oversized_links_are_errors_naming_the_bound() {
+        let mut s = ExplorerState::from_preset("river-valley");
+        s.view = View::Quantization;
+        s.quant_mut().train.hidden = vec![100_000_000_000];
+        let err = ExplorerState::from_fragment(&s.to_fragment()).unwrap_err();
+        assert!(err.contains("1..=4096"), "{err}");
+        s.quant_mut().train.hidden = vec![8; MAX_HIDDEN_LAYERS + 1];
+        let err = ExplorerState::from_fragment(&s.to_fragment()).unwrap_err();
+        assert!(err.contains("at most 16"), "{err}");
+        let err =
+            ExplorerState::from_fragment("#view=quantization&hidden=100000000000").unwrap_err();
+        assert!(err.contains("1..=4096"), "{err}");
+        let many = vec!["8"; MAX_HIDDEN_LAYERS + 1].join(",");
+        let err =
+            ExplorerState::from_fragment(&format!("#view=quantization&hidden={many}")).unwrap_err();
+        assert!(err.contains("up to 16 widths"), "{err}");
     }
 
     #[test]

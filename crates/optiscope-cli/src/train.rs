@@ -538,20 +538,39 @@ fn save<D: ModelDevice + 'static>(
 }
 
 /// Drops metric lines of epochs after `epoch` (written after the checkpoint a run resumes from).
+/// Lines that are not a metrics record (no integer `epoch`) are dropped too, and reported.
 fn truncate_metrics(path: &Path, epoch: u64) -> anyhow::Result<()> {
     let Ok(file) = File::open(path) else {
         return Ok(());
     };
     let mut keep = String::new();
-    for line in BufReader::new(file).lines() {
+    let mut unreadable = vec![];
+    for (i, line) in BufReader::new(file).lines().enumerate() {
         let line = line?;
         let e = serde_json::from_str::<serde_json::Value>(&line)
             .ok()
             .and_then(|v| v.get("epoch").and_then(serde_json::Value::as_u64));
-        if matches!(e, Some(e) if e <= epoch) {
-            keep.push_str(&line);
-            keep.push('\n');
+        match e {
+            Some(e) if e <= epoch => {
+                keep.push_str(&line);
+                keep.push('\n');
+            }
+            Some(_) => {}
+            None if line.trim().is_empty() => {}
+            None => unreadable.push(i + 1),
         }
+    }
+    if !unreadable.is_empty() {
+        eprintln!(
+            "warning: {} skipped {} line(s) that are not metrics records (line {}); they are not kept",
+            path.display(),
+            unreadable.len(),
+            unreadable
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let tmp = path.with_extension("jsonl.tmp");
     fs::write(&tmp, keep).with_context(|| format!("rewriting {}", path.display()))?;

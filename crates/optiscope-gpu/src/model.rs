@@ -362,6 +362,18 @@ impl ModelDevice for GpuDevice {
         out
     }
 
+    fn sums_of_squares(&mut self, bufs: &[&GpuBuffer]) -> GpuBuffer {
+        // Σ x² of each buffer is weighted_col_sums(x, x, n, 1); the one-value results are copied
+        // side by side so that the caller reads them back at once.
+        let out = self.ctx.zeros(bufs.len());
+        for (i, b) in bufs.iter().enumerate() {
+            let sum = self.weighted_col_sums(b, b, b.len, 1);
+            self.enc()
+                .copy_buffer_to_buffer(&sum.buffer, 0, &out.buffer, (i * 4) as u64, 4);
+        }
+        out
+    }
+
     fn prox_grid(&mut self, w: &mut GpuBuffer, v: Option<&GpuBuffer>, s: &ProxScalars) {
         if w.len == 0 {
             return;

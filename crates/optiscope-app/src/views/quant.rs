@@ -44,6 +44,9 @@ pub struct QuantRun {
     rows: (usize, usize),
     /// The summary last made: (step, text).
     summary: Option<(u64, String)>,
+    /// Why the run stopped early (a diverged loss or gradient, a device error): it is not stepped
+    /// again and stays at its last finite state.
+    stopped: Option<String>,
 }
 
 impl QuantRun {
@@ -71,6 +74,7 @@ impl QuantRun {
             view: None,
             rows: (train.len(), test.len()),
             summary: None,
+            stopped: None,
         })
     }
 
@@ -94,9 +98,14 @@ impl QuantRun {
         self.target = self.steps();
     }
 
-    /// Whether every configured epoch is done.
+    /// Whether the run takes no more steps: every configured epoch is done, or it stopped early.
     pub fn finished(&self) -> bool {
-        self.trainer.finished()
+        self.trainer.finished() || self.stopped.is_some()
+    }
+
+    /// Why the run stopped before its last epoch, if it did.
+    pub fn stopped(&self) -> Option<&str> {
+        self.stopped.as_deref()
     }
 
     /// The resolved config.
@@ -124,12 +133,21 @@ impl QuantRun {
         self.summary = None;
     }
 
-    /// One minibatch (nothing once finished); records `near_frac` and the epoch's metrics.
+    /// One minibatch (nothing once finished); records `near_frac` and the epoch's metrics. An
+    /// error stops the run for good ([`QuantRun::stopped`]): it is returned once, and the run
+    /// takes no further steps.
     pub fn step(&mut self) -> Result<(), TrainError> {
         if self.finished() {
             return Ok(());
         }
-        let metrics = self.trainer.step()?;
+        let metrics = match self.trainer.step() {
+            Ok(m) => m,
+            Err(e) => {
+                self.stopped = Some(format!("stopped at step {}: {e}", self.steps()));
+                self.summary = None;
+                return Err(e);
+            }
+        };
         let bpe = self.trainer.batches_per_epoch() as f64;
         let x = self.trainer.steps() as f64 / bpe;
         if let Some(m) = metrics {
@@ -185,6 +203,9 @@ impl QuantRun {
             self.trainer.epoch(),
             self.trainer.config().epochs
         );
+        if let Some(why) = &self.stopped {
+            s.push_str(&format!(" {why};"));
+        }
         if let Some(m) = self.epochs.last() {
             s.push_str(&format!(
                 " test_accuracy={:.4} train_loss={:.6}",
@@ -959,6 +980,40 @@ mod tests {
             b.step().unwrap();
         }
         assert_eq!(a.summary(), b.summary());
+    }
+
+    /// A run whose loss stops being finite stops for good at its last finite state: the error
+    /// is returned once, the summary says why, and further steps change nothing.
+    #[test]
+    fn a_diverging_run_stops_and_refuses_further_steps() {
+        let mut cfg = default_quant_train();
+        cfg.optimizer = serde_json::from_str(r#"{"name": "sgd", "lr": 1e30}"#).unwrap();
+        let mut run = QuantRun::new(&cfg, &data(&cfg), 0).unwrap();
+        let err = loop {
+            if let Err(e) = run.step() {
+                break e;
+            }
+            assert!(run.steps() < 50, "no divergence in 50 steps");
+        };
+        assert!(matches!(err, TrainError::Diverged { .. }), "{err}");
+        let at = run.steps();
+        assert!(run.finished());
+        assert!(run.stopped().is_some_and(|m| m.contains("became")));
+        let before = run.layer_view(0).unwrap().weights.clone();
+        assert!(
+            before.iter().all(|w| w.is_finite()),
+            "left at a non-finite state"
+        );
+        for _ in 0..3 {
+            run.step().unwrap();
+        }
+        assert_eq!(run.steps(), at);
+        assert_eq!(run.layer_view(0).unwrap().weights, before);
+        assert!(
+            run.summary().contains("stopped at step"),
+            "{}",
+            run.summary()
+        );
     }
 
     #[test]

@@ -67,6 +67,10 @@ pub trait ModelDevice: Device {
     fn weighted_col_sums(&mut self, g: &Self::Buf, d: &Self::Buf, n: usize, p: usize) -> Self::Buf;
     /// ProxQuant's prox ([`kernel::prox_grid`]), in place.
     fn prox_grid(&mut self, w: &mut Self::Buf, v: Option<&Self::Buf>, s: &ProxScalars);
+    /// `Σ x²` of each buffer, one value per buffer in one buffer (accumulated in f64 on the CPU):
+    /// NaN or infinite exactly when a buffer holds a NaN or an infinity, or squares past f32's
+    /// range. The trainer checks its gradients with one read-back before any state changes.
+    fn sums_of_squares(&mut self, bufs: &[&Self::Buf]) -> Self::Buf;
 }
 
 impl ModelDevice for Cpu {
@@ -190,5 +194,11 @@ impl ModelDevice for Cpu {
 
     fn prox_grid(&mut self, w: &mut Vec<f32>, v: Option<&Vec<f32>>, s: &ProxScalars) {
         kernel::prox_grid(w, v.map(|v| v.as_slice()), s);
+    }
+
+    fn sums_of_squares(&mut self, bufs: &[&Vec<f32>]) -> Vec<f32> {
+        bufs.iter()
+            .map(|b| b.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() as f32)
+            .collect()
     }
 }

@@ -82,6 +82,51 @@ pub struct TrainConfig {
     pub test_fraction: f64,
 }
 
+/// The widest hidden layer a run may ask for (the explorer's links and `--hidden` share it).
+pub const MAX_HIDDEN_WIDTH: usize = 4096;
+/// The most hidden layers a run may ask for.
+pub const MAX_HIDDEN_LAYERS: usize = 16;
+/// The largest minibatch.
+pub const MAX_BATCH_SIZE: usize = 100_000;
+
+impl TrainConfig {
+    /// Checks every size against its bound before anything is allocated, and the quantizer.
+    pub fn validate(&self) -> Result<(), String> {
+        self.quant.validate()?;
+        if self.epochs == 0 {
+            return Err("epochs = 0: must be at least 1".into());
+        }
+        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
+            return Err(format!(
+                "batch_size = {}: must be in 1..={MAX_BATCH_SIZE}",
+                self.batch_size
+            ));
+        }
+        if self.hidden.len() > MAX_HIDDEN_LAYERS {
+            return Err(format!(
+                "hidden: {} layers, at most {MAX_HIDDEN_LAYERS} are allowed",
+                self.hidden.len()
+            ));
+        }
+        if let Some(w) = self
+            .hidden
+            .iter()
+            .find(|w| !(1..=MAX_HIDDEN_WIDTH).contains(*w))
+        {
+            return Err(format!(
+                "hidden width {w}: each hidden width must be in 1..={MAX_HIDDEN_WIDTH}"
+            ));
+        }
+        if !(self.test_fraction > 0.0 && self.test_fraction < 1.0) {
+            return Err(format!(
+                "test_fraction = {}: must be in (0, 1)",
+                self.test_fraction
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
@@ -113,14 +158,17 @@ pub enum TrainError {
     /// A checkpoint does not fit this run.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
-    /// The training loss stopped being a finite number.
+    /// The training loss or a gradient stopped being finite. Detected before the step changes
+    /// anything: the run stays at its last finite state.
     #[error(
-        "the training loss became {loss} at minibatch {step} (epoch {epoch}); the run stops \
-         there (a smaller learning rate usually helps)"
+        "the {what} became {value} at minibatch {step} (epoch {epoch}); the run stops before \
+         that step, at its last finite state (a smaller learning rate usually helps)"
     )]
     Diverged {
-        /// The loss of the minibatch.
-        loss: f64,
+        /// What became non-finite: "training loss", "gradient of model.w0", ...
+        what: String,
+        /// The mean loss of the minibatch, or the gradient's sum of squares (or first bad value).
+        value: f64,
         /// 1-based minibatch number.
         step: u64,
         /// 1-based epoch.
@@ -198,6 +246,42 @@ struct Position {
     seen: u64,
 }
 
+/// What [`Trainer::minibatch_forward`] computes.
+struct MinibatchForward<D: Device> {
+    /// Rows in the minibatch.
+    n: usize,
+    /// Their labels.
+    y: D::Buf,
+    /// The input and every layer's output (the last are the logits).
+    acts: Vec<D::Buf>,
+    /// Each weight matrix as the forward used it (None: the latent weights themselves).
+    qw: Vec<Option<D::Buf>>,
+    /// Each quantized layer's derivatives, for the backward pass.
+    backs: Vec<Option<QuantBack<D>>>,
+}
+
+/// What the backward pass needs of one quantized weight matrix.
+struct QuantBack<D: Device> {
+    /// `∂x̂/∂w` per weight (the straight-through or relaxed gain).
+    gain: D::Buf,
+    /// `∂x̂/∂(quantizer parameters)` per weight, `DPARAMS` per row.
+    dparams: D::Buf,
+    /// The hard-concrete gates of learned bits.
+    gates: Option<Gates>,
+}
+
+/// What [`Trainer::minibatch_grads`] computes.
+struct MinibatchGrads<D: Device> {
+    /// Rows in the minibatch.
+    n: usize,
+    /// `[Σ loss, number correct]` over the rows.
+    stats: D::Buf,
+    /// One gradient per model parameter (`w0, b0, w1, …`), of the mean loss.
+    grads: Vec<D::Buf>,
+    /// One gradient per quantizer parameter (host tensors).
+    qgrads: Vec<Tensor>,
+}
+
 /// Host-side state of one layer's quantizer.
 #[derive(Debug, Clone, PartialEq)]
 struct LayerQuant {
@@ -237,17 +321,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
     ) -> Result<Self, TrainError> {
         let mut cfg = cfg;
         cfg.quant = cfg.quant.clone().resolved();
-        cfg.quant.validate().map_err(TrainError::Config)?;
-        if cfg.batch_size == 0 || cfg.epochs == 0 {
-            return Err(TrainError::Config(
-                "batch_size and epochs must be at least 1".into(),
-            ));
-        }
-        if cfg.hidden.contains(&0) {
-            return Err(TrainError::Config(
-                "hidden widths must be at least 1".into(),
-            ));
-        }
+        cfg.validate().map_err(TrainError::Config)?;
         if train.is_empty() || test.is_empty() {
             return Err(TrainError::Config(
                 "the train and test sets must not be empty".into(),
@@ -569,14 +643,10 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         acts
     }
 
-    /// One minibatch. Returns the epoch's metrics when it completes the epoch.
-    pub fn step(&mut self) -> Result<Option<EpochMetrics>, TrainError> {
-        if self.finished() {
-            return Ok(None);
-        }
-        if !self.epoch_started {
-            self.start_epoch()?;
-        }
+    /// The current minibatch's training forward: its labels, the activations of every layer
+    /// (the last are the logits) and each weight matrix's quantization. Changes nothing; the
+    /// epoch must have started.
+    fn minibatch_forward(&mut self) -> MinibatchForward<D> {
         let bs = self.cfg.batch_size;
         let start = self.pos.batch as usize * bs;
         let rows: Vec<u32> = self.order[start..(start + bs).min(self.train.n)].to_vec();
@@ -595,7 +665,11 @@ impl<D: ModelDevice + 'static> Trainer<D> {
                         self.dev
                             .quantize(&self.params[2 * l], &spec, noise.as_ref());
                     qw.push(Some(xhat));
-                    backs.push(Some((gain, dparams, gates)));
+                    backs.push(Some(QuantBack {
+                        gain,
+                        dparams,
+                        gates,
+                    }));
                 }
                 None => {
                     qw.push(None);
@@ -604,6 +678,27 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             }
         }
         let acts = self.forward(x, &qw, n);
+        MinibatchForward {
+            n,
+            y,
+            acts,
+            qw,
+            backs,
+        }
+    }
+
+    /// The current minibatch's loss statistics and gradients (of the mean loss) with respect to
+    /// every model parameter and every quantizer parameter, at the current state; changes
+    /// nothing. The epoch must have started.
+    fn minibatch_grads(&mut self) -> Result<MinibatchGrads<D>, TrainError> {
+        let MinibatchForward {
+            n,
+            y,
+            acts,
+            qw,
+            backs,
+        } = self.minibatch_forward();
+        let layers = self.widths.len() - 1;
         let classes = self.widths[layers];
         let (mut delta, stats) = self.dev.softmax_xent(&acts[layers], &y, n, classes);
         let mut grads: Vec<D::Buf> = Vec::with_capacity(2 * layers);
@@ -621,7 +716,11 @@ impl<D: ModelDevice + 'static> Trainer<D> {
                 delta = self.dev.linear_backprop(&delta, w, &acts[l], n, fi, fo);
             }
             let gw = match &backs[l] {
-                Some((gain, dparams, gates)) => {
+                Some(QuantBack {
+                    gain,
+                    dparams,
+                    gates,
+                }) => {
                     if let Some(first) = self.quant[l].first {
                         let nw = fi * fo;
                         let sums = self.dev.weighted_col_sums(&gw_hat, dparams, nw, DPARAMS);
@@ -638,7 +737,56 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         while let Some(g) = rev.pop() {
             grads.push(g);
         }
+        Ok(MinibatchGrads {
+            n,
+            stats,
+            grads,
+            qgrads,
+        })
+    }
+
+    /// One minibatch. Returns the epoch's metrics when it completes the epoch.
+    pub fn step(&mut self) -> Result<Option<EpochMetrics>, TrainError> {
+        if self.finished() {
+            return Ok(None);
+        }
+        if !self.epoch_started {
+            self.start_epoch()?;
+        }
+        let MinibatchGrads {
+            n,
+            stats,
+            grads,
+            qgrads,
+        } = self.minibatch_grads()?;
+        let layers = self.widths.len() - 1;
         let grad_refs: Vec<&D::Buf> = grads.iter().collect();
+        // Nothing has changed yet: a non-finite loss or gradient stops the run here, at its last
+        // finite state (weights, optimizer and quantizer state, position).
+        let stats = self.dev.download(&stats)?;
+        let diverged = |what: String, value: f64| TrainError::Diverged {
+            what,
+            value,
+            step: self.pos.step + 1,
+            epoch: self.pos.epoch + 1,
+        };
+        if !stats[0].is_finite() {
+            return Err(diverged(
+                "training loss".into(),
+                f64::from(stats[0]) / n as f64,
+            ));
+        }
+        let sums = self.dev.sums_of_squares(&grad_refs);
+        let sums = self.dev.download(&sums)?;
+        if let Some(i) = sums.iter().position(|v| !v.is_finite()) {
+            let what = format!("gradient of model.{}", self.metas[i].name);
+            return Err(diverged(what, f64::from(sums[i])));
+        }
+        if let Some(p) = qgrads.iter().position(|g| !g.all_finite()) {
+            let what = format!("gradient of quant.{}", self.qparams[p].name);
+            let bad = qgrads[p].data().iter().find(|v| !v.is_finite());
+            return Err(diverged(what, bad.map_or(f64::NAN, |&v| f64::from(v))));
+        }
         self.opt.step(&mut self.dev, &mut self.params, &grad_refs)?;
         if let Some(qopt) = &mut self.qopt {
             let mut bufs: Vec<Vec<f32>> = self
@@ -656,14 +804,6 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         }
         if self.cfg.quant.method == QuantMethod::Proxquant {
             self.prox_step()?;
-        }
-        let stats = self.dev.download(&stats)?;
-        if !stats[0].is_finite() {
-            return Err(TrainError::Diverged {
-                loss: f64::from(stats[0]) / n as f64,
-                step: self.pos.step + 1,
-                epoch: self.pos.epoch + 1,
-            });
         }
         self.pos.loss_sum += f64::from(stats[0]);
         self.pos.correct += f64::from(stats[1]);
@@ -952,6 +1092,46 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         Ok(c)
     }
 
+    /// Whether `pos` is a position this run can be at: inside an epoch (`batch` below the
+    /// batches per epoch), `step` and `seen` agreeing with it, finite sums. A crafted checkpoint
+    /// would otherwise index past the shuffled order.
+    fn check_position(&self, pos: &Position) -> Result<(), String> {
+        let bpe = self.batches_per_epoch();
+        if pos.batch >= bpe {
+            return Err(format!(
+                "batch {} is not below the {bpe} batches of an epoch",
+                pos.batch
+            ));
+        }
+        let step = pos
+            .epoch
+            .checked_mul(bpe)
+            .and_then(|s| s.checked_add(pos.batch));
+        if step != Some(pos.step) {
+            return Err(format!(
+                "step {} does not follow from epoch {} and batch {} ({bpe} batches per epoch)",
+                pos.step, pos.epoch, pos.batch
+            ));
+        }
+        let seen = pos.batch * self.cfg.batch_size as u64;
+        if pos.seen != seen {
+            return Err(format!(
+                "{} rows seen in the epoch, but {} batches of {} make {seen}",
+                pos.seen, pos.batch, self.cfg.batch_size
+            ));
+        }
+        let sums_ok = pos.loss_sum.is_finite()
+            && pos.loss_sum >= 0.0
+            && (0.0..=seen as f64).contains(&pos.correct);
+        if !sums_ok {
+            return Err(format!(
+                "loss sum {} and correct count {} do not fit {seen} rows",
+                pos.loss_sum, pos.correct
+            ));
+        }
+        Ok(())
+    }
+
     /// Restores a checkpoint written by [`Self::save`] for the same config (the caller compares
     /// configs; here every tensor is checked for presence and size).
     pub fn restore(&mut self, mut c: Checkpoint) -> Result<(), TrainError> {
@@ -975,6 +1155,8 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             serde_json::from_str(s).map_err(|e| bad(format!("`{key}` metadata: {e}")))
         };
         let pos: Position = serde_json::from_value(parse("position")?)
+            .map_err(|e| bad(format!("position: {e}")))?;
+        self.check_position(&pos)
             .map_err(|e| bad(format!("position: {e}")))?;
         let scalars: BTreeMap<String, f64> = serde_json::from_value(parse("optim_scalars")?)
             .map_err(|e| bad(format!("optim_scalars: {e}")))?;
