@@ -337,20 +337,26 @@ impl ExplorerApp {
     }
 
     fn advance(&mut self, n: u64) {
-        match self.exp.step(n) {
-            Ok(report) => {
-                for (i, d) in report.diverged {
-                    let label = &self.exp.runs()[i].config.label;
-                    self.message = Some((
-                        format!(
-                            "run {label:?} diverged at step {} (loss {}); it stops there",
-                            d.step, d.loss
-                        ),
-                        true,
-                    ));
-                }
-            }
-            Err(e) => self.message = Some((e.to_string(), true)),
+        let report = self.exp.step(n);
+        for (i, d) in report.diverged {
+            let label = &self.exp.runs()[i].config.label;
+            self.message = Some((
+                format!(
+                    "run {label:?} diverged at step {} (loss {}); it stops there",
+                    d.step, d.loss
+                ),
+                true,
+            ));
+        }
+        for (i, f) in report.failed {
+            let label = &self.exp.runs()[i].config.label;
+            self.message = Some((
+                format!(
+                    "run {label:?} failed at step {}: {}; it stops there, the others go on",
+                    f.step, f.error
+                ),
+                true,
+            ));
         }
         self.state.step = self.exp.current_step();
     }
@@ -495,8 +501,14 @@ impl ExplorerApp {
                 .and_then(|b| export::parse_metrics(&name, &String::from_utf8_lossy(&b)));
             match parsed {
                 Ok(m) => {
+                    let skipped = match m.skipped {
+                        0 => String::new(),
+                        k => format!(
+                            "; {k} record(s) had a point or singular values that are not numbers (shown without them)"
+                        ),
+                    };
                     self.notice(format!(
-                        "showing {} ({} runs); \"close file\" returns to the live experiment",
+                        "showing {} ({} runs{skipped}); \"close file\" returns to the live experiment",
                         m.name,
                         m.runs.len()
                     ));

@@ -98,6 +98,9 @@ pub struct LoadedMetrics {
     pub name: String,
     /// Runs by label, in first-seen order kept by the map's sorted keys.
     pub runs: BTreeMap<String, LoadedRun>,
+    /// Records whose `point` or `singular_values` held something other than numbers (a NaN is
+    /// written as `null`): their loss is shown, that part of them is skipped and counted here.
+    pub skipped: usize,
 }
 
 /// Parses a `metrics.jsonl`; errors name the line.
@@ -105,6 +108,7 @@ pub fn parse_metrics(name: &str, text: &str) -> Result<LoadedMetrics, String> {
     let mut out = LoadedMetrics {
         name: name.into(),
         runs: BTreeMap::new(),
+        skipped: 0,
     };
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -132,19 +136,28 @@ pub fn parse_metrics(name: &str, text: &str) -> Result<LoadedMetrics, String> {
             .ok_or_else(|| format!("{name} line {}: \"loss\" is not a number", i + 1))?;
         let entry = out.runs.entry(run).or_default();
         entry.loss.push([step as f64, loss]);
+        // `Some(None)`: the field is there but is not an array of numbers.
         let numbers = |k: &str| {
-            v.get(k).and_then(|a| a.as_array()).map(|a| {
-                a.iter()
-                    .filter_map(serde_json::Value::as_f64)
-                    .collect::<Vec<_>>()
+            v.get(k).map(|a| {
+                a.as_array().and_then(|a| {
+                    a.iter()
+                        .map(serde_json::Value::as_f64)
+                        .collect::<Option<Vec<_>>>()
+                })
             })
         };
-        if let Some(p) = numbers("point").filter(|p| p.len() == 2) {
-            entry.path.push([p[0], p[1]]);
+        let mut skipped = false;
+        match numbers("point") {
+            Some(Some(p)) if p.len() == 2 => entry.path.push([p[0], p[1]]),
+            Some(_) => skipped = true,
+            None => {}
         }
-        if let Some(s) = numbers("singular_values") {
-            entry.singular_values.push((step, s));
+        match numbers("singular_values") {
+            Some(Some(s)) => entry.singular_values.push((step, s)),
+            Some(None) => skipped = true,
+            None => {}
         }
+        out.skipped += usize::from(skipped);
     }
     if out.runs.is_empty() {
         return Err(format!("{name}: no records"));
@@ -178,7 +191,7 @@ mod tests {
         let mut cfg = preset("rosenbrock").unwrap();
         cfg.steps = 5;
         let mut exp = Experiment::new(cfg.clone()).unwrap();
-        exp.step(5).unwrap();
+        exp.step(5);
         let csv = metrics_csv(&exp);
         let lines: Vec<_> = csv.lines().collect();
         assert_eq!(lines[0], "run,step,loss,x,y");
@@ -201,6 +214,19 @@ mod tests {
         let loaded = parse_metrics("m.jsonl", &jsonl).unwrap();
         assert_eq!(loaded.runs.len(), cfg.runs.len());
         assert_eq!(loaded.runs["adam"].path.len(), 6);
+    }
+
+    /// A record whose point or singular values are not numbers keeps its loss and is counted.
+    #[test]
+    fn unreadable_values_are_counted_not_dropped_silently() {
+        let text = "{\"run\":\"a\",\"step\":0,\"loss\":1,\"point\":[0,1]}\n\
+                    {\"run\":\"a\",\"step\":1,\"loss\":2,\"point\":[null,1]}\n\
+                    {\"run\":\"b\",\"step\":0,\"loss\":3,\"singular_values\":[1,null,2]}\n";
+        let m = parse_metrics("m.jsonl", text).unwrap();
+        assert_eq!(m.skipped, 2);
+        assert_eq!(m.runs["a"].loss, vec![[0.0, 1.0], [1.0, 2.0]]);
+        assert_eq!(m.runs["a"].path, vec![[0.0, 1.0]]);
+        assert!(m.runs["b"].singular_values.is_empty());
     }
 
     #[test]

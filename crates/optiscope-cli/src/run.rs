@@ -193,9 +193,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     bar.set_message(name.clone());
     let chunk = (cfg.steps / 500).max(1);
-    let mut diverged = vec![];
+    let mut stopped = vec![];
     while !exp.is_done() {
-        let report = exp.step(chunk).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let report = exp.step(chunk);
         write_records(&mut metrics, &exp, &report.records)?;
         for (i, d) in &report.diverged {
             let label = &exp.runs()[*i].config.label;
@@ -208,7 +208,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     metrics_path.display()
                 )
             });
-            diverged.push(label.clone());
+            stopped.push(format!("{label} (diverged)"));
+        }
+        for (i, f) in &report.failed {
+            let label = &exp.runs()[*i].config.label;
+            let last = exp.runs()[*i].history().last().map_or(0, |r| r.step);
+            bar.suspend(|| {
+                eprintln!(
+                    "run {label:?} failed at step {}: {}; it stops there, its records up to step {last} stay in {}",
+                    f.step,
+                    f.error,
+                    metrics_path.display()
+                )
+            });
+            stopped.push(format!("{label} (failed)"));
         }
         metrics
             .flush()
@@ -232,11 +245,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         metrics_path.display(),
         summary_path.display()
     )?;
-    if !diverged.is_empty() {
+    if !stopped.is_empty() {
         anyhow::bail!(
-            "{} run(s) diverged: {}",
-            diverged.len(),
-            diverged.join(", ")
+            "{} run(s) stopped early: {}",
+            stopped.len(),
+            stopped.join(", ")
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -282,9 +295,10 @@ fn print_summary(
                 (None, Some([x, y])) => format!("({x:.4}, {y:.4})"),
                 _ => String::new(),
             };
-            let fin = match s.diverged {
-                Some(d) => format!("diverged@{}", d.step),
-                None => fmt_loss(s.final_loss),
+            let fin = match (s.diverged, &s.failed) {
+                (Some(d), _) => format!("diverged@{}", d.step),
+                (None, Some(f)) => format!("failed@{}", f.step),
+                (None, None) => fmt_loss(s.final_loss),
             };
             [
                 s.label.clone(),
@@ -338,7 +352,7 @@ fn print_summary(
     }
     if let Some(best) = summary
         .iter()
-        .filter(|s| s.diverged.is_none())
+        .filter(|s| s.diverged.is_none() && s.failed.is_none())
         .min_by(|a, b| a.tail_mean_loss.total_cmp(&b.tail_mean_loss))
     {
         writeln!(

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::optim::{ConfigError, OptimError, Optimizer, OptimizerConfig, Param};
+use crate::optim::{ConfigError, Optimizer, OptimizerConfig, Param};
 use crate::problems::{Observation, Problem, ProblemConfig, ProblemError};
 
 /// One run: an optimizer with a label.
@@ -76,7 +76,16 @@ pub struct Divergence {
     pub loss: f64,
 }
 
-/// An experiment cannot be built or stepped.
+/// Where and why a run's optimizer failed (e.g. SpecGD's SVD on infinite gradients).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The step that could not be taken.
+    pub step: u64,
+    /// The optimizer's error.
+    pub error: String,
+}
+
+/// An experiment cannot be built.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum ExperimentError {
     /// The problem config is unusable.
@@ -102,16 +111,6 @@ pub enum ExperimentError {
         /// What is allowed.
         allowed: String,
     },
-    /// An optimizer step failed.
-    #[error("run {label:?} at step {step}: {source}")]
-    Step {
-        /// The run.
-        label: String,
-        /// The step.
-        step: u64,
-        /// Why.
-        source: OptimError,
-    },
 }
 
 /// Builds a run's optimizer from its config and the initial parameters.
@@ -126,6 +125,7 @@ pub struct Run {
     optimizer: Box<dyn Optimizer>,
     history: Vec<Record>,
     diverged: Option<Divergence>,
+    failed: Option<Failure>,
 }
 
 impl Run {
@@ -137,6 +137,16 @@ impl Run {
     /// Where the run diverged, if it did.
     pub fn diverged(&self) -> Option<Divergence> {
         self.diverged
+    }
+
+    /// Where and why its optimizer failed, if it did.
+    pub fn failed(&self) -> Option<&Failure> {
+        self.failed.as_ref()
+    }
+
+    /// Whether the run has stopped early (diverged or failed): it takes no more steps.
+    pub fn stopped(&self) -> bool {
+        self.diverged.is_some() || self.failed.is_some()
     }
 
     /// The current parameters (in train mode: the gradient point).
@@ -152,6 +162,8 @@ pub struct StepReport {
     pub records: Vec<(usize, Record)>,
     /// Runs that diverged during this call, as (run index, divergence).
     pub diverged: Vec<(usize, Divergence)>,
+    /// Runs whose optimizer failed during this call, as (run index, failure).
+    pub failed: Vec<(usize, Failure)>,
 }
 
 /// A problem and its runs.
@@ -221,6 +233,7 @@ impl Experiment {
                 optimizer,
                 history: vec![record],
                 diverged: None,
+                failed: None,
             });
         }
         Ok(Self {
@@ -231,16 +244,17 @@ impl Experiment {
         })
     }
 
-    /// Advances every run that has not diverged by up to `n` steps (never past `config.steps`).
-    /// A run whose loss becomes NaN or infinite stops there; the others go on.
-    pub fn step(&mut self, n: u64) -> Result<StepReport, ExperimentError> {
+    /// Advances every run that has not stopped by up to `n` steps (never past `config.steps`).
+    /// A run whose loss becomes NaN or infinite, or whose optimizer fails, stops there (its
+    /// records so far stay); the others go on.
+    pub fn step(&mut self, n: u64) -> StepReport {
         let mut report = StepReport::default();
         let n = n.min(self.config.steps.saturating_sub(self.step));
         for _ in 0..n {
             let t = self.step + 1;
             let record_now = t % self.config.record_every == 0 || t == self.config.steps;
             for (i, run) in self.runs.iter_mut().enumerate() {
-                if run.diverged.is_some() {
+                if run.stopped() {
                     continue;
                 }
                 let values: Vec<_> = run.params.iter().map(|p| p.value.clone()).collect();
@@ -250,13 +264,15 @@ impl Experiment {
                     run.optimizer
                         .set_lr_scale((t as f64 / warmup as f64).min(1.0));
                 }
-                run.optimizer
-                    .step(&mut run.params, &grads)
-                    .map_err(|source| ExperimentError::Step {
-                        label: run.config.label.clone(),
+                if let Err(e) = run.optimizer.step(&mut run.params, &grads) {
+                    let f = Failure {
                         step: t,
-                        source,
-                    })?;
+                        error: e.to_string(),
+                    };
+                    run.failed = Some(f.clone());
+                    report.failed.push((i, f));
+                    continue;
+                }
                 let eval = run.optimizer.eval_params(&run.params);
                 let loss = self.problem.loss(&eval);
                 if !loss.is_finite() || eval.iter().any(|p| !p.all_finite()) {
@@ -277,7 +293,7 @@ impl Experiment {
             }
             self.step = t;
         }
-        Ok(report)
+        report
     }
 
     /// Steps taken.
@@ -340,6 +356,9 @@ pub struct RunSummary {
     /// Where the run diverged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diverged: Option<Divergence>,
+    /// Where and why its optimizer failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Failure>,
 }
 
 impl RunSummary {
@@ -371,6 +390,7 @@ impl RunSummary {
             },
             hitting_steps,
             diverged: run.diverged,
+            failed: run.failed.clone(),
         }
     }
 
@@ -389,3 +409,72 @@ impl RunSummary {
 }
 
 pub mod presets;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::OptimError;
+    use crate::tensor::Tensor;
+
+    /// An optimizer that fails at its `fail_at`-th step (1-based) and is plain SGD before.
+    struct FailsAt {
+        inner: Box<dyn Optimizer>,
+        fail_at: u64,
+    }
+
+    impl Optimizer for FailsAt {
+        fn step(&mut self, params: &mut [Param], grads: &[Tensor]) -> Result<(), OptimError> {
+            if self.inner.steps_taken() + 1 == self.fail_at {
+                return Err(OptimError::Device("the device was lost".into()));
+            }
+            self.inner.step(params, grads)
+        }
+        fn set_lr_scale(&mut self, scale: f64) {
+            self.inner.set_lr_scale(scale);
+        }
+        fn steps_taken(&self) -> u64 {
+            self.inner.steps_taken()
+        }
+    }
+
+    /// One run's optimizer error stops that run with its records and a `failed` summary; the
+    /// others go on to the end (before, the error stopped every run).
+    #[test]
+    fn a_failing_run_stops_alone() {
+        let mut cfg = presets::preset("saddle").unwrap_or_else(|| unreachable!());
+        cfg.steps = 30;
+        let bad = cfg.runs[1].label.clone();
+        let mut e = Experiment::with_executor(cfg.clone(), &|c, p| {
+            let inner = c.build(p)?;
+            Ok(if c == &cfg.runs[1].optimizer {
+                Box::new(FailsAt { inner, fail_at: 8 })
+            } else {
+                inner
+            })
+        })
+        .unwrap();
+        let mut failed = vec![];
+        while !e.is_done() {
+            failed.extend(e.step(7).failed);
+        }
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].0, 1);
+        assert_eq!(failed[0].1.step, 8);
+        let summary = e.summary();
+        for (i, (run, s)) in e.runs().iter().zip(&summary).enumerate() {
+            if i == 1 {
+                assert_eq!(s.label, bad);
+                assert_eq!(run.history().last().map(|r| r.step), Some(7));
+                assert!(s.failed.as_ref().is_some_and(|f| f.error.contains("lost")));
+            } else {
+                assert_eq!(
+                    run.history().last().map(|r| r.step),
+                    Some(30),
+                    "{}",
+                    s.label
+                );
+                assert!(s.failed.is_none() && s.diverged.is_none());
+            }
+        }
+    }
+}

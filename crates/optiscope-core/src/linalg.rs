@@ -4,14 +4,26 @@
 use nalgebra::DMatrix;
 use thiserror::Error;
 
-/// A decomposition did not converge.
+/// A decomposition could not be taken.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("the SVD of a {rows}x{cols} matrix did not converge (is it finite?)")]
-pub struct SvdError {
-    /// Rows of the matrix.
-    pub rows: usize,
-    /// Columns of the matrix.
-    pub cols: usize,
+pub enum SvdError {
+    /// The matrix holds NaN or infinite values (nalgebra panics on them, so they are refused
+    /// first).
+    #[error("the SVD of a {rows}x{cols} matrix cannot be taken: it holds NaN or infinite values")]
+    NonFinite {
+        /// Rows of the matrix.
+        rows: usize,
+        /// Columns of the matrix.
+        cols: usize,
+    },
+    /// The iteration did not converge.
+    #[error("the SVD of a {rows}x{cols} matrix did not converge")]
+    NoConvergence {
+        /// Rows of the matrix.
+        rows: usize,
+        /// Columns of the matrix.
+        cols: usize,
+    },
 }
 
 fn to_dmatrix(x: &[f32], rows: usize, cols: usize) -> DMatrix<f64> {
@@ -29,6 +41,10 @@ fn svd(
         rows * cols,
         "svd: slice length does not match {rows}x{cols}"
     );
+    // f32 values are finite in f64 exactly when they are finite in f32.
+    if x.iter().any(|v| !v.is_finite()) {
+        return Err(SvdError::NonFinite { rows, cols });
+    }
     nalgebra::SVD::try_new(
         to_dmatrix(x, rows, cols),
         vectors,
@@ -36,7 +52,7 @@ fn svd(
         f64::EPSILON,
         10_000,
     )
-    .ok_or(SvdError { rows, cols })
+    .ok_or(SvdError::NoConvergence { rows, cols })
 }
 
 /// Singular values of a row-major `rows × cols` matrix, largest first.
@@ -58,7 +74,7 @@ pub fn polar_factor(
 ) -> Result<Vec<f32>, SvdError> {
     let d = svd(x, rows, cols, true)?;
     let (Some(u), Some(v_t)) = (d.u.as_ref(), d.v_t.as_ref()) else {
-        return Err(SvdError { rows, cols });
+        return Err(SvdError::NoConvergence { rows, cols });
     };
     let s_max = d.singular_values.iter().copied().fold(0.0, f64::max);
     let mut out = vec![0.0f32; rows * cols];
@@ -117,6 +133,17 @@ mod tests {
         }
         let s = singular_values(&g, 2, 3).unwrap();
         assert!((s[0] - 3.747556687).abs() < 1e-6 && (s[1] - 1.126196641).abs() < 1e-6);
+    }
+
+    /// nalgebra panics ("Singular value was NaN") on such input; it is an error instead.
+    #[test]
+    fn non_finite_input_is_an_error_not_a_panic() {
+        for bad in [f32::NAN, f32::INFINITY] {
+            let err = polar_factor(&[1.0, bad, 0.0, 1.0], 2, 2, 1e-6).unwrap_err();
+            assert_eq!(err, SvdError::NonFinite { rows: 2, cols: 2 });
+            assert!(err.to_string().contains("NaN or infinite"));
+            assert!(singular_values(&[bad; 4], 2, 2).is_err());
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ fn run_to_end(name: &str, seed: u64) -> Experiment {
     let mut cfg = preset(name).unwrap();
     cfg.seed = seed;
     let mut e = Experiment::new(cfg).unwrap();
-    e.step(u64::MAX).unwrap();
+    e.step(u64::MAX);
     assert!(e.is_done());
     e
 }
@@ -31,6 +31,36 @@ fn lora_spectrum_hitting_order() {
             .collect()
     };
     assert_eq!(s[0].label, "gd");
+    // The order itself: strictly increasing steps for GD (largest target first), strictly
+    // decreasing for SpecGD and Muon (smallest first), every mode reached.
+    assert!(hits(0).windows(2).all(|w| w[0] < w[1]), "gd {:?}", hits(0));
+    assert!(
+        hits(1).windows(2).all(|w| w[0] > w[1]),
+        "specgd {:?}",
+        hits(1)
+    );
+    assert!(
+        hits(2).windows(2).all(|w| w[0] > w[1]),
+        "muon {:?}",
+        hits(2)
+    );
+    // The hitting steps README.md quotes (seed 0, this CPU executor in f32), within 2 steps: the
+    // f32 summation order of matrixmultiply's kernels may differ between CPUs.
+    for (i, readme) in [
+        [114u64, 213, 471, 867],
+        [537, 380, 269, 191],
+        [684, 459, 328, 235],
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(
+            hits(i).iter().zip(readme).all(|(g, w)| g.abs_diff(*w) <= 2),
+            "{}: {:?}, README says {readme:?}",
+            s[i].label,
+            hits(i)
+        );
+    }
     assert_eq!(
         s[0].hitting_order(),
         Some("largest-first"),
@@ -80,7 +110,7 @@ fn specgd_grows_singular_values_at_equal_rates() {
     let mut cfg = preset("lora-spectrum").unwrap();
     cfg.steps = 100;
     let mut e = Experiment::new(cfg).unwrap();
-    e.step(100).unwrap();
+    e.step(100);
     let Observation::SingularValues(s) = &e.runs()[1].history().last().unwrap().observation else {
         panic!()
     };
@@ -95,8 +125,9 @@ fn specgd_grows_singular_values_at_equal_rates() {
     let Observation::SingularValues(g) = &e.runs()[0].history().last().unwrap().observation else {
         panic!()
     };
+    // (The top mode has grown to about half its target 8; the next is still near 0.)
     assert!(
-        g[0] > 100.0 * g[1].max(1e-12) || g[1] < 0.01,
+        g[0] > 2.0 && g[0] > 100.0 * g[1] && g.windows(2).all(|w| w[0] > w[1]),
         "gd σ(BA) at t=100: {g:?}"
     );
 }
@@ -120,6 +151,9 @@ fn river_valley_amuse_ends_below_muon() {
     let mut mean = [[0.0f64; 4]; 3];
     let seeds = 10;
     let mut amuse_wins = 0;
+    // Per seed: Muon lowest of the four at t = 200, AMUSE below SF-Muon at t = 500, AMUSE below
+    // Muon at t = 2000. Measured (`python3 scripts/river_valley_seeds.py`): 10/10, 10/10, 9/10.
+    let mut holds = [0; 3];
     for seed in 0..seeds {
         let e = run_to_end("river-valley", seed);
         let labels: Vec<_> = e.runs().iter().map(|r| r.config.label.as_str()).collect();
@@ -129,6 +163,10 @@ fn river_valley_amuse_ends_below_muon() {
                 mean[k][run] += loss_at(&e, run, *t) / seeds as f64;
             }
         }
+        let at = |run: usize, t: u64| loss_at(&e, run, t);
+        holds[0] += usize::from([gd, sf, amuse].iter().all(|&r| at(muon, 200) < at(r, 200)));
+        holds[1] += usize::from(at(amuse, 500) < at(sf, 500));
+        holds[2] += usize::from(at(amuse, 2000) < at(muon, 2000));
         let s = e.summary();
         if s[amuse].tail_mean_loss < s[muon].tail_mean_loss {
             amuse_wins += 1;
@@ -155,5 +193,12 @@ fn river_valley_amuse_ends_below_muon() {
     assert!(
         amuse_wins >= 8,
         "AMUSE's tail loss below Muon's in only {amuse_wins}/10 seeds"
+    );
+    eprintln!(
+        "river valley, seeds where each claim holds (t=200, 500, 2000): {holds:?} of {seeds}"
+    );
+    assert!(
+        holds.iter().all(|&h| h >= 8),
+        "a claim holds in fewer than 8 of {seeds} seeds: {holds:?}"
     );
 }

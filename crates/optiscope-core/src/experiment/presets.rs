@@ -226,7 +226,7 @@ mod tests {
         for p in PRESETS {
             let cfg = preset(p.name).unwrap_or_else(|| panic!("{} listed but missing", p.name));
             let mut e = Experiment::new(cfg).unwrap();
-            e.step(20).unwrap();
+            e.step(20);
             assert_eq!(e.current_step(), 20);
             assert!(
                 e.runs().iter().all(|r| r.diverged().is_none()),
