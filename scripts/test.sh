@@ -34,6 +34,10 @@ if ! command -v chromium >/dev/null; then
 fi
 if lavapipe; then
   export WGPU_BACKEND=vulkan REQUIRE_GPU="${REQUIRE_GPU:-1}"   # a missing adapter now fails the GPU tests
+elif [ "${REQUIRE_GPU:-0}" = 1 ]; then
+  # CI (.ci/run sets REQUIRE_GPU=1): the GPU suite must run, so a machine without the driver fails.
+  echo "error: REQUIRE_GPU=1 but lavapipe (mesa-vulkan-drivers) is not installed and could not be installed (run as root or with sudo)" >&2
+  exit 1
 else
   echo "warning: mesa-vulkan-drivers is not installed and cannot be (not root): the GPU tests will be skipped" >&2
 fi

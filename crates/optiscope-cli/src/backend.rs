@@ -25,25 +25,46 @@ pub enum Executor {
     Gpu(Arc<GpuContext>),
 }
 
+/// Opens a GPU under `policy`. The CPU backend never gets here, so it probes no adapter.
+///
+/// Where `XDG_RUNTIME_DIR` is unset or not a directory (headless machines, containers, CI),
+/// Mesa's Vulkan drivers print `error: XDG_RUNTIME_DIR is invalid or not set in the environment.`
+/// while the adapters are enumerated — harmless, but a newcomer reads `error:` as a failure. For
+/// the probe the variable then points at a private directory of this user (nothing is written
+/// into it). This runs before the CLI starts any thread, so changing the environment is safe.
+pub fn request_gpu(policy: AdapterPolicy) -> Result<Arc<GpuContext>, optiscope_gpu::GpuError> {
+    #[cfg(unix)]
+    {
+        let valid =
+            std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir());
+        if !valid {
+            use std::os::unix::fs::DirBuilderExt;
+            let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+            let dir = std::env::temp_dir().join(format!("optiscope-runtime-{user}"));
+            let made = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+            if made.is_ok() || dir.is_dir() {
+                std::env::set_var("XDG_RUNTIME_DIR", &dir);
+            }
+        }
+    }
+    GpuContext::request_blocking(policy)
+}
+
 impl Executor {
     /// Picks the executor for `backend` and says which on stderr.
     pub fn select(backend: Backend) -> anyhow::Result<Self> {
         let exec = match backend {
             Backend::Cpu => Self::Cpu,
-            Backend::Auto => match GpuContext::request_blocking(AdapterPolicy::HardwareOnly) {
+            Backend::Auto => match request_gpu(AdapterPolicy::HardwareOnly) {
                 Ok(ctx) => Self::Gpu(ctx),
                 Err(why) => {
                     eprintln!("backend: CPU ({why})");
                     return Ok(Self::Cpu);
                 }
             },
-            Backend::Gpu => Self::Gpu(
-                GpuContext::request_blocking(AdapterPolicy::AllowSoftware).map_err(|e| {
-                    anyhow::anyhow!(
-                        "--backend gpu: {e}; use --backend cpu or auto to run on the CPU"
-                    )
-                })?,
-            ),
+            Backend::Gpu => Self::Gpu(request_gpu(AdapterPolicy::AllowSoftware).map_err(|e| {
+                anyhow::anyhow!("--backend gpu: {e}; use --backend cpu or auto to run on the CPU")
+            })?),
         };
         match &exec {
             Self::Cpu => eprintln!("backend: CPU"),

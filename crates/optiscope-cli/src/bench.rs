@@ -329,7 +329,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if cfg!(debug_assertions) {
         eprintln!("note: this is a debug build; build with --release for meaningful figures");
     }
-    let ctx = GpuContext::request_blocking(AdapterPolicy::AllowSoftware)
+    let ctx = crate::backend::request_gpu(AdapterPolicy::AllowSoftware)
         .map_err(|e| anyhow::anyhow!("bench needs a GPU adapter: {e}"))?;
     eprintln!(
         "benchmarking on {} against the CPU executor ({})",

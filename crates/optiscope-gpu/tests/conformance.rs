@@ -12,7 +12,7 @@ use optiscope_core::problems::landscape::{color_grid, Landscape};
 use optiscope_core::problems::ProblemConfig;
 use optiscope_core::quant::categorical::{gumbel, masses, open_unit, NoisyGrid};
 use optiscope_core::quant::kernel::{quantize, KernelMode, ProxScalars, QuantSpec};
-use optiscope_core::quant::{bit_level, QuantConfig, QuantMethod};
+use optiscope_core::quant::{bit_level, LearnBitsConfig, QuantConfig, QuantMethod};
 use optiscope_core::rng::{stream, Philox, StreamKind};
 use optiscope_core::tensor::{gemm, Op};
 use optiscope_core::train::{Checkpoint, ModelDevice, TrainConfig, Trainer};
@@ -132,13 +132,16 @@ fn elementwise_optimizers_match_cpu() {
 }
 
 /// Muon, SpecGD and AMUSE (orthogonalization on the GPU, or for SpecGD's SVD on the host):
-/// 3 steps on 64×48, 48×64, a diagonal and a vector, relative 1e-4.
+/// 3 steps on 64×48, 48×64, a stack of three 12×20 matrices (orthogonalized one by one), a
+/// conv filter [16, 2, 3, 3] (flattened to 16×18), a diagonal and a vector, relative 1e-4.
 #[test]
 fn matrix_optimizers_match_cpu() {
     let Some(ctx) = gpu() else { return };
     let params = [
         param("tall", &[64, 48], 3, ParamRole::Auto),
         param("wide", &[48, 64], 4, ParamRole::Auto),
+        param("stack", &[3, 12, 20], 7, ParamRole::Auto),
+        param("conv", &[16, 2, 3, 3], 8, ParamRole::Auto),
         param("diag", &[2], 5, ParamRole::Diagonal),
         param("bias", &[48], 6, ParamRole::Auto),
     ];
@@ -704,6 +707,25 @@ fn quantize_matches_cpu() {
             }
         }
     }
+    // A sharp categorical (σ = α/400) with the nearest point removed (level 2 dropped): every
+    // survivor lies > 87 log-units below it, which underflowed f32 to 0/0 when the weights were
+    // taken relative to all points. Survivors of b = 2 are {−2α, 0}: x̂ is the nearer one.
+    let spec = QuantSpec {
+        keep: [1.0, 0.0, 0.0, 0.0],
+        sigma: 0.25 / 400.0,
+        ..QuantSpec::new(KernelMode::MultiClass, 2, 0.25)
+    };
+    let w = [0.24f32, 0.26, 0.3, -0.2, -0.3, -0.27];
+    let gw = dev.upload(&w);
+    let (x, g, d) = dev.quantize(&gw, &spec, None);
+    let (x, g, d) = (down(&mut dev, &x), down(&mut dev, &g), down(&mut dev, &d));
+    assert!(
+        x.iter().chain(&g).chain(&d).all(|v| v.is_finite()),
+        "x̂ {x:?}, gain {g:?}, dparams {d:?}"
+    );
+    assert_eq!(x, [0.0, 0.0, 0.0, 0.0, -0.5, -0.5]);
+    track(compare_quantize(&mut dev, &w, &spec, &[]));
+
     assert!(dev.take_error().is_none());
     eprintln!(
         "quantize: worst xhat error {:.2e}, worst gain/dparams error {:.2e}",
@@ -857,35 +879,71 @@ fn trainer_matches_cpu_with_cpq() {
     assert!(lerr < 1e-3, "running loss differs by {lerr:.2e}");
 }
 
-/// A GPU run saved mid-epoch to a checkpoint (every optimizer buffer read back, the empty AMSGrad
-/// buffer included) and restored into a fresh GPU trainer ends with the same weights, bit for bit,
-/// as the uninterrupted GPU run.
+/// The GPU side of the resume claim: quantizers (full precision, LSQ, RQ, CPQ with learned
+/// bits, revised ProxQuant) × optimizer families (SGD with momentum, AdamW, Muon, AMUSE), each
+/// saved after 7 minibatches of its first epoch, restored into a fresh GPU trainer and run to 3
+/// minibatches into the second epoch: the same weights and state as the uninterrupted GPU run,
+/// bit for bit (one hidden layer of 16 on the digits). The CPU runs the whole table in core's
+/// `resume_is_bit_for_bit_for_every_quantizer_and_optimizer_family`.
 #[test]
 fn gpu_trainer_resumes_bit_for_bit() {
     let Some(ctx) = gpu() else { return };
-    let cfg = TrainConfig {
-        epochs: 1,
-        hidden: vec![32],
-        quant: QuantConfig::new(QuantMethod::Cpq, 2),
-        ..TrainConfig::default()
-    };
-    let (train, test) = cfg.data.load(cfg.test_fraction, cfg.split_seed);
-    let new = || Trainer::new(cfg.clone(), &train, &test, gpu_device(&ctx)).unwrap();
-    let mut full = new();
-    for _ in 0..8 {
-        full.step().unwrap();
+    let quants = [
+        QuantConfig::new(QuantMethod::None, 3),
+        QuantConfig::new(QuantMethod::Lsq, 3),
+        QuantConfig::new(QuantMethod::Rq, 2),
+        QuantConfig {
+            learn_bits: Some(LearnBitsConfig::default()),
+            ..QuantConfig::new(QuantMethod::Cpq, 3)
+        },
+        QuantConfig {
+            reg_rate: 2e-3,
+            ..QuantConfig::new(QuantMethod::Proxquant, 2)
+        },
+    ];
+    let optimizers = [
+        r#"{"name": "sgd", "lr": 0.05, "momentum": 0.9}"#,
+        r#"{"name": "adamw", "lr": 0.01}"#,
+        r#"{"name": "muon", "lr": 0.02}"#,
+        r#"{"name": "amuse", "lr": 0.02, "warmup_steps": 5}"#,
+    ];
+    for opt in optimizers {
+        let optimizer: OptimizerConfig = serde_json::from_str(opt).unwrap();
+        for quant in &quants {
+            let mut quant = quant.clone();
+            if quant.method == QuantMethod::Proxquant {
+                quant.revised = optimizer.name() == "adamw";
+            }
+            let label = format!("{} × {}", optimizer.name(), quant.method.name());
+            let cfg = TrainConfig {
+                epochs: 2,
+                hidden: vec![16],
+                quant,
+                optimizer: optimizer.clone(),
+                ..TrainConfig::default()
+            };
+            let (train, test) = cfg.data.load(cfg.test_fraction, cfg.split_seed);
+            let new = || Trainer::new(cfg.clone(), &train, &test, gpu_device(&ctx)).unwrap();
+            let mut full = new();
+            let total = full.batches_per_epoch() + 3;
+            for _ in 0..total {
+                full.step().unwrap();
+            }
+            let mut a = new();
+            for _ in 0..7 {
+                a.step().unwrap();
+            }
+            let bytes = a.save().unwrap().to_bytes().unwrap();
+            let mut b = new();
+            b.restore(Checkpoint::from_bytes(&bytes).unwrap()).unwrap();
+            for _ in 7..total {
+                b.step().unwrap();
+            }
+            let (fa, fb) = (full.save().unwrap(), b.save().unwrap());
+            assert_eq!(fa.tensors, fb.tensors, "{label}");
+            assert_eq!(fa.meta, fb.meta, "{label}");
+        }
     }
-    let mut a = new();
-    for _ in 0..5 {
-        a.step().unwrap();
-    }
-    let bytes = a.save().unwrap().to_bytes().unwrap();
-    let mut b = new();
-    b.restore(Checkpoint::from_bytes(&bytes).unwrap()).unwrap();
-    for _ in 0..3 {
-        b.step().unwrap();
-    }
-    assert_eq!(full.save().unwrap().tensors, b.save().unwrap().tensors);
 }
 
 /// End to end with revised ProxQuant at 2 bits: the prox runs on the GPU with the GPU optimizer's
