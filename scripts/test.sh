@@ -61,7 +61,9 @@ bash web/build.sh
 (cd web && node --test tests/)
 
 step "replay against an independent float64 implementation (numpy), CPU executor"
-cargo build -p optiscope-cli --locked
+# target/debug/optiscope is the binary `cargo test` built for the CLI tests (a separate
+# `cargo build -p optiscope-cli` would rebuild wgpu with other features: minutes on CI).
+test -x target/debug/optiscope
 python3 tests/replay/check_replay.py target/debug/optiscope --backend cpu
 step "a training checkpoint read back with Python's safetensors"
 python3 tests/train/check_checkpoint.py target/debug/optiscope
