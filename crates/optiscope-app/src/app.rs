@@ -9,10 +9,11 @@ use optiscope_core::train::{DataChoice, TrainConfig};
 use web_time::Instant;
 
 use crate::compute::ComputePath;
-use crate::export::{self, LoadedMetrics};
+use crate::export;
 use crate::state::{ExplorerState, QuantViewState, View};
 use crate::views;
 use crate::views::quant::{QuantAction, QuantRun};
+use optiscope_core::metrics::{self, RunMetrics};
 
 /// How long stepping may take per frame, so the view stays responsive at any speed.
 const STEP_BUDGET_SECS: f64 = 0.010;
@@ -66,7 +67,7 @@ pub struct ExplorerApp {
     message: Option<(String, bool)>,
     compute: ComputePath,
     heatmap: Option<(String, egui::TextureId)>,
-    loaded: Option<LoadedMetrics>,
+    loaded: Option<RunMetrics>,
     perf: Perf,
     last_frame: Option<Instant>,
     /// Where the page lives (web), for the shareable link.
@@ -498,7 +499,7 @@ impl ExplorerApp {
         for (name, bytes) in arrived {
             let parsed = bytes
                 .map_err(|e| format!("cannot read {name}: {e}"))
-                .and_then(|b| export::parse_metrics(&name, &String::from_utf8_lossy(&b)));
+                .and_then(|b| metrics::read_run_metrics(&name, &String::from_utf8_lossy(&b)));
             match parsed {
                 Ok(m) => {
                     let skipped = match m.skipped {

@@ -1,7 +1,5 @@
-//! Export (metrics CSV, config JSON, the CLI command) and import (a `metrics.jsonl` written by
-//! `optiscope run`).
-
-use std::collections::BTreeMap;
+//! Export (metrics CSV, config JSON, the CLI command). Import of a `metrics.jsonl` written by
+//! `optiscope run` is core's [`optiscope_core::metrics::read_run_metrics`].
 
 use optiscope_core::experiment::{Experiment, ExperimentConfig};
 use optiscope_core::problems::Observation;
@@ -80,91 +78,6 @@ pub fn train_cli_command(cfg: &TrainConfig) -> String {
     )
 }
 
-/// One run's records read from a `metrics.jsonl`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LoadedRun {
-    /// (step, loss).
-    pub loss: Vec<[f64; 2]>,
-    /// The 2-D path, if recorded.
-    pub path: Vec<[f64; 2]>,
-    /// Singular values per recorded step, if recorded.
-    pub singular_values: Vec<(u64, Vec<f64>)>,
-}
-
-/// A `metrics.jsonl` opened in the explorer.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LoadedMetrics {
-    /// The file name.
-    pub name: String,
-    /// Runs by label, in first-seen order kept by the map's sorted keys.
-    pub runs: BTreeMap<String, LoadedRun>,
-    /// Records whose `point` or `singular_values` held something other than numbers (a NaN is
-    /// written as `null`): their loss is shown, that part of them is skipped and counted here.
-    pub skipped: usize,
-}
-
-/// Parses a `metrics.jsonl`; errors name the line.
-pub fn parse_metrics(name: &str, text: &str) -> Result<LoadedMetrics, String> {
-    let mut out = LoadedMetrics {
-        name: name.into(),
-        runs: BTreeMap::new(),
-        skipped: 0,
-    };
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| format!("{name} line {}: {e}", i + 1))?;
-        let field = |k: &str| {
-            v.get(k).ok_or_else(|| {
-                format!(
-                    "{name} line {}: no \"{k}\" field (is this a metrics.jsonl of optiscope run?)",
-                    i + 1
-                )
-            })
-        };
-        let run = field("run")?
-            .as_str()
-            .ok_or_else(|| format!("{name} line {}: \"run\" is not a string", i + 1))?
-            .to_string();
-        let step = field("step")?
-            .as_u64()
-            .ok_or_else(|| format!("{name} line {}: \"step\" is not an integer", i + 1))?;
-        let loss = field("loss")?
-            .as_f64()
-            .ok_or_else(|| format!("{name} line {}: \"loss\" is not a number", i + 1))?;
-        let entry = out.runs.entry(run).or_default();
-        entry.loss.push([step as f64, loss]);
-        // `Some(None)`: the field is there but is not an array of numbers.
-        let numbers = |k: &str| {
-            v.get(k).map(|a| {
-                a.as_array().and_then(|a| {
-                    a.iter()
-                        .map(serde_json::Value::as_f64)
-                        .collect::<Option<Vec<_>>>()
-                })
-            })
-        };
-        let mut skipped = false;
-        match numbers("point") {
-            Some(Some(p)) if p.len() == 2 => entry.path.push([p[0], p[1]]),
-            Some(_) => skipped = true,
-            None => {}
-        }
-        match numbers("singular_values") {
-            Some(Some(s)) => entry.singular_values.push((step, s)),
-            Some(None) => skipped = true,
-            None => {}
-        }
-        out.skipped += usize::from(skipped);
-    }
-    if out.runs.is_empty() {
-        return Err(format!("{name}: no records"));
-    }
-    Ok(out)
-}
-
 /// Offers `contents` as a file: a download in the browser, a file in the working directory natively.
 /// Returns what happened, for the status line.
 pub fn save_text(file_name: &str, contents: &str) -> Result<String, String> {
@@ -211,35 +124,9 @@ mod tests {
                 })
             })
             .collect();
-        let loaded = parse_metrics("m.jsonl", &jsonl).unwrap();
+        let loaded = optiscope_core::metrics::read_run_metrics("m.jsonl", &jsonl).unwrap();
         assert_eq!(loaded.runs.len(), cfg.runs.len());
         assert_eq!(loaded.runs["adam"].path.len(), 6);
-    }
-
-    /// A record whose point or singular values are not numbers keeps its loss and is counted.
-    #[test]
-    fn unreadable_values_are_counted_not_dropped_silently() {
-        let text = "{\"run\":\"a\",\"step\":0,\"loss\":1,\"point\":[0,1]}\n\
-                    {\"run\":\"a\",\"step\":1,\"loss\":2,\"point\":[null,1]}\n\
-                    {\"run\":\"b\",\"step\":0,\"loss\":3,\"singular_values\":[1,null,2]}\n";
-        let m = parse_metrics("m.jsonl", text).unwrap();
-        assert_eq!(m.skipped, 2);
-        assert_eq!(m.runs["a"].loss, vec![[0.0, 1.0], [1.0, 2.0]]);
-        assert_eq!(m.runs["a"].path, vec![[0.0, 1.0]]);
-        assert!(m.runs["b"].singular_values.is_empty());
-    }
-
-    #[test]
-    fn bad_metrics_name_the_line() {
-        let err = parse_metrics(
-            "m.jsonl",
-            "{\"run\":\"a\",\"step\":0,\"loss\":1}\n{\"step\":1}",
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            "m.jsonl line 2: no \"run\" field (is this a metrics.jsonl of optiscope run?)"
-        );
     }
 
     #[test]

@@ -86,7 +86,11 @@ fn links_open_the_recorded_states() {
             serde_json::to_string_pretty(&got).unwrap() + "\n",
         )
         .unwrap();
-        eprintln!("recorded {} links in {}", got.len(), golden_file().display());
+        eprintln!(
+            "recorded {} links in {}",
+            got.len(),
+            golden_file().display()
+        );
         return;
     }
     let want: BTreeMap<String, Value> =

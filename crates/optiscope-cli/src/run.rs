@@ -12,8 +12,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use optiscope_core::experiment::presets::{preset, PRESETS};
 use optiscope_core::experiment::{Experiment, ExperimentConfig, Record, RunSummary};
-use optiscope_core::problems::Observation;
-use serde::Serialize;
+use optiscope_core::metrics::RunRecordLine;
 
 use crate::backend::{Backend, Executor};
 use crate::input::{bad, read_json};
@@ -54,15 +53,6 @@ pub struct RunArgs {
     /// adapter, software ones included; fails without one).
     #[arg(long, value_enum, default_value = "auto", env = "OPTISCOPE_BACKEND")]
     backend: Backend,
-}
-
-#[derive(Serialize)]
-struct MetricLine<'a> {
-    run: &'a str,
-    step: u64,
-    loss: f64,
-    #[serde(flatten)]
-    observation: &'a Observation,
 }
 
 /// The config and a name for the default output folder.
@@ -145,7 +135,7 @@ fn write_records(
     records: &[(usize, Record)],
 ) -> anyhow::Result<()> {
     for (i, r) in records {
-        let line = MetricLine {
+        let line = RunRecordLine {
             run: &exp.runs()[*i].config.label,
             step: r.step,
             loss: r.loss,

@@ -12,13 +12,13 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use optiscope_core::metrics::{epoch_of_line, EpochLine};
 use optiscope_core::optim::{Cpu, OptimizerConfig};
 use optiscope_core::quant::dropbits::DropBitsConfig;
 use optiscope_core::quant::{LearnBitsConfig, QuantMethod};
 use optiscope_core::train::{
     Checkpoint, DataChoice, EpochMetrics, ModelDevice, TrainConfig, Trainer,
 };
-use serde::Serialize;
 
 use crate::backend::{Backend, Executor};
 use crate::input::{bad, parse_json, read_json};
@@ -229,16 +229,6 @@ fn set_lr(cfg: &mut OptimizerConfig, lr: f64) -> anyhow::Result<()> {
     v["lr"] = serde_json::json!(lr);
     *cfg = parse_json(&v.to_string()).map_err(|e| bad(format!("--lr {lr}: {e}")))?;
     Ok(())
-}
-
-#[derive(Serialize)]
-struct MetricLine<'a> {
-    #[serde(flatten)]
-    m: &'a EpochMetrics,
-    /// Training samples per second of this epoch (minibatch steps only, evaluation excluded).
-    samples_per_s: f64,
-    /// Wall-clock seconds of the epoch, evaluation included.
-    seconds: f64,
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves a
@@ -477,8 +467,8 @@ fn run_on<D: ModelDevice + 'static>(
                 let last_rows = train.len() - (per_epoch as usize - 1) * t.config().batch_size;
                 train_secs += avg * last_rows as f64;
                 samples += last_rows;
-                let line = MetricLine {
-                    m: &m,
+                let line = EpochLine {
+                    metrics: &m,
                     samples_per_s: samples as f64 / train_secs,
                     seconds: epoch_start.elapsed().as_secs_f64(),
                 };
@@ -547,10 +537,7 @@ fn truncate_metrics(path: &Path, epoch: u64) -> anyhow::Result<()> {
     let mut unreadable = vec![];
     for (i, line) in BufReader::new(file).lines().enumerate() {
         let line = line?;
-        let e = serde_json::from_str::<serde_json::Value>(&line)
-            .ok()
-            .and_then(|v| v.get("epoch").and_then(serde_json::Value::as_u64));
-        match e {
+        match epoch_of_line(&line) {
             Some(e) if e <= epoch => {
                 keep.push_str(&line);
                 keep.push('\n');

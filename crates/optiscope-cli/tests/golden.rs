@@ -73,10 +73,7 @@ fn run_ok(c: &mut Command) -> Vec<u8> {
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "optiscope-golden-{}-{name}",
-        std::process::id()
-    ));
+    let d = std::env::temp_dir().join(format!("optiscope-golden-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -116,7 +113,12 @@ fn fingerprints() -> BTreeMap<String, String> {
     }
     let mut trains: Vec<(String, Vec<&str>)> = QuantMethod::ALL
         .iter()
-        .map(|m| (m.name().to_string(), vec!["--quant", m.name(), "--bits", "3"]))
+        .map(|m| {
+            (
+                m.name().to_string(),
+                vec!["--quant", m.name(), "--bits", "3"],
+            )
+        })
         .collect();
     trains.push((
         "cpq-learned-bits".into(),

@@ -5,13 +5,15 @@
 //! * [`rng`]: the counter-based Philox4x32-10 generator shared with the WGSL shaders;
 //! * [`optim`]: every optimizer as a serde config plus its CPU executor;
 //! * [`problems`]: problems with hand-written losses and gradients;
-//! * [`experiment`]: a problem plus several runs, steppable, with snapshots for the views.
+//! * [`experiment`]: a problem plus several runs, steppable, with snapshots for the views;
+//! * [`metrics`]: the `metrics.jsonl` lines the CLI writes and the explorer reads.
 //!
 //! Nothing here knows about GPUs, windows or files.
 
 pub mod data;
 pub mod experiment;
 pub mod linalg;
+pub mod metrics;
 pub mod mlp;
 pub mod optim;
 pub mod problems;

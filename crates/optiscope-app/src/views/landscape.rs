@@ -7,7 +7,7 @@ use optiscope_core::problems::landscape::Landscape;
 use optiscope_core::problems::Observation;
 
 use super::run_color;
-use crate::export::LoadedMetrics;
+use optiscope_core::metrics::RunMetrics;
 
 /// What the user did in the view.
 pub enum LandscapeAction {
@@ -21,7 +21,7 @@ pub fn landscape_ui(
     exp: &Experiment,
     landscape: &Landscape,
     heatmap: Option<egui::TextureId>,
-    loaded: Option<&LoadedMetrics>,
+    loaded: Option<&RunMetrics>,
 ) -> Option<LandscapeAction> {
     let [[x0, x1], [y0, y1]] = landscape.bounds();
     let hover_text = ui

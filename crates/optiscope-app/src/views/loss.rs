@@ -5,7 +5,7 @@ use egui_plot::{GridMark, Legend, Line, Plot};
 use optiscope_core::experiment::Experiment;
 
 use super::run_color;
-use crate::export::LoadedMetrics;
+use optiscope_core::metrics::RunMetrics;
 
 /// log10 of `loss − floor`, clamped below at 1e-12.
 fn log_loss(loss: f64, floor: f64) -> f64 {
@@ -13,7 +13,7 @@ fn log_loss(loss: f64, floor: f64) -> f64 {
 }
 
 /// Draws the view.
-pub fn loss_ui(ui: &mut egui::Ui, exp: &Experiment, loaded: Option<&LoadedMetrics>) {
+pub fn loss_ui(ui: &mut egui::Ui, exp: &Experiment, loaded: Option<&RunMetrics>) {
     let floor = exp.problem().landscape().map_or(0.0, |l| l.min_value());
     ui.label(if floor == 0.0 {
         "Loss against step (log scale).".to_string()

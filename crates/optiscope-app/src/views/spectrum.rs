@@ -6,13 +6,13 @@ use optiscope_core::experiment::Experiment;
 use optiscope_core::problems::Observation;
 
 use super::run_color;
-use crate::export::LoadedMetrics;
+use optiscope_core::metrics::RunMetrics;
 
 /// (step, singular values) of one run, oldest first.
 type SpectrumSeries = Vec<(u64, Vec<f64>)>;
 
 /// Draws the view.
-pub fn spectrum_ui(ui: &mut egui::Ui, exp: &Experiment, loaded: Option<&LoadedMetrics>) {
+pub fn spectrum_ui(ui: &mut egui::Ui, exp: &Experiment, loaded: Option<&RunMetrics>) {
     let targets: Vec<f64> = exp
         .problem()
         .spectrum_targets()
