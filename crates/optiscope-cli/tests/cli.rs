@@ -616,7 +616,7 @@ fn train_refuses_bad_input_and_never_overwrites() {
                 "--out".into(),
                 d.join("w").display().to_string(),
             ],
-            "hidden width 100000000000: each hidden width must be in 1..=4096",
+            "hidden = 100000000000: each hidden width must be in 1..=4096",
         ),
         (
             vec![

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::optim::{ConfigError, Optimizer, OptimizerConfig, Param};
-use crate::problems::{Observation, Problem, ProblemConfig, ProblemError};
+use crate::problems::{Observation, Problem, ProblemConfig};
 
 /// One run: an optimizer with a label.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,7 +90,7 @@ pub struct Failure {
 pub enum ExperimentError {
     /// The problem config is unusable.
     #[error("problem.{0}")]
-    Problem(#[from] ProblemError),
+    Problem(ConfigError),
     /// A run's optimizer config is unusable.
     #[error("runs[{index}] ({label}).optimizer.{source}")]
     Optimizer {
@@ -102,15 +102,8 @@ pub enum ExperimentError {
         source: ConfigError,
     },
     /// Something else in the experiment config.
-    #[error("{field} = {value}: {allowed}")]
-    Invalid {
-        /// The field.
-        field: String,
-        /// The value.
-        value: String,
-        /// What is allowed.
-        allowed: String,
-    },
+    #[error(transparent)]
+    Invalid(ConfigError),
 }
 
 /// Builds a run's optimizer from its config and the initial parameters.
@@ -188,29 +181,32 @@ impl Experiment {
         build: &OptimizerFactory<'_>,
     ) -> Result<Self, ExperimentError> {
         if config.runs.is_empty() {
-            return Err(ExperimentError::Invalid {
-                field: "runs".into(),
-                value: "[]".into(),
-                allowed: "needs at least one run".into(),
-            });
+            return Err(ExperimentError::Invalid(ConfigError::invalid(
+                "runs",
+                "[]",
+                "needs at least one run",
+            )));
         }
         if config.record_every == 0 {
-            return Err(ExperimentError::Invalid {
-                field: "record_every".into(),
-                value: "0".into(),
-                allowed: "must be >= 1".into(),
-            });
+            return Err(ExperimentError::Invalid(ConfigError::invalid(
+                "record_every",
+                0,
+                "must be >= 1",
+            )));
         }
         for (i, r) in config.runs.iter().enumerate() {
             if config.runs[..i].iter().any(|o| o.label == r.label) {
-                return Err(ExperimentError::Invalid {
-                    field: format!("runs[{i}].label"),
-                    value: r.label.clone(),
-                    allowed: "labels must be unique".into(),
-                });
+                return Err(ExperimentError::Invalid(ConfigError::invalid(
+                    format!("runs[{i}].label"),
+                    &r.label,
+                    "labels must be unique",
+                )));
             }
         }
-        let problem = config.problem.build(config.seed)?;
+        let problem = config
+            .problem
+            .build(config.seed)
+            .map_err(ExperimentError::Problem)?;
         let init = problem.init_params();
         let mut runs = Vec::with_capacity(config.runs.len());
         for (index, rc) in config.runs.iter().enumerate() {

@@ -1,5 +1,6 @@
 //! optiscope-core: the methods of optiscope, in plain Rust that also compiles to wasm32.
 //!
+//! * [`config`]: the one `ConfigError` of every config;
 //! * [`tensor`]: a small f32 tensor and matrix products (`matrixmultiply`);
 //! * [`linalg`]: SVD, polar factors, orthonormal bases (`nalgebra`, f64);
 //! * [`rng`]: the counter-based Philox4x32-10 generator shared with the WGSL shaders;
@@ -10,6 +11,7 @@
 //!
 //! Nothing here knows about GPUs, windows or files.
 
+pub mod config;
 pub mod data;
 pub mod experiment;
 pub mod linalg;

@@ -18,6 +18,7 @@ mod sgd;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use crate::config::ConfigError;
 use crate::linalg::SvdError;
 use crate::tensor::Tensor;
 
@@ -430,44 +431,6 @@ pub trait Optimizer: Send {
 
     /// Number of steps taken.
     fn steps_taken(&self) -> u64;
-}
-
-/// A config asks for something the method does not allow.
-#[derive(Debug, Clone, PartialEq, Error)]
-pub enum ConfigError {
-    /// A field has a value outside what is allowed.
-    #[error("{field} = {value}: {allowed}")]
-    Invalid {
-        /// The field, e.g. `betas[1]`.
-        field: String,
-        /// The offending value.
-        value: String,
-        /// What is allowed.
-        allowed: String,
-    },
-    /// A parameter group names a parameter that does not exist.
-    #[error("param_groups names parameter {name:?}, which does not exist (parameters: {known})")]
-    UnknownParam {
-        /// The unknown name.
-        name: String,
-        /// The parameters that exist.
-        known: String,
-    },
-}
-
-impl ConfigError {
-    /// An `Invalid` error.
-    pub fn invalid(
-        field: impl Into<String>,
-        value: impl ToString,
-        allowed: impl Into<String>,
-    ) -> Self {
-        Self::Invalid {
-            field: field.into(),
-            value: value.to_string(),
-            allowed: allowed.into(),
-        }
-    }
 }
 
 /// A step could not be taken.

@@ -4,24 +4,28 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Observation, Problem, ProblemConfig, ProblemError};
+use super::{ConfigError, Observation, Problem, ProblemConfig};
 use crate::optim::{Param, ParamRole};
 use crate::rng::{stream, Philox, StreamKind};
 use crate::tensor::Tensor;
 
-fn check_point(field: &str, p: [f64; 2]) -> Result<(), ProblemError> {
+fn check_point(field: &str, p: [f64; 2]) -> Result<(), ConfigError> {
     if p.iter().all(|v| v.is_finite()) {
         Ok(())
     } else {
-        Err(ProblemError::new(field, format!("{p:?}"), "must be finite"))
+        Err(ConfigError::invalid(
+            field,
+            format!("{p:?}"),
+            "must be finite",
+        ))
     }
 }
 
-fn check_noise(n: [f64; 2]) -> Result<(), ProblemError> {
+fn check_noise(n: [f64; 2]) -> Result<(), ConfigError> {
     if n.iter().all(|v| v.is_finite() && *v >= 0.0) {
         Ok(())
     } else {
-        Err(ProblemError::new(
+        Err(ConfigError::invalid(
             "noise_std",
             format!("{n:?}"),
             "must be finite and >= 0",
@@ -143,11 +147,15 @@ const BEALE_C: [f64; 3] = [1.5, 2.25, 2.625];
 
 impl Landscape {
     /// Builds the landscape of a 2-D problem config.
-    pub fn from_config(cfg: &ProblemConfig, seed: u64) -> Result<Self, ProblemError> {
+    pub fn from_config(cfg: &ProblemConfig, seed: u64) -> Result<Self, ConfigError> {
         let (kind, start, noise_std) = match cfg {
             ProblemConfig::Rosenbrock(c) => {
                 if !(c.b > 0.0 && c.a.is_finite() && c.b.is_finite()) {
-                    return Err(ProblemError::new("b", c.b, "must be a finite number > 0"));
+                    return Err(ConfigError::invalid(
+                        "b",
+                        c.b,
+                        "must be a finite number > 0",
+                    ));
                 }
                 (
                     LandscapeKind::Rosenbrock { a: c.a, b: c.b },
@@ -159,7 +167,7 @@ impl Landscape {
             ProblemConfig::Saddle(c) => (LandscapeKind::Saddle, c.start, c.noise_std),
             ProblemConfig::Quadratic(c) => {
                 if !(c.condition_number >= 1.0 && c.condition_number.is_finite()) {
-                    return Err(ProblemError::new(
+                    return Err(ConfigError::invalid(
                         "condition_number",
                         c.condition_number,
                         "must be a finite number >= 1",
@@ -180,7 +188,7 @@ impl Landscape {
             ProblemConfig::RiverValley(c) => {
                 for (f, v) in [("kappa", c.kappa), ("wall", c.wall)] {
                     if !(v > 0.0 && v.is_finite()) {
-                        return Err(ProblemError::new(f, v, "must be a finite number > 0"));
+                        return Err(ConfigError::invalid(f, v, "must be a finite number > 0"));
                     }
                 }
                 let kind = LandscapeKind::RiverValley {

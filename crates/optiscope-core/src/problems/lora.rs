@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Observation, Problem, ProblemError};
+use super::{ConfigError, Observation, Problem};
 use crate::linalg;
 use crate::optim::{Param, ParamRole};
 use crate::rng::{stream, Philox, StreamKind};
@@ -75,17 +75,17 @@ fn random_orthogonal(seed: u64, id: u32, size: usize) -> Vec<f32> {
 
 impl LoraFactorization {
     /// Builds the target from `data_seed` and the initialization from `seed`.
-    pub fn new(c: &LoraConfig, seed: u64) -> Result<Self, ProblemError> {
+    pub fn new(c: &LoraConfig, seed: u64) -> Result<Self, ConfigError> {
         let k = c.targets.len();
         if !(1..=512).contains(&c.m) || !(1..=512).contains(&c.n) {
-            return Err(ProblemError::new(
+            return Err(ConfigError::invalid(
                 "m, n",
                 format!("{}, {}", c.m, c.n),
                 "must be in 1..=512",
             ));
         }
         if k == 0 || k > c.m.min(c.n) {
-            return Err(ProblemError::new(
+            return Err(ConfigError::invalid(
                 "targets",
                 format!("{:?}", c.targets),
                 "needs 1..=min(m, n) values",
@@ -94,14 +94,14 @@ impl LoraFactorization {
         if c.targets.iter().any(|t| !(t.is_finite() && *t > 0.0))
             || c.targets.windows(2).any(|w| w[0] < w[1])
         {
-            return Err(ProblemError::new(
+            return Err(ConfigError::invalid(
                 "targets",
                 format!("{:?}", c.targets),
                 "must be finite, > 0 and sorted largest first",
             ));
         }
         if !(c.init_scale.is_finite() && c.init_scale >= 0.0) {
-            return Err(ProblemError::new(
+            return Err(ConfigError::invalid(
                 "init_scale",
                 c.init_scale,
                 "must be a finite number >= 0",

@@ -9,8 +9,8 @@
 pub mod landscape;
 pub mod lora;
 
+pub use crate::config::ConfigError;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
 use crate::optim::Param;
 use crate::tensor::Tensor;
@@ -76,28 +76,6 @@ crate::tagged::tagged_deserialize!(ProblemConfig {
     "lora_factorization" => LoraFactorization,
 });
 
-/// A problem config is not usable.
-#[derive(Debug, Clone, PartialEq, Error)]
-#[error("{field} = {value}: {allowed}")]
-pub struct ProblemError {
-    /// The field.
-    pub field: String,
-    /// The value given.
-    pub value: String,
-    /// What is allowed.
-    pub allowed: String,
-}
-
-impl ProblemError {
-    pub(crate) fn new(field: &str, value: impl ToString, allowed: &str) -> Self {
-        Self {
-            field: field.into(),
-            value: value.to_string(),
-            allowed: allowed.into(),
-        }
-    }
-}
-
 impl ProblemConfig {
     /// The `"name"` tag.
     pub fn name(&self) -> &'static str {
@@ -112,7 +90,7 @@ impl ProblemConfig {
     }
 
     /// Builds the problem; `seed` drives initialization and gradient noise.
-    pub fn build(&self, seed: u64) -> Result<Box<dyn Problem>, ProblemError> {
+    pub fn build(&self, seed: u64) -> Result<Box<dyn Problem>, ConfigError> {
         Ok(match self {
             Self::LoraFactorization(c) => Box::new(LoraFactorization::new(c, seed)?),
             _ => Box::new(Landscape::from_config(self, seed)?),

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::ConfigError;
+
 use super::categorical::MAX_BITS;
 use super::dropbits::DropBitsConfig;
 
@@ -157,55 +159,66 @@ impl QuantConfig {
     }
 
     /// Checks the config; the message names the field and what is allowed.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let m = self.method;
         if m == QuantMethod::None {
             return Ok(());
         }
         let max = if m.is_categorical() { MAX_BITS } else { 8 };
         if !(2..=max).contains(&self.bits) {
-            return Err(format!(
-                "bits = {}: {} supports 2..={max} bits",
+            return Err(ConfigError::invalid(
+                "bits",
                 self.bits,
-                m.name()
+                format!("{} supports 2..={max} bits", m.name()),
             ));
         }
         if self.restricted && !matches!(m, QuantMethod::Ste | QuantMethod::Lsq) {
-            return Err(format!(
-                "restricted: only ste and lsq have a restricted range, not {}",
-                m.name()
+            return Err(ConfigError::invalid(
+                "restricted",
+                true,
+                format!("only ste and lsq have a restricted range, not {}", m.name()),
             ));
         }
         if !(self.tau > 0.0 && self.tau.is_finite()) {
-            return Err(format!("tau = {}: must be positive", self.tau));
+            return Err(ConfigError::invalid("tau", self.tau, "must be positive"));
         }
         if let Some(s) = self.sigma_init {
             if !(s > 0.0 && s.is_finite()) {
-                return Err(format!("sigma_init = {s}: must be positive"));
+                return Err(ConfigError::invalid("sigma_init", s, "must be positive"));
             }
         }
         if let Some(d) = &self.dropbits {
             if !matches!(m, QuantMethod::Srq | QuantMethod::Cpq) {
-                return Err(format!(
-                    "dropbits: only srq and cpq drop bits, not {}",
-                    m.name()
+                return Err(ConfigError::invalid(
+                    "dropbits",
+                    format!("p = {}", d.p),
+                    format!("only srq and cpq drop bits, not {}", m.name()),
                 ));
             }
-            d.validate(self.bits)?;
+            d.validate(self.bits).map_err(|e| e.within("dropbits"))?;
         }
         if let Some(lb) = &self.learn_bits {
             if m != QuantMethod::Cpq {
-                return Err(format!(
-                    "learn_bits: only cpq learns bit-widths, not {}",
-                    m.name()
+                return Err(ConfigError::invalid(
+                    "learn_bits",
+                    format!("lambda = {}", lb.lambda),
+                    format!("only cpq learns bit-widths, not {}", m.name()),
                 ));
             }
             if !(lb.lambda >= 0.0 && lb.lambda.is_finite()) {
-                return Err(format!("learn_bits.lambda = {}: must be ≥ 0", lb.lambda));
+                return Err(ConfigError::invalid(
+                    "learn_bits.lambda",
+                    lb.lambda,
+                    "must be ≥ 0",
+                ));
             }
         }
         if !(self.reg_rate >= 0.0 && self.reg_rate.is_finite()) {
-            return Err(format!("reg_rate = {}: must be ≥ 0", self.reg_rate));
+            return Err(ConfigError::invalid(
+                "reg_rate",
+                self.reg_rate,
+                "must be ≥ 0",
+            ));
         }
         Ok(())
     }
@@ -232,10 +245,14 @@ mod tests {
         let e = QuantConfig::new(QuantMethod::Srq, 6)
             .validate()
             .unwrap_err();
-        assert!(e.contains("2..=4"), "{e}");
+        assert!(e.to_string().contains("2..=4"), "{e}");
         let mut c = QuantConfig::new(QuantMethod::Lsq, 3);
         c.dropbits = Some(DropBitsConfig::default());
-        assert!(c.validate().unwrap_err().contains("only srq and cpq"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("only srq and cpq"));
         let parsed: QuantConfig = serde_json::from_str(r#"{"method":"rq","bits":3}"#).unwrap();
         assert_eq!(parsed.resolved().sigma_init, Some(1.0 / 3.0));
         let bad = serde_json::from_str::<QuantConfig>(r#"{"method":"rq","bitz":3}"#);

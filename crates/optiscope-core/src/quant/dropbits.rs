@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::ConfigError;
+
 use super::categorical::MAX_BITS;
 
 /// DropBits settings.
@@ -42,20 +44,25 @@ impl DropBitsConfig {
     }
 
     /// Checks the settings for a `bits`-bit grid; the message names the field.
-    pub fn validate(&self, bits: u32) -> Result<(), String> {
+    pub fn validate(&self, bits: u32) -> Result<(), ConfigError> {
         if !(0.0..1.0).contains(&self.p) {
-            return Err(format!("dropbits.p = {}: must be in [0, 1)", self.p));
+            return Err(ConfigError::invalid("p", self.p, "must be in [0, 1)"));
         }
         if !self.drop_prob.is_empty() && self.drop_prob.len() != bits as usize - 1 {
-            return Err(format!(
-                "dropbits.drop_prob has {} entries: a {bits}-bit grid needs {} (levels 2..={bits})",
-                self.drop_prob.len(),
-                bits - 1
+            return Err(ConfigError::invalid(
+                "drop_prob",
+                format!("{:?}", self.drop_prob),
+                format!(
+                    "a {bits}-bit grid needs {} entries (levels 2..={bits})",
+                    bits - 1
+                ),
             ));
         }
         if let Some(p) = self.drop_prob.iter().find(|p| !(0.0..1.0).contains(*p)) {
-            return Err(format!(
-                "dropbits.drop_prob contains {p}: must be in [0, 1)"
+            return Err(ConfigError::invalid(
+                "drop_prob",
+                format!("{:?}", self.drop_prob),
+                format!("{p} is not in [0, 1)"),
             ));
         }
         Ok(())
@@ -213,7 +220,7 @@ mod tests {
             p: 0.3,
             drop_prob: vec![0.1],
         };
-        assert!(bad.validate(3).unwrap_err().contains("needs 2"));
+        assert!(bad.validate(3).unwrap_err().to_string().contains("needs 2"));
         let ok = DropBitsConfig {
             p: 0.3,
             drop_prob: vec![0.1, 0.5],

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::config::ConfigError;
 use crate::data::{self, Dataset};
 use crate::mlp::Mlp;
 use crate::optim::{
@@ -91,21 +92,23 @@ pub const MAX_BATCH_SIZE: usize = 100_000;
 
 impl TrainConfig {
     /// Checks every size against its bound before anything is allocated, and the quantizer.
-    pub fn validate(&self) -> Result<(), String> {
-        self.quant.validate()?;
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.quant.validate().map_err(|e| e.within("quant"))?;
         if self.epochs == 0 {
-            return Err("epochs = 0: must be at least 1".into());
+            return Err(ConfigError::invalid("epochs", 0, "must be at least 1"));
         }
         if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
-            return Err(format!(
-                "batch_size = {}: must be in 1..={MAX_BATCH_SIZE}",
-                self.batch_size
+            return Err(ConfigError::invalid(
+                "batch_size",
+                self.batch_size,
+                format!("must be in 1..={MAX_BATCH_SIZE}"),
             ));
         }
         if self.hidden.len() > MAX_HIDDEN_LAYERS {
-            return Err(format!(
-                "hidden: {} layers, at most {MAX_HIDDEN_LAYERS} are allowed",
-                self.hidden.len()
+            return Err(ConfigError::invalid(
+                "hidden",
+                format!("{} layers", self.hidden.len()),
+                format!("at most {MAX_HIDDEN_LAYERS} hidden layers are allowed"),
             ));
         }
         if let Some(w) = self
@@ -113,17 +116,23 @@ impl TrainConfig {
             .iter()
             .find(|w| !(1..=MAX_HIDDEN_WIDTH).contains(*w))
         {
-            return Err(format!(
-                "hidden width {w}: each hidden width must be in 1..={MAX_HIDDEN_WIDTH}"
+            return Err(ConfigError::invalid(
+                "hidden",
+                w,
+                format!("each hidden width must be in 1..={MAX_HIDDEN_WIDTH}"),
             ));
         }
         if !(self.test_fraction > 0.0 && self.test_fraction < 1.0) {
-            return Err(format!(
-                "test_fraction = {}: must be in (0, 1)",
-                self.test_fraction
+            return Err(ConfigError::invalid(
+                "test_fraction",
+                self.test_fraction,
+                "must be in (0, 1)",
             ));
         }
-        Ok(())
+        if self.quant.method == QuantMethod::Proxquant && self.quant.revised {
+            check_revised_proxquant(&self.optimizer)?;
+        }
+        self.optimizer.validate().map_err(|e| e.within("optimizer"))
     }
 }
 
@@ -150,8 +159,11 @@ impl Default for TrainConfig {
 #[derive(Debug, Error)]
 pub enum TrainError {
     /// The config is invalid.
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The data cannot be trained on (empty, or train and test of different shapes).
+    #[error("data: {0}")]
+    Data(String),
     /// The optimizer failed (e.g. a non-finite gradient) or the device did.
     #[error(transparent)]
     Optim(#[from] OptimError),
@@ -321,14 +333,11 @@ impl<D: ModelDevice + 'static> Trainer<D> {
     ) -> Result<Self, TrainError> {
         let mut cfg = cfg;
         cfg.quant = cfg.quant.clone().resolved();
-        cfg.validate().map_err(TrainError::Config)?;
+        cfg.validate()?;
         if train.is_empty() || test.is_empty() {
-            return Err(TrainError::Config(
+            return Err(TrainError::Data(
                 "the train and test sets must not be empty".into(),
             ));
-        }
-        if cfg.quant.method == QuantMethod::Proxquant && cfg.quant.revised {
-            check_revised_proxquant(&cfg.optimizer).map_err(TrainError::Config)?;
         }
         let mut widths = vec![train.dim];
         widths.extend(&cfg.hidden);
@@ -340,7 +349,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         let opt = cfg
             .optimizer
             .build_on(&mut dev, &metas)
-            .map_err(|e| TrainError::Config(format!("optimizer: {e}")))?;
+            .map_err(|e| e.within("optimizer"))?;
         let layers = widths.len() - 1;
         let q = &cfg.quant;
         let mut quant = Vec::with_capacity(layers);
@@ -391,7 +400,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             Some(
                 quant_optimizer(&cfg.optimizer)
                     .build_on(&mut Cpu, &qparams)
-                    .map_err(|e| TrainError::Config(format!("optimizer: {e}")))?,
+                    .map_err(|e| e.within("optimizer"))?,
             )
         };
         let upload = |dev: &mut D, d: &Dataset| Split {
@@ -400,7 +409,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             n: d.len(),
         };
         if test.dim != train.dim || test.classes != train.classes {
-            return Err(TrainError::Config(
+            return Err(TrainError::Data(
                 "train and test sets differ in shape".into(),
             ));
         }
@@ -898,7 +907,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             return Ok(());
         }
         let (beta2, eps) = adam_precond(&self.cfg.optimizer)
-            .ok_or_else(|| TrainError::Config("revised proxquant needs adam or adamw".into()))?;
+            .ok_or_else(|| ConfigError::invalid("quant.revised", true, "needs adam or adamw"))?;
         let mut visitor = ProxVisitor {
             dev: &mut self.dev,
             params: &mut self.params,
@@ -1240,7 +1249,7 @@ fn quant_optimizer(cfg: &OptimizerConfig) -> OptimizerConfig {
 
 /// Revised ProxQuant divides by Adam's `√v̂ + ε` with one learning rate: Adam or AdamW in
 /// PyTorch's form, without AMSGrad or per-group learning rates.
-fn check_revised_proxquant(cfg: &OptimizerConfig) -> Result<(), String> {
+fn check_revised_proxquant(cfg: &OptimizerConfig) -> Result<(), ConfigError> {
     let why = match cfg {
         OptimizerConfig::Adam(c) => adam_like_reason(c.amsgrad, c.eps_mode, &c.param_groups),
         OptimizerConfig::Adamw(c) => adam_like_reason(c.amsgrad, c.eps_mode, &c.param_groups),
@@ -1248,9 +1257,13 @@ fn check_revised_proxquant(cfg: &OptimizerConfig) -> Result<(), String> {
     };
     match why {
         None => Ok(()),
-        Some(why) => Err(format!(
-            "revised proxquant takes the prox in Adam's metric: {why} (or set the quantizer's \
-             revised = false)"
+        Some(why) => Err(ConfigError::invalid(
+            "quant.revised",
+            true,
+            format!(
+                "revised proxquant takes the prox in Adam's metric: {why} (or set the \
+                 quantizer's revised = false)"
+            ),
         )),
     }
 }
