@@ -312,9 +312,10 @@ impl ExplorerState {
                         .map_err(|e| format!("lr={v:?} in the link: {e}"))?;
                 }
                 "data" => {
-                    t.data = serde_json::from_value(serde_json::Value::String(v.into())).map_err(
-                        |_| format!("data={v:?} in the link (allowed: digits, moons, spirals)"),
-                    )?
+                    t.data = DataChoice::from_name(v).ok_or_else(|| {
+                        let names: Vec<_> = DataChoice::ALL.iter().map(|d| d.name()).collect();
+                        format!("data={v:?} in the link (allowed: {})", names.join(", "))
+                    })?
                 }
                 "hidden" => {
                     t.hidden = v

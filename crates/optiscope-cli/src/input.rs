@@ -54,3 +54,14 @@ pub fn parse_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
         msg
     })
 }
+
+/// A clap value parser over a method registry: the names it accepts, each with its help line
+/// (shown by `--help`), so the CLI's value lists are the registries of core.
+pub fn choices(
+    info: &'static [optiscope_core::config::MethodInfo],
+) -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        info.iter()
+            .map(|m| clap::builder::PossibleValue::new(m.name).help(m.summary)),
+    )
+}

@@ -5,8 +5,11 @@ use std::process::ExitCode;
 use std::io::Write;
 
 use clap::Args;
+use optiscope_core::config::MethodInfo;
 use optiscope_core::experiment::presets::PRESETS;
 use optiscope_core::optim::{OptimizerConfig, METHODS};
+use optiscope_core::quant::QuantMethod;
+use optiscope_core::train::DataChoice;
 
 /// Lists the optimizers with every parameter and its default, and the presets.
 #[derive(Args, Debug)]
@@ -31,6 +34,8 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         let doc = serde_json::json!({
             "optimizers": methods.iter().map(|(m, d)| serde_json::json!({"name": m.name, "summary": m.summary, "defaults": d})).collect::<Vec<_>>(),
             "presets": PRESETS.iter().map(|p| serde_json::json!({"name": p.name, "summary": p.summary})).collect::<Vec<_>>(),
+            "quantizers": info_json(QuantMethod::INFO),
+            "data": info_json(DataChoice::INFO),
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(ExitCode::SUCCESS);
@@ -61,5 +66,23 @@ pub fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     for p in PRESETS {
         writeln!(out, "  {:<16} {}", p.name, p.summary)?;
     }
+    for (title, info) in [
+        (
+            "Quantizers (optiscope train --quant NAME)",
+            QuantMethod::INFO,
+        ),
+        ("Data sets (optiscope train --data NAME)", DataChoice::INFO),
+    ] {
+        writeln!(out, "\n{title}:\n")?;
+        for m in info {
+            writeln!(out, "  {:<16} {}", m.name, m.summary)?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn info_json(info: &[MethodInfo]) -> serde_json::Value {
+    info.iter()
+        .map(|m| serde_json::json!({"name": m.name, "summary": m.summary}))
+        .collect()
 }

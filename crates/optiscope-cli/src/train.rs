@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use optiscope_core::metrics::{epoch_of_line, EpochLine};
-use optiscope_core::optim::{Cpu, OptimizerConfig};
+use optiscope_core::optim::{Cpu, OptimizerConfig, METHODS};
 use optiscope_core::quant::dropbits::DropBitsConfig;
 use optiscope_core::quant::{LearnBitsConfig, QuantMethod};
 use optiscope_core::train::{
@@ -21,7 +21,7 @@ use optiscope_core::train::{
 };
 
 use crate::backend::{Backend, Executor};
-use crate::input::{bad, parse_json, read_json};
+use crate::input::{bad, choices, parse_json, read_json};
 
 /// File names inside the output folder.
 const CHECKPOINT: &str = "checkpoint.safetensors";
@@ -35,36 +35,6 @@ pub enum Model {
     Mlp,
 }
 
-/// Data sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Data {
-    /// 8×8 handwritten digits shipped with optiscope (1797 images, 10 classes, 80/20 split).
-    Digits,
-    /// Two interleaved spirals (2-D, 1000 points).
-    Spirals,
-    /// Two moons (2-D, 1000 points).
-    Moons,
-}
-
-/// Quantizers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Quant {
-    /// Full precision.
-    None,
-    /// Uniform, straight-through estimator, step max|w|/Q_P per epoch.
-    Ste,
-    /// Learned step size (LSQ).
-    Lsq,
-    /// Relaxed Quantization (Gumbel-softmax).
-    Rq,
-    /// Semi-Relaxed Quantization (multi-class STE).
-    Srq,
-    /// Cluster-Promoting Quantization (multi-class STE + DropBits).
-    Cpq,
-    /// (Revised) ProxQuant.
-    Proxquant,
-}
-
 /// Arguments of `optiscope train` (the help text is on `Command::Train`).
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -72,20 +42,20 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value = "mlp")]
     model: Model,
     /// Data set [default: digits].
-    #[arg(long, value_enum)]
-    data: Option<Data>,
+    #[arg(long, value_parser = choices(DataChoice::INFO))]
+    data: Option<String>,
     /// Hidden layer widths, comma-separated [default: 128].
     #[arg(long, value_delimiter = ',', value_name = "W[,W...]")]
     hidden: Option<Vec<usize>>,
-    /// Optimizer (`optiscope list` shows them) [default: adamw with lr 0.01].
-    #[arg(long)]
+    /// Optimizer (`optiscope list` shows their fields) [default: adamw with lr 0.01].
+    #[arg(long, value_parser = choices(METHODS))]
     optimizer: Option<String>,
     /// Learning rate of the optimizer.
     #[arg(long)]
     lr: Option<f64>,
     /// Weight quantizer [default: none].
-    #[arg(long, value_enum)]
-    quant: Option<Quant>,
+    #[arg(long, value_parser = choices(QuantMethod::INFO))]
+    quant: Option<String>,
     /// Bit-width of the quantizer (2..=4 for rq/srq/cpq, 2..=8 otherwise) [default: 4].
     #[arg(long)]
     bits: Option<u32>,
@@ -140,12 +110,9 @@ impl TrainArgs {
     /// Applies the flags to `cfg`; returns the names of the flags that changed it.
     fn apply(&self, cfg: &mut TrainConfig) -> anyhow::Result<Vec<&'static str>> {
         let mut changed = vec![];
-        if let Some(d) = self.data {
-            cfg.data = match d {
-                Data::Digits => DataChoice::Digits,
-                Data::Spirals => DataChoice::Spirals,
-                Data::Moons => DataChoice::Moons,
-            };
+        if let Some(d) = &self.data {
+            cfg.data =
+                DataChoice::from_name(d).ok_or_else(|| bad(format!("--data {d:?}: unknown")))?;
             changed.push("--data");
         }
         if let Some(h) = &self.hidden {
@@ -167,16 +134,9 @@ impl TrainArgs {
             set_lr(&mut cfg.optimizer, lr)?;
             changed.push("--lr");
         }
-        if let Some(q) = self.quant {
-            cfg.quant.method = match q {
-                Quant::None => QuantMethod::None,
-                Quant::Ste => QuantMethod::Ste,
-                Quant::Lsq => QuantMethod::Lsq,
-                Quant::Rq => QuantMethod::Rq,
-                Quant::Srq => QuantMethod::Srq,
-                Quant::Cpq => QuantMethod::Cpq,
-                Quant::Proxquant => QuantMethod::Proxquant,
-            };
+        if let Some(q) = &self.quant {
+            cfg.quant.method =
+                QuantMethod::from_name(q).ok_or_else(|| bad(format!("--quant {q:?}: unknown")))?;
             changed.push("--quant");
         }
         if let Some(b) = self.bits {

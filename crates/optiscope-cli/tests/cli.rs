@@ -592,7 +592,7 @@ fn train_refuses_bad_input_and_never_overwrites() {
                 "--out".into(),
                 d.join("y").display().to_string(),
             ],
-            "--optimizer \"adan\": unknown",
+            "invalid value 'adan' for '--optimizer <OPTIMIZER>'",
         ),
         (
             vec![

@@ -58,6 +58,71 @@ impl ConfigError {
     }
 }
 
+/// One entry of a method registry: its name in configs, links and on the command line, and one
+/// line of help (`optiscope list`, `--help`, the explorer's menus).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodInfo {
+    /// The name (a config's `"name"` tag or enum value).
+    pub name: &'static str,
+    /// What it is and where it comes from.
+    pub summary: &'static str,
+}
+
+/// A registry of named choices as an enum: `"name" => Variant: "summary"` per line, in the order
+/// menus list them, and the default. Generates the enum (serde by name), `ALL`, `INFO`, `name`,
+/// `summary` and `from_name`, so the CLI's value lists and the explorer's menus come from it.
+macro_rules! choice_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $ty:ident default $default:ident {
+            $($(#[$vmeta:meta])* $tag:literal => $variant:ident: $summary:literal),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        $vis enum $ty {
+            $($(#[$vmeta])* #[serde(rename = $tag)] $variant,)*
+        }
+
+        impl Default for $ty {
+            fn default() -> Self {
+                Self::$default
+            }
+        }
+
+        impl $ty {
+            /// Every choice, in the order the CLI and the explorer list them.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),*];
+
+            /// Name and help of every choice, in the same order.
+            pub const INFO: &'static [$crate::config::MethodInfo] = &[
+                $($crate::config::MethodInfo { name: $tag, summary: $summary }),*
+            ];
+
+            /// The name in configs, links and on the command line.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $tag,)*
+                }
+            }
+
+            /// One line of help.
+            pub fn summary(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $summary,)*
+                }
+            }
+
+            /// The choice of that name.
+            pub fn from_name(name: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|c| c.name() == name)
+            }
+        }
+    };
+}
+
+pub(crate) use choice_enum;
+
 #[cfg(test)]
 mod tests {
     use super::*;

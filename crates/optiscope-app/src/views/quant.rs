@@ -390,11 +390,11 @@ pub fn controls_ui(
         .show(ui, |ui| {
             ui.label("data");
             egui::ComboBox::from_id_salt("quant-data")
-                .selected_text(data_name(c.data))
+                .selected_text(c.data.name())
                 .show_ui(ui, |ui| {
-                    for d in [DataChoice::Digits, DataChoice::Moons, DataChoice::Spirals] {
-                        ui.selectable_value(&mut c.data, d, data_name(d))
-                            .on_hover_text(data_summary(d));
+                    for &d in DataChoice::ALL {
+                        ui.selectable_value(&mut c.data, d, d.name())
+                            .on_hover_text(d.summary());
                     }
                 });
             ui.end_row();
@@ -414,11 +414,11 @@ pub fn controls_ui(
             ui.label("quantizer");
             let mut method = c.quant.method;
             egui::ComboBox::from_id_salt("quant-method")
-                .selected_text(method_label(method))
+                .selected_text(method.name())
                 .show_ui(ui, |ui| {
-                    for m in QuantMethod::ALL {
-                        ui.selectable_value(&mut method, m, method_label(m))
-                            .on_hover_text(method_summary(m));
+                    for &m in QuantMethod::ALL {
+                        ui.selectable_value(&mut method, m, m.name())
+                            .on_hover_text(m.summary());
                     }
                 });
             if method != c.quant.method {
@@ -550,60 +550,6 @@ fn model_widths(run: &QuantRun) -> Vec<usize> {
     run.trainer.widths().to_vec()
 }
 
-fn data_name(d: DataChoice) -> &'static str {
-    match d {
-        DataChoice::Digits => "digits",
-        DataChoice::Moons => "moons",
-        DataChoice::Spirals => "spirals",
-    }
-}
-
-fn data_summary(d: DataChoice) -> &'static str {
-    match d {
-        DataChoice::Digits => "8×8 handwritten digits: 64 features, 10 classes, 1797 images",
-        DataChoice::Moons => "two moons: 2-D, 2 classes, 1000 points",
-        DataChoice::Spirals => "two interleaved spirals: 2-D, 2 classes, 1000 points",
-    }
-}
-
-fn method_label(m: QuantMethod) -> &'static str {
-    match m {
-        QuantMethod::None => "none (full precision)",
-        QuantMethod::Ste => "ste",
-        QuantMethod::Lsq => "lsq",
-        QuantMethod::Rq => "rq",
-        QuantMethod::Srq => "srq",
-        QuantMethod::Cpq => "cpq",
-        QuantMethod::Proxquant => "proxquant",
-    }
-}
-
-fn method_summary(m: QuantMethod) -> &'static str {
-    match m {
-        QuantMethod::None => "no quantizer: the weights stay in full precision",
-        QuantMethod::Ste => {
-            "uniform grid with step max|w|/Q_P (refreshed every epoch), clipped straight-through \
-             estimator"
-        }
-        QuantMethod::Lsq => "learned step size (Esser et al., ICLR 2020)",
-        QuantMethod::Rq => {
-            "Relaxed Quantization: logistic noise + Gumbel-softmax, learned α and σ (Louizos et \
-             al., ICLR 2019)"
-        }
-        QuantMethod::Srq => {
-            "Semi-Relaxed Quantization: multi-class straight-through estimator (Lee et al. 2019)"
-        }
-        QuantMethod::Cpq => {
-            "Cluster-Promoting Quantization: multi-class STE + DropBits, optionally learned \
-             bit-widths (Lee et al., ICCV 2021)"
-        }
-        QuantMethod::Proxquant => {
-            "ProxQuant: a prox step toward the grid after every optimizer step, λ growing per \
-             epoch (Bai et al., ICLR 2019), in Adam's metric when revised"
-        }
-    }
-}
-
 /// Draws the view: the header, the layer selector, the weights on the grid, and the two curves.
 /// `layer` is the weight matrix shown (changed by the selector).
 pub fn quant_ui(ui: &mut egui::Ui, run: &mut QuantRun, layer: &mut usize) {
@@ -616,7 +562,7 @@ pub fn quant_ui(ui: &mut egui::Ui, run: &mut QuantRun, layer: &mut usize) {
             RichText::new(format!(
                 "{} on {} · epoch {} / {} · step {}",
                 cfg.quant.label(),
-                data_name(cfg.data),
+                cfg.data.name(),
                 run.trainer.epoch(),
                 cfg.epochs,
                 run.steps()
@@ -1018,7 +964,7 @@ mod tests {
 
     #[test]
     fn every_quantizer_trains_a_few_steps() {
-        for method in QuantMethod::ALL {
+        for &method in QuantMethod::ALL {
             let mut cfg = default_quant_train();
             cfg.data = DataChoice::Spirals;
             cfg.quant = fresh_quant(method, 3);

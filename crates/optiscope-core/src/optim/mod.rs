@@ -12,6 +12,7 @@ pub mod device;
 pub mod elementwise;
 mod muon;
 pub mod orthogonalize;
+mod registry;
 mod schedulefree;
 mod sgd;
 
@@ -26,6 +27,7 @@ pub use adam::{AdamConfig, AdamWConfig, EpsMode};
 pub use amuse::{amuse_beta, AmuseAuxConfig, AmuseConfig};
 pub use device::{Cpu, Device};
 pub use muon::{AdjustLrFn, AuxAdamConfig, MuonConfig, OrthogonalizerKind, Route, SpecGdConfig};
+pub use registry::{MethodInfo, OptimizerMethod};
 pub use schedulefree::{AdamWScheduleFreeConfig, SfAdamVariant, SgdScheduleFreeConfig};
 pub use sgd::SgdConfig;
 
@@ -110,142 +112,26 @@ pub struct ParamGroup {
     pub use_muon: Option<bool>,
 }
 
-/// Every optimizer, as a config tagged by `"name"`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "name", rename_all = "snake_case")]
-pub enum OptimizerConfig {
+registry::optimizer_registry! {
     /// SGD with momentum, dampening, Nesterov and L2 weight decay (`torch.optim.SGD`).
-    Sgd(SgdConfig),
+    "sgd" => Sgd(SgdConfig),
     /// Adam with L2 weight decay folded into the gradient (`torch.optim.Adam`).
-    Adam(AdamConfig),
+    "adam" => Adam(AdamConfig),
     /// AdamW with decoupled weight decay (`torch.optim.AdamW`).
-    Adamw(AdamWConfig),
+    "adamw" => Adamw(AdamWConfig),
     /// Muon: momentum orthogonalized by Newton–Schulz (KellerJordan/Muon).
-    Muon(MuonConfig),
+    "muon" => Muon(MuonConfig),
     /// SpecGD: exact spectral gradient descent, `W ← W − η U Vᵀ` (arXiv 2602.06385).
-    Specgd(SpecGdConfig),
+    "specgd" => Specgd(SpecGdConfig),
     /// Schedule-Free SGD (facebookresearch/schedule_free `SGDScheduleFree`).
-    SgdSchedulefree(SgdScheduleFreeConfig),
+    "sgd_schedulefree" => SgdSchedulefree(SgdScheduleFreeConfig),
     /// Schedule-Free AdamW (facebookresearch/schedule_free `AdamWScheduleFree`).
-    AdamwSchedulefree(AdamWScheduleFreeConfig),
+    "adamw_schedulefree" => AdamwSchedulefree(AdamWScheduleFreeConfig),
     /// AMUSE: Muon with Schedule-Free averaging and a growing interpolation β (kjeiun/amuse).
-    Amuse(AmuseConfig),
+    "amuse" => Amuse(AmuseConfig),
 }
-
-crate::tagged::tagged_deserialize!(OptimizerConfig {
-    "sgd" => Sgd,
-    "adam" => Adam,
-    "adamw" => Adamw,
-    "muon" => Muon,
-    "specgd" => Specgd,
-    "sgd_schedulefree" => SgdSchedulefree,
-    "adamw_schedulefree" => AdamwSchedulefree,
-    "amuse" => Amuse,
-});
-
-/// One line of documentation per method, for `optiscope list` and the explorer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MethodInfo {
-    /// The `"name"` tag.
-    pub name: &'static str,
-    /// What it is and where it comes from.
-    pub summary: &'static str,
-}
-
-/// The methods, in the order `optiscope list` shows them.
-pub const METHODS: &[MethodInfo] = &[
-    MethodInfo {
-        name: "sgd",
-        summary: "SGD with momentum/dampening/Nesterov, L2 decay (torch.optim.SGD)",
-    },
-    MethodInfo {
-        name: "adam",
-        summary: "Adam, L2 decay in the gradient (Kingma & Ba 2015; torch.optim.Adam)",
-    },
-    MethodInfo {
-        name: "adamw",
-        summary: "AdamW, decoupled decay (Loshchilov & Hutter 2019; torch.optim.AdamW)",
-    },
-    MethodInfo {
-        name: "muon",
-        summary: "Muon: Newton-Schulz orthogonalized momentum (KellerJordan/Muon)",
-    },
-    MethodInfo {
-        name: "specgd",
-        summary: "SpecGD: exact polar factor U V^T by SVD (arXiv 2602.06385)",
-    },
-    MethodInfo {
-        name: "sgd_schedulefree",
-        summary: "Schedule-Free SGD (Defazio et al. 2024; facebookresearch/schedule_free)",
-    },
-    MethodInfo {
-        name: "adamw_schedulefree",
-        summary: "Schedule-Free AdamW v1.3 (facebookresearch/schedule_free)",
-    },
-    MethodInfo {
-        name: "amuse",
-        summary: "AMUSE: Muon + Schedule-Free with growing beta (arXiv 2605.22432; kjeiun/amuse)",
-    },
-];
 
 impl OptimizerConfig {
-    /// The config of `name` with the reference defaults (AMUSE: `warmup_steps` must still be set).
-    pub fn default_for(name: &str) -> Option<Self> {
-        Some(match name {
-            "sgd" => Self::Sgd(SgdConfig::default()),
-            "adam" => Self::Adam(AdamConfig::default()),
-            "adamw" => Self::Adamw(AdamWConfig::default()),
-            "muon" => Self::Muon(MuonConfig::default()),
-            "specgd" => Self::Specgd(SpecGdConfig::default()),
-            "sgd_schedulefree" => Self::SgdSchedulefree(SgdScheduleFreeConfig::default()),
-            "adamw_schedulefree" => Self::AdamwSchedulefree(AdamWScheduleFreeConfig::default()),
-            "amuse" => Self::Amuse(AmuseConfig::default()),
-            _ => return None,
-        })
-    }
-
-    /// The `"name"` tag of this config.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Sgd(_) => "sgd",
-            Self::Adam(_) => "adam",
-            Self::Adamw(_) => "adamw",
-            Self::Muon(_) => "muon",
-            Self::Specgd(_) => "specgd",
-            Self::SgdSchedulefree(_) => "sgd_schedulefree",
-            Self::AdamwSchedulefree(_) => "adamw_schedulefree",
-            Self::Amuse(_) => "amuse",
-        }
-    }
-
-    /// The base learning rate.
-    pub fn lr(&self) -> f64 {
-        match self {
-            Self::Sgd(c) => c.lr,
-            Self::Adam(c) => c.lr,
-            Self::Adamw(c) => c.lr,
-            Self::Muon(c) => c.lr,
-            Self::Specgd(c) => c.lr,
-            Self::SgdSchedulefree(c) => c.lr,
-            Self::AdamwSchedulefree(c) => c.lr,
-            Self::Amuse(c) => c.lr,
-        }
-    }
-
-    /// Checks every field against what the method allows.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        match self {
-            Self::Sgd(c) => c.validate(),
-            Self::Adam(c) => c.validate(),
-            Self::Adamw(c) => c.validate(),
-            Self::Muon(c) => c.validate(),
-            Self::Specgd(c) => c.validate(),
-            Self::SgdSchedulefree(c) => c.validate(),
-            Self::AdamwSchedulefree(c) => c.validate(),
-            Self::Amuse(c) => c.validate(),
-        }
-    }
-
     /// Validates the config and builds its executor on `dev` for `params` (their names, shapes and
     /// roles; the values are not read).
     pub fn build_on<D: Device + 'static>(
@@ -265,22 +151,7 @@ impl OptimizerConfig {
                 ));
             }
         }
-        Ok(match self {
-            Self::Sgd(c) => Box::new(sgd::Sgd::new(dev, c, params)?),
-            Self::Adam(c) => Box::new(adam::Adam::new(dev, c.settings(), &c.param_groups, params)?),
-            Self::Adamw(c) => {
-                Box::new(adam::Adam::new(dev, c.settings(), &c.param_groups, params)?)
-            }
-            Self::Muon(c) => Box::new(muon::Muon::new(dev, c, params)?),
-            Self::Specgd(c) => Box::new(muon::Muon::new(dev, &c.as_muon(), params)?),
-            Self::SgdSchedulefree(c) => {
-                Box::new(schedulefree::ScheduleFree::new_sgd(dev, c, params)?)
-            }
-            Self::AdamwSchedulefree(c) => {
-                Box::new(schedulefree::ScheduleFree::new_adamw(dev, c, params)?)
-            }
-            Self::Amuse(c) => Box::new(amuse::Amuse::new(dev, c, params)?),
-        })
+        self.build_method(dev, params)
     }
 
     /// Validates the config and builds its CPU executor for `params`.

@@ -139,3 +139,25 @@ impl<D: Device> Executor<D> for Sgd<D> {
         }
     }
 }
+
+impl super::OptimizerMethod for SgdConfig {
+    const NAME: &'static str = "sgd";
+    const SUMMARY: &'static str =
+        "SGD with momentum/dampening/Nesterov, L2 decay (torch.optim.SGD)";
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        SgdConfig::validate(self)
+    }
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn build_on<D: Device + 'static>(
+        &self,
+        dev: &mut D,
+        params: &[Param],
+    ) -> Result<Box<dyn super::Executor<D>>, ConfigError> {
+        Ok(Box::new(Sgd::new(dev, self, params)?))
+    }
+}

@@ -9,60 +9,32 @@ use crate::config::ConfigError;
 use super::categorical::MAX_BITS;
 use super::dropbits::DropBitsConfig;
 
-/// Which quantizer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum QuantMethod {
-    /// Full precision.
-    #[default]
-    None,
-    /// Uniform symmetric quantization, clipped straight-through estimator; the step is
-    /// `max|w|/Q_P`, recomputed from the weights at the start of every epoch (spec A5).
-    Ste,
-    /// Learned step size (LSQ; Esser et al. 2020).
-    Lsq,
-    /// Relaxed Quantization: logistic noise + Gumbel-softmax, learned α and σ (Louizos et al. 2019).
-    Rq,
-    /// Semi-Relaxed Quantization: the multi-class straight-through estimator (Lee et al. 2019).
-    Srq,
-    /// Cluster-Promoting Quantization: multi-class STE + DropBits (+ learned bit-width) with a
-    /// sharper categorical (Lee et al., ICCV 2021).
-    Cpq,
-    /// ProxQuant: a prox step toward the grid after every optimizer step, with a growing λ
-    /// (Bai et al. 2019); `revised` takes it in Adam's metric (ProxGen).
-    Proxquant,
+crate::config::choice_enum! {
+    /// Which quantizer.
+    pub enum QuantMethod default None {
+        /// Full precision.
+        "none" => None: "full precision",
+        /// Uniform symmetric quantization, clipped straight-through estimator; the step is
+        /// `max|w|/Q_P`, recomputed from the weights at the start of every epoch (spec A5).
+        "ste" => Ste: "uniform, clipped straight-through estimator, step max|w|/Q_P per epoch",
+        /// Learned step size (LSQ; Esser et al. 2020).
+        "lsq" => Lsq: "learned step size (Esser et al. 2020)",
+        /// Relaxed Quantization: logistic noise + Gumbel-softmax, learned α and σ (Louizos et
+        /// al. 2019).
+        "rq" => Rq: "Relaxed Quantization: Gumbel-softmax over the grid (Louizos et al. 2019)",
+        /// Semi-Relaxed Quantization: the multi-class straight-through estimator (Lee et al.
+        /// 2019).
+        "srq" => Srq: "Semi-Relaxed Quantization: multi-class straight-through estimator",
+        /// Cluster-Promoting Quantization: multi-class STE + DropBits (+ learned bit-width) with
+        /// a sharper categorical (Lee et al., ICCV 2021).
+        "cpq" => Cpq: "Cluster-Promoting Quantization: multi-class STE + DropBits (ICCV 2021)",
+        /// ProxQuant: a prox step toward the grid after every optimizer step, with a growing λ
+        /// (Bai et al. 2019); `revised` takes it in Adam's metric (ProxGen).
+        "proxquant" => Proxquant: "(revised) ProxQuant: a prox step toward the grid after each step",
+    }
 }
 
 impl QuantMethod {
-    /// Every method, in the order the CLI and the explorer list them.
-    pub const ALL: [Self; 7] = [
-        Self::None,
-        Self::Ste,
-        Self::Lsq,
-        Self::Rq,
-        Self::Srq,
-        Self::Cpq,
-        Self::Proxquant,
-    ];
-
-    /// The config name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Ste => "ste",
-            Self::Lsq => "lsq",
-            Self::Rq => "rq",
-            Self::Srq => "srq",
-            Self::Cpq => "cpq",
-            Self::Proxquant => "proxquant",
-        }
-    }
-
-    /// Parses a config name.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.name() == name)
-    }
-
     /// Whether the method draws a categorical over the grid (RQ, SRQ, CPQ).
     pub fn is_categorical(self) -> bool {
         matches!(self, Self::Rq | Self::Srq | Self::Cpq)

@@ -34,17 +34,16 @@ use crate::tensor::Tensor;
 pub use checkpoint::Checkpoint;
 pub use device::ModelDevice;
 
-/// Which data set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum DataChoice {
-    /// The 8×8 digits shipped in `data/` (64 features, 10 classes).
-    #[default]
-    Digits,
-    /// Two interleaved spirals (2-D, 2 classes, 1000 points).
-    Spirals,
-    /// Two moons (2-D, 2 classes, 1000 points).
-    Moons,
+crate::config::choice_enum! {
+    /// Which data set.
+    pub enum DataChoice default Digits {
+        /// The 8×8 digits shipped in `data/` (64 features, 10 classes).
+        "digits" => Digits: "8x8 handwritten digits shipped with optiscope (1797 images, 10 classes)",
+        /// Two interleaved spirals (2-D, 2 classes, 1000 points).
+        "spirals" => Spirals: "two interleaved spirals (2-D, 1000 points)",
+        /// Two moons (2-D, 2 classes, 1000 points).
+        "moons" => Moons: "two moons (2-D, 1000 points)",
+    }
 }
 
 impl DataChoice {
