@@ -617,3 +617,24 @@ pub fn rng_normal(
     );
     Ok(out)
 }
+
+/// This module's uniform structs and their WGSL twins ([`crate::layout`]).
+pub(crate) fn uniform_layouts() -> Vec<crate::layout::UniformLayout> {
+    use crate::layout::uniform_layout;
+    vec![
+        uniform_layout!(ElemParams in shaders::OPTIM_ELEMENTWISE, "ElemParams" {
+            n, flags, lr, momentum, one_minus_dampening, weight_decay, one_minus_beta1, beta2,
+            one_minus_beta2, eps, step_size, bc2_sqrt, ckp1, y_step, bias_correction2, w,
+        }),
+        uniform_layout!(MatmulParams in shaders::MATMUL, "MatmulParams" {
+            m, n, k, flags, alpha, beta,
+        }),
+        uniform_layout!(ReduceParams in shaders::REDUCE, "ReduceParams" {
+            n, num_partials, norm_mul, norm_add,
+        }),
+        uniform_layout!(NsParams in shaders::NEWTON_SCHULZ, "NsParams" { n, steps, coefficients }),
+        uniform_layout!(RngParams in shaders::RNG, "RngParams" {
+            key as ["key_lo", "key_hi"], stream as ["stream_lo", "stream_hi"], n, offset, scale,
+        }),
+    ]
+}

@@ -184,3 +184,16 @@ pub async fn read_rgba(ctx: &GpuContext, texture: &wgpu::Texture) -> Result<Vec<
         .flat_map(|r| r[..row as usize].to_vec())
         .collect())
 }
+
+/// This module's uniform structs and their WGSL twins ([`crate::layout`]).
+pub(crate) fn uniform_layouts() -> Vec<crate::layout::UniformLayout> {
+    use crate::layout::uniform_layout;
+    vec![
+        uniform_layout!(LandscapeParams in shaders::LANDSCAPE, "LandscapeParams" {
+            kind, width, height,
+            bounds as ["x0", "x1", "y0", "y1"],
+            constants as ["c0", "c1", "c2", "c3"],
+            scale as ["min_value", "delta", "log_lo", "log_hi"],
+        }),
+    ]
+}

@@ -14,6 +14,8 @@ pub mod context;
 pub mod device;
 pub mod kernels;
 pub mod landscape;
+#[doc(hidden)]
+pub mod layout;
 mod model;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod optimizer;

@@ -394,3 +394,15 @@ impl ModelDevice for GpuDevice {
         self.quant("prox_grid", params, &bufs, w.len, 256);
     }
 }
+
+/// This module's uniform structs and their WGSL twins ([`crate::layout`]).
+pub(crate) fn uniform_layouts() -> Vec<crate::layout::UniformLayout> {
+    use crate::layout::uniform_layout;
+    vec![
+        uniform_layout!(MlpParams in shaders::MLP, "MlpParams" { rows, cols, flags }),
+        uniform_layout!(QuantParams in shaders::QUANT, "QuantParams" {
+            n, bits, flags, p, alpha, sigma, tau, threshold, bias_correction2, eps, kmin, kmax,
+            keep, beta, zero_point,
+        }),
+    ]
+}
