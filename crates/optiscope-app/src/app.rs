@@ -11,6 +11,7 @@ use web_time::Instant;
 use crate::compute::ComputePath;
 use crate::export;
 use crate::state::{ExplorerState, QuantViewState, View};
+pub use crate::status::Status;
 use crate::views;
 use crate::views::quant::{QuantAction, QuantRun};
 use optiscope_core::metrics::{self, RunMetrics};
@@ -29,31 +30,6 @@ pub struct Perf {
     /// Exponential moving average of experiment steps per wall-clock second while playing
     /// (steps taken in a frame over that frame's duration).
     pub steps_per_s: f64,
-}
-
-/// What the status line shows (also mirrored into the web page's DOM for tests and tools).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Status {
-    /// The compute path in words.
-    pub compute: String,
-    /// The step of what the view shows: the experiment's step, or the Quantization view's
-    /// minibatches.
-    pub step: u64,
-    /// Smoothed frame time, ms.
-    pub frame_ms: f64,
-    /// Smoothed steps per second.
-    pub steps_per_s: f64,
-    /// The latest message (error or notice).
-    pub message: String,
-    /// The view.
-    pub view: View,
-    /// The preset.
-    pub preset: String,
-    /// The shareable link of the current state.
-    pub link: String,
-    /// The Quantization view's run in one line (epoch, accuracy, per-layer bits, α, near_frac,
-    /// mse); empty in the other views.
-    pub detail: String,
 }
 
 /// A data set split once, keyed by what the split depends on.
@@ -619,7 +595,7 @@ impl ExplorerApp {
             ui.ctx().copy_text(url.clone());
             #[cfg(target_arch = "wasm32")]
             {
-                crate::web::set_fragment(&url);
+                crate::page::set_fragment(&url);
                 self.fragment = url
                     .split_once('#')
                     .map(|(_, f)| f.to_string())
@@ -788,7 +764,7 @@ impl ExplorerApp {
         let ctx = ui.ctx().clone();
         #[cfg(target_arch = "wasm32")]
         {
-            let current = crate::web::current_fragment();
+            let current = crate::page::current_fragment();
             if current != self.fragment {
                 self.open_fragment(&current);
             }
@@ -830,7 +806,7 @@ impl ExplorerApp {
         }
         egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
         #[cfg(target_arch = "wasm32")]
-        crate::web::publish_status(&self.status());
+        crate::page::publish_status(&self.status());
         let restoring = self.state.view == View::Quantization
             && self.quant_run.as_ref().is_some_and(QuantRun::restoring);
         if self.playing || restoring {

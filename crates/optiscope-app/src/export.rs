@@ -83,7 +83,7 @@ pub fn train_cli_command(cfg: &TrainConfig) -> String {
 pub fn save_text(file_name: &str, contents: &str) -> Result<String, String> {
     #[cfg(target_arch = "wasm32")]
     {
-        crate::web::download(file_name, contents)?;
+        crate::page::download(file_name, contents)?;
         Ok(format!("downloaded {file_name}"))
     }
     #[cfg(not(target_arch = "wasm32"))]

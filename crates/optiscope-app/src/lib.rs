@@ -8,7 +8,10 @@
 pub mod app;
 pub mod compute;
 pub mod export;
+#[cfg(target_arch = "wasm32")]
+pub mod page;
 pub mod state;
+pub mod status;
 pub mod views;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -1,20 +1,10 @@
-//! The web entry point and the page glue: start the app on the canvas, mirror the status into
-//! the DOM (`#status`, with `data-*` attributes for tests and tools), downloads, the URL fragment.
+//! The web entry point: starts the app on the page's canvas (`index.html` calls `start`). The
+//! page glue the app itself uses (status, fragment, downloads) is in [`crate::page`].
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::app::Status;
-
-fn document() -> Option<web_sys::Document> {
-    web_sys::window()?.document()
-}
-
-fn set_text(id: &str, text: &str) {
-    if let Some(el) = document().and_then(|d| d.get_element_by_id(id)) {
-        el.set_text_content(Some(text));
-    }
-}
+use crate::page::{document, set_text};
 
 /// Starts the explorer on the canvas with id `canvas_id`. Called by `index.html`.
 #[wasm_bindgen]
@@ -47,73 +37,4 @@ pub async fn start(canvas_id: String) -> Result<(), JsValue> {
         Err(e) => set_text("error", &format!("optiscope could not start: {e:?}")),
     }
     result
-}
-
-/// Mirrors the status line into `#status` (text and `data-*` attributes).
-pub fn publish_status(s: &Status) {
-    let Some(el) = document().and_then(|d| d.get_element_by_id("status")) else {
-        return;
-    };
-    let text = format!(
-        "compute: {} | step {} | {:.1} ms/frame | {:.0} steps/s",
-        s.compute, s.step, s.frame_ms, s.steps_per_s
-    );
-    if el.text_content().as_deref() != Some(text.as_str()) {
-        el.set_text_content(Some(&text));
-    }
-    let view = s.view.name();
-    for (k, v) in [
-        ("data-compute", s.compute.clone()),
-        ("data-step", s.step.to_string()),
-        ("data-frame-ms", format!("{:.3}", s.frame_ms)),
-        ("data-steps-per-s", format!("{:.1}", s.steps_per_s)),
-        ("data-message", s.message.clone()),
-        ("data-view", view.to_string()),
-        ("data-preset", s.preset.clone()),
-        ("data-link", s.link.clone()),
-        ("data-detail", s.detail.clone()),
-    ] {
-        let _ = el.set_attribute(k, &v);
-    }
-}
-
-/// The URL fragment without `#`.
-pub fn current_fragment() -> String {
-    web_sys::window()
-        .and_then(|w| w.location().hash().ok())
-        .unwrap_or_default()
-        .trim_start_matches('#')
-        .to_string()
-}
-
-/// Puts the shareable state into the address bar (so reloading keeps it).
-pub fn set_fragment(url: &str) {
-    if let (Some(w), Some(hash)) = (web_sys::window(), url.split_once('#').map(|(_, h)| h)) {
-        let _ = w.location().set_hash(hash);
-    }
-}
-
-/// Offers `contents` as a download named `file_name`.
-pub fn download(file_name: &str, contents: &str) -> Result<(), String> {
-    let err = |e: JsValue| format!("download failed: {e:?}");
-    let parts = js_sys_array(contents);
-    let blob = web_sys::Blob::new_with_str_sequence(&parts).map_err(err)?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(err)?;
-    let a = document()
-        .ok_or("no document")?
-        .create_element("a")
-        .map_err(err)?
-        .dyn_into::<web_sys::HtmlAnchorElement>()
-        .map_err(|_| "not an anchor".to_string())?;
-    a.set_href(&url);
-    a.set_download(file_name);
-    a.click();
-    let _ = web_sys::Url::revoke_object_url(&url);
-    Ok(())
-}
-
-fn js_sys_array(s: &str) -> JsValue {
-    let arr = js_sys::Array::new();
-    arr.push(&JsValue::from_str(s));
-    arr.into()
 }

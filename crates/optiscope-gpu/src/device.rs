@@ -7,8 +7,8 @@ use std::sync::Arc;
 use optiscope_core::optim::elementwise::{
     AdamScalars, AmuseAuxScalars, ScheduleFreeScalars, SgdScalars,
 };
-use optiscope_core::optim::orthogonalize::Orthogonalizer;
-use optiscope_core::optim::{Device, OptimError, Route};
+use optiscope_core::optim::orthogonalize::{OrthoTarget, Orthogonalizer};
+use optiscope_core::optim::{Device, OptimError};
 
 use crate::context::{GpuBuffer, GpuContext, GpuError};
 use crate::kernels::{self, ElemParams, ReduceScratch};
@@ -103,7 +103,7 @@ impl GpuDevice {
     fn orthogonalize_on_host(
         &mut self,
         u: &GpuBuffer,
-        route: Route,
+        target: OrthoTarget,
         orth: &Orthogonalizer,
     ) -> Result<GpuBuffer, OptimError> {
         #[cfg(not(target_arch = "wasm32"))]
@@ -111,12 +111,12 @@ impl GpuDevice {
             let host = self
                 .read_blocking(u)
                 .map_err(|e| OptimError::Device(e.to_string()))?;
-            let out = optiscope_core::optim::Cpu.orthogonalize(&host, route, orth)?;
+            let out = optiscope_core::optim::Cpu.orthogonalize(&host, target, orth)?;
             Ok(self.upload(&out))
         }
         #[cfg(target_arch = "wasm32")]
         {
-            let _ = (u, route, orth);
+            let _ = (u, target, orth);
             Err(OptimError::Device("the SVD orthogonalizer (SpecGD) needs a blocking read-back, which the browser does not allow".into()))
         }
     }
@@ -261,16 +261,16 @@ impl Device for GpuDevice {
     fn orthogonalize(
         &mut self,
         u: &GpuBuffer,
-        route: Route,
+        target: OrthoTarget,
         orth: &Orthogonalizer,
     ) -> Result<GpuBuffer, OptimError> {
         if matches!(orth, Orthogonalizer::Svd { .. }) {
-            return self.orthogonalize_on_host(u, route, orth);
+            return self.orthogonalize_on_host(u, target, orth);
         }
         let ctx = self.ctx.clone();
         let scratch = self.scratch.clone();
-        match route {
-            Route::Matrix(stack) if stack.batch == 1 => kernels::newton_schulz(
+        match target {
+            OrthoTarget::Stack(stack) if stack.batch == 1 => kernels::newton_schulz(
                 &ctx,
                 self.enc(),
                 &scratch,
@@ -279,7 +279,7 @@ impl Device for GpuDevice {
                 orth,
             )
             .map_err(device_error),
-            Route::Matrix(stack) => {
+            OrthoTarget::Stack(stack) => {
                 // A stack [b, m, n]: each matrix is copied out, orthogonalized and copied back into
                 // its place, all in one command encoder (no read-backs). One Newton–Schulz launch
                 // sequence per matrix; stacks are rare enough here that a batched kernel waits for a
@@ -305,11 +305,10 @@ impl Device for GpuDevice {
                 }
                 Ok(out)
             }
-            Route::Diagonal => kernels::newton_schulz_diagonal(&ctx, self.enc(), &scratch, u, orth)
-                .map_err(device_error),
-            Route::Aux => unreachable!(
-                "aux parameters are never orthogonalized (callers branch on the route)"
-            ),
+            OrthoTarget::Diagonal => {
+                kernels::newton_schulz_diagonal(&ctx, self.enc(), &scratch, u, orth)
+                    .map_err(device_error)
+            }
         }
     }
 

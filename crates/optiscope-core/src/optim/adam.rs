@@ -247,6 +247,14 @@ impl<D: Device> Executor<D> for Adam<D> {
         self.steps
     }
 
+    fn second_moment(&self, index: usize) -> Option<super::SecondMoment<'_, D>> {
+        let st = self.states.get(index)?;
+        Some(super::SecondMoment {
+            v: &st.v,
+            step: st.t,
+        })
+    }
+
     fn visit_state(&mut self, v: &mut dyn super::StateVisitor<D>) {
         v.count("steps", &mut self.steps);
         for (i, st) in self.states.iter_mut().enumerate() {

@@ -293,7 +293,17 @@ impl<D: Device> Amuse<D> {
             Some(x) => dev.copy_into(y, x),
             None => dev.lerp_towards(y, z, (1.0 - 1.0 / beta) as f32),
         }
-        if st.route == Route::Aux {
+        if let Some(target) = st.route.target() {
+            let u = dev.muon_momentum(&mut st.buf, g, cfg.momentum, true);
+            let o = dev.orthogonalize(&u, target, &self.orth)?;
+            let scale = st.route.scale(cfg.adjust_lr_fn, st.len);
+            dev.decay_sub(
+                z,
+                &o,
+                (1.0 - lr * st.weight_decay) as f32,
+                (lr * scale) as f32,
+            );
+        } else {
             let a = &cfg.aux;
             let s = AmuseAuxScalars {
                 lr: lr as f32,
@@ -304,16 +314,6 @@ impl<D: Device> Amuse<D> {
                 bias_correction2: (1.0 - a.beta2.powf(t as f64)) as f32,
             };
             dev.amuse_aux(z, &mut st.buf, g, &s);
-        } else {
-            let u = dev.muon_momentum(&mut st.buf, g, cfg.momentum, true);
-            let o = dev.orthogonalize(&u, st.route, &self.orth)?;
-            let scale = st.route.scale(cfg.adjust_lr_fn, st.len);
-            dev.decay_sub(
-                z,
-                &o,
-                (1.0 - lr * st.weight_decay) as f32,
-                (lr * scale) as f32,
-            );
         }
         dev.amuse_tail(y, z, st.x.as_mut(), c as f32, (1.0 - beta) as f32);
         Ok(())

@@ -8,8 +8,7 @@
 //! everywhere except inside the kernels, which the conformance tests compare.
 
 use super::elementwise::{self, AdamScalars, AmuseAuxScalars, ScheduleFreeScalars, SgdScalars};
-use super::muon::Route;
-use super::orthogonalize::Orthogonalizer;
+use super::orthogonalize::{OrthoTarget, Orthogonalizer};
 use super::OptimError;
 
 /// Storage and kernels for optimizer tensors.
@@ -73,11 +72,11 @@ pub trait Device {
         beta: f64,
         nesterov: bool,
     ) -> Self::Buf;
-    /// The orthogonalized (unscaled) update of `u` for a matrix or diagonal route.
+    /// The orthogonalized (unscaled) update of `u`, a stack of matrices or a diagonal.
     fn orthogonalize(
         &mut self,
         u: &Self::Buf,
-        route: Route,
+        target: OrthoTarget,
         orth: &Orthogonalizer,
     ) -> Result<Self::Buf, OptimError>;
     /// `p ← p · decay − lr · o`.
@@ -192,21 +191,18 @@ impl Device for Cpu {
     fn orthogonalize(
         &mut self,
         u: &Vec<f32>,
-        route: Route,
+        target: OrthoTarget,
         orth: &Orthogonalizer,
     ) -> Result<Vec<f32>, OptimError> {
-        Ok(match route {
-            Route::Matrix(stack) => {
+        Ok(match target {
+            OrthoTarget::Stack(stack) => {
                 let mut out = Vec::with_capacity(u.len());
                 for matrix in u.chunks_exact(stack.matrix_len()) {
                     out.extend(orth.apply(matrix, stack.rows, stack.cols)?);
                 }
                 out
             }
-            Route::Diagonal => orth.apply_diagonal(u),
-            Route::Aux => unreachable!(
-                "aux parameters are never orthogonalized (callers branch on the route)"
-            ),
+            OrthoTarget::Diagonal => orth.apply_diagonal(u),
         })
     }
 

@@ -196,10 +196,25 @@ pub trait Executor<D: Device>: Send {
     /// Number of steps taken.
     fn steps_taken(&self) -> u64;
 
+    /// Adam's second moment `v` of parameter `index` with the step count `t` of its bias
+    /// correction (`v̂ = v / (1 − β2ᵗ)`): what revised ProxQuant (ProxGen) divides by. `None` for
+    /// methods that keep none.
+    fn second_moment(&self, _index: usize) -> Option<SecondMoment<'_, D>> {
+        None
+    }
+
     /// Shows every piece of mutable state (moments, averages, counters) to `v` by a stable name,
     /// so checkpoints can save it and restore it bit for bit. Per-parameter names start with the
     /// parameter's index: `0.exp_avg`, `0.exp_avg_sq`, …
     fn visit_state(&mut self, v: &mut dyn StateVisitor<D>);
+}
+
+/// An optimizer's second moment of one parameter ([`Executor::second_moment`]).
+pub struct SecondMoment<'a, D: Device> {
+    /// The running average of squared gradients, not bias-corrected.
+    pub v: &'a D::Buf,
+    /// The steps it has averaged (its bias correction is `1 − β2^step`).
+    pub step: u64,
 }
 
 /// Walks an executor's state ([`Executor::visit_state`]): a saver reads each item, a loader

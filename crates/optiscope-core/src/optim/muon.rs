@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adam::{AdamSettings, AdamState, EpsMode};
 use super::device::Device;
-use super::orthogonalize::{Orthogonalizer, MUON_NS_COEFFICIENTS};
+use super::orthogonalize::{OrthoTarget, Orthogonalizer, MUON_NS_COEFFICIENTS};
 use crate::tensor::MatrixStack;
 
 use super::{
@@ -308,6 +308,15 @@ impl Route {
         }
     }
 
+    /// What the device orthogonalizes for this route (`None` for the auxiliary Adam).
+    pub(crate) fn target(self) -> Option<OrthoTarget> {
+        match self {
+            Self::Matrix(stack) => Some(OrthoTarget::Stack(stack)),
+            Self::Diagonal => Some(OrthoTarget::Diagonal),
+            Self::Aux => None,
+        }
+    }
+
     /// The shape factor of the update for this route (`diag(v)` counts as an n×n matrix).
     pub(crate) fn scale(self, adjust: AdjustLrFn, len: usize) -> f64 {
         match self {
@@ -401,8 +410,12 @@ impl<D: Device> Executor<D> for Muon<D> {
                 adam.update(dev, p, g, &self.aux, lr, st.weight_decay);
                 continue;
             }
+            // Invariant: only the auxiliary route has an Adam state (built in `new`).
+            let Some(target) = st.route.target() else {
+                unreachable!("a parameter without auxiliary Adam has a matrix or diagonal route")
+            };
             let u = dev.muon_momentum(&mut st.buf, g, self.cfg.momentum, self.cfg.nesterov);
-            let o = dev.orthogonalize(&u, st.route, &self.orth)?;
+            let o = dev.orthogonalize(&u, target, &self.orth)?;
             let scale = st.route.scale(self.cfg.adjust_lr_fn, st.len);
             dev.decay_sub(
                 p,

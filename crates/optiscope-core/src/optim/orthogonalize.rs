@@ -2,7 +2,7 @@
 //! coefficient schedule, and the exact polar factor by SVD (SpecGD). Spec §1.1, §2.1.
 
 use crate::linalg::{self, SvdError};
-use crate::tensor::{gemm, matmul, transpose, Op};
+use crate::tensor::{gemm, matmul, transpose, MatrixStack, Op};
 
 /// Muon's Newton–Schulz quintic coefficients `(a, b, c)` (KellerJordan/Muon, `muon.py`).
 pub const MUON_NS_COEFFICIENTS: [f64; 3] = [3.4445, -4.7750, 2.0315];
@@ -17,6 +17,15 @@ pub const POLAR_EXPRESS_COEFFICIENTS: [[f32; 3]; 5] = [
     [3.285753657755655, -2.3681294933425376, 0.46449024233003106],
     [2.3465413258596377, -1.7097828382687081, 0.42323551169305323],
 ];
+
+/// What is orthogonalized: a stack of matrices, or a vector standing for `diag(v)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrthoTarget {
+    /// Each of `batch` row-major `rows × cols` matrices, on its own.
+    Stack(MatrixStack),
+    /// The diagonal matrix `diag(u)` (Newton–Schulz acts on each entry alone).
+    Diagonal,
+}
 
 /// How an update matrix is orthogonalized.
 #[derive(Debug, Clone, PartialEq)]

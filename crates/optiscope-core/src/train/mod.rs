@@ -907,15 +907,14 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         }
         let (beta2, eps) = adam_precond(&self.cfg.optimizer)
             .ok_or_else(|| ConfigError::invalid("quant.revised", true, "needs adam or adamw"))?;
-        let mut visitor = ProxVisitor {
-            dev: &mut self.dev,
-            params: &mut self.params,
-            scalars,
+        revised_prox(
+            &mut self.dev,
+            &mut self.params,
+            self.opt.as_ref(),
+            &scalars,
             beta2,
             eps,
-            t: 0,
-        };
-        self.opt.visit_state(&mut visitor);
+        )?;
         Ok(())
     }
 
@@ -1346,37 +1345,30 @@ impl Gates {
     }
 }
 
-/// Runs revised ProxQuant's prox on each weight matrix with its second moment.
-struct ProxVisitor<'a, D: ModelDevice> {
-    dev: &'a mut D,
-    params: &'a mut [D::Buf],
-    scalars: Vec<ProxScalars>,
+/// Revised ProxQuant's prox on each weight matrix (parameter `2l` of layer `l`, scalars
+/// `scalars[l]`) in the metric of the optimizer's own second moment: the threshold
+/// `ηλ / (√v̂ + ε)` with `v̂ = v / (1 − β2ᵗ)` per coordinate (ProxGen).
+fn revised_prox<D: ModelDevice>(
+    dev: &mut D,
+    params: &mut [D::Buf],
+    opt: &dyn Executor<D>,
+    scalars: &[ProxScalars],
     beta2: f64,
     eps: f64,
-    t: u64,
-}
-
-impl<D: ModelDevice> StateVisitor<D> for ProxVisitor<'_, D> {
-    fn buf(&mut self, name: &str, buf: &mut D::Buf) {
-        let Some((idx, field)) = name.split_once('.') else {
-            return;
+) -> Result<(), ConfigError> {
+    for (l, s) in scalars.iter().enumerate() {
+        let i = 2 * l;
+        let moment = opt
+            .second_moment(i)
+            .ok_or_else(|| ConfigError::invalid("quant.revised", true, "needs adam or adamw"))?;
+        let s = ProxScalars {
+            bias_correction2: (1.0 - beta2.powf(moment.step as f64)) as f32,
+            eps: eps as f32,
+            ..*s
         };
-        let Ok(i) = idx.parse::<usize>() else { return };
-        if field == "exp_avg_sq" && i % 2 == 0 && i / 2 < self.scalars.len() {
-            let mut s = self.scalars[i / 2];
-            s.bias_correction2 = (1.0 - self.beta2.powf(self.t as f64)) as f32;
-            s.eps = self.eps as f32;
-            self.dev.prox_grid(&mut self.params[i], Some(buf), &s);
-        }
+        dev.prox_grid(&mut params[i], Some(moment.v), &s);
     }
-    fn opt_buf(&mut self, _: &str, _: &mut Option<D::Buf>) {}
-    fn scalar(&mut self, _: &str, _: &mut f64) {}
-    fn count(&mut self, name: &str, value: &mut u64) {
-        if name.ends_with(".step") {
-            self.t = *value;
-        }
-    }
-    fn flag(&mut self, _: &str, _: &mut bool) {}
+    Ok(())
 }
 
 /// Copies executor state into a checkpoint.

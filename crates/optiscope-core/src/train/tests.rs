@@ -205,7 +205,7 @@ fn revised_proxquant_needs_adam() {
 
 /// optiscope-level check of revised ProxQuant (optimizers.md §5.4 vector): two Adam steps
 /// (η = 0.1, no weight decay), each followed by the binary prox with the per-coordinate threshold
-/// `ηλ / (√v̂ + ε)`, λ = 0.05 — the path the trainer takes (`ProxVisitor`, `prox_grid`).
+/// `ηλ / (√v̂ + ε)`, λ = 0.05 — the path the trainer takes (`revised_prox`, `prox_grid`).
 #[test]
 fn revised_proxquant_two_adam_steps_vector() {
     let p0 = [0.5f32, -0.02, 0.3, -0.8, 0.05];
@@ -230,16 +230,8 @@ fn revised_proxquant_two_adam_steps_vector() {
     let mut params = vec![p0.to_vec()];
     for (g, want) in grads.iter().zip(want) {
         exec.step(&mut Cpu, &mut params, &[&g.to_vec()]).unwrap();
-        let mut dev = Cpu;
-        let mut v = ProxVisitor {
-            dev: &mut dev,
-            params: &mut params,
-            scalars: vec![ProxScalars::binary(0.1 * 0.05)],
-            beta2: 0.999,
-            eps: 1e-8,
-            t: 0,
-        };
-        exec.visit_state(&mut v);
+        let scalars = [ProxScalars::binary(0.1 * 0.05)];
+        revised_prox(&mut Cpu, &mut params, exec.as_ref(), &scalars, 0.999, 1e-8).unwrap();
         for (got, w) in params[0].iter().zip(want) {
             assert!(
                 (f64::from(*got) - w).abs() < 1e-6,
