@@ -16,7 +16,7 @@ pub mod data;
 pub mod experiment;
 pub mod linalg;
 pub mod metrics;
-pub mod mlp;
+pub mod models;
 pub mod optim;
 pub mod problems;
 pub mod quant;

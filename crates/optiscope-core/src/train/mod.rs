@@ -12,6 +12,7 @@
 
 pub mod checkpoint;
 pub mod device;
+pub mod loss;
 
 use std::collections::BTreeMap;
 
@@ -20,7 +21,7 @@ use thiserror::Error;
 
 use crate::config::ConfigError;
 use crate::data::{self, Dataset};
-use crate::mlp::Mlp;
+use crate::models::{Mlp, Model};
 use crate::optim::{
     Cpu, Device, Executor, OptimError, OptimizerConfig, Param, ParamRole, StateVisitor,
 };
@@ -30,6 +31,7 @@ use crate::quant::kernel::{KernelMode, ProxScalars, QuantSpec, DPARAMS};
 use crate::quant::{self, QuantConfig, QuantMethod};
 use crate::rng::{stream, Philox, StreamKind};
 use crate::tensor::Tensor;
+use loss::{Loss, LossOut, SoftmaxCrossEntropy};
 
 pub use checkpoint::Checkpoint;
 pub use device::ModelDevice;
@@ -305,7 +307,14 @@ struct LayerQuant {
 /// A steppable training run on device `D`.
 pub struct Trainer<D: ModelDevice> {
     cfg: TrainConfig,
-    widths: Vec<usize>,
+    /// The model: its parameters, forward and backward.
+    model: Box<dyn Model<D>>,
+    /// The indices of its weight matrices (what the quantizer transforms), in layer order.
+    weights: Vec<usize>,
+    /// The loss of its output.
+    loss: Box<dyn Loss<D>>,
+    /// Features per row of the data.
+    input_dim: usize,
     dev: D,
     metas: Vec<Param>,
     params: Vec<D::Buf>,
@@ -341,20 +350,24 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         let mut widths = vec![train.dim];
         widths.extend(&cfg.hidden);
         widths.push(train.classes as usize);
-        let mlp = Mlp::new(widths.clone());
-        let init = mlp.init(cfg.seed);
+        let model: Box<dyn Model<D>> = Box::new(Mlp::new(widths));
+        let loss: Box<dyn Loss<D>> = Box::new(SoftmaxCrossEntropy {
+            classes: train.classes as usize,
+        });
+        let weights = model.weight_matrices();
+        let init = model.init(cfg.seed);
         let params: Vec<D::Buf> = init.iter().map(|p| dev.upload(p.value.data())).collect();
         let metas: Vec<Param> = init;
         let opt = cfg
             .optimizer
             .build_on(&mut dev, &metas)
             .map_err(|e| e.within("optimizer"))?;
-        let layers = widths.len() - 1;
+        let layers = weights.len();
         let q = &cfg.quant;
         let mut quant = Vec::with_capacity(layers);
         let mut qparams = Vec::new();
         for l in 0..layers {
-            let w = metas[2 * l].value.data();
+            let w = metas[weights[l]].value.data();
             let max_abs = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let mut lq = LayerQuant {
                 first: None,
@@ -412,11 +425,15 @@ impl<D: ModelDevice + 'static> Trainer<D> {
                 "train and test sets differ in shape".into(),
             ));
         }
+        let input_dim = train.dim;
         let train = upload(&mut dev, train);
         let test = upload(&mut dev, test);
         let mut t = Self {
             cfg,
-            widths,
+            model,
+            weights,
+            loss,
+            input_dim,
             dev,
             metas,
             params,
@@ -439,9 +456,9 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         &self.cfg
     }
 
-    /// Layer widths, input first.
-    pub fn widths(&self) -> &[usize] {
-        &self.widths
+    /// The model's layer widths, input first (for display).
+    pub fn widths(&self) -> Vec<usize> {
+        self.model.layer_widths()
     }
 
     /// Completed epochs.
@@ -510,7 +527,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         let method = self.cfg.quant.method;
         if matches!(method, QuantMethod::Ste | QuantMethod::Proxquant) {
             for l in 0..self.quant.len() {
-                let w = self.dev.download(&self.params[2 * l])?;
+                let w = self.dev.download(&self.params[self.weights[l]])?;
                 self.quant[l].scale = if method == QuantMethod::Ste {
                     let (_, qp) =
                         quant::signed_range(self.cfg.quant.bits, self.cfg.quant.restricted);
@@ -602,7 +619,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             QuantMethod::Rq => {
                 spec.mode = KernelMode::Relaxed;
                 let k = 1usize << q.bits;
-                let n = self.metas[2 * l].value.len();
+                let n = self.metas[self.weights[l]].value.len();
                 let s = stream(StreamKind::Quant, (l as u32) << 16);
                 let base = step * (n * k) as u64;
                 let noise: Vec<f32> = (0..(n * k) as u64)
@@ -631,24 +648,16 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         (Some(spec), None, gates)
     }
 
-    /// Forward pass over `rows` of `split` with the given weights; returns activations per layer.
-    fn forward(&mut self, x: D::Buf, weights: &[Option<D::Buf>], n: usize) -> Vec<D::Buf> {
-        let layers = self.widths.len() - 1;
-        let mut acts = vec![x];
-        for l in 0..layers {
-            let w = weights[l].as_ref().unwrap_or(&self.params[2 * l]);
-            let y = self.dev.linear(
-                &acts[l],
-                w,
-                &self.params[2 * l + 1],
-                n,
-                self.widths[l],
-                self.widths[l + 1],
-                l + 1 < layers,
-            );
-            acts.push(y);
+    /// The model's forward pass over `n` rows `x`, each weight matrix replaced by its
+    /// transform where there is one; returns every layer's activations.
+    fn forward(&mut self, x: D::Buf, transformed: &[Option<D::Buf>], n: usize) -> Vec<D::Buf> {
+        let mut params: Vec<&D::Buf> = self.params.iter().collect();
+        for (&i, t) in self.weights.iter().zip(transformed) {
+            if let Some(t) = t {
+                params[i] = t;
+            }
         }
-        acts
+        self.model.forward(&mut self.dev, &params, x, n)
     }
 
     /// The current minibatch's training forward: its labels, the activations of every layer
@@ -659,8 +668,8 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         let start = self.pos.batch as usize * bs;
         let rows: Vec<u32> = self.order[start..(start + bs).min(self.train.n)].to_vec();
         let n = rows.len();
-        let layers = self.widths.len() - 1;
-        let x = self.dev.gather_rows(&self.train.x, self.widths[0], &rows);
+        let layers = self.weights.len();
+        let x = self.dev.gather_rows(&self.train.x, self.input_dim, &rows);
         let y = self.dev.gather_rows(&self.train.y, 1, &rows);
         // Quantize every weight matrix.
         let mut qw: Vec<Option<D::Buf>> = Vec::with_capacity(layers);
@@ -671,7 +680,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
                 Some(spec) => {
                     let (xhat, gain, dparams) =
                         self.dev
-                            .quantize(&self.params[2 * l], &spec, noise.as_ref());
+                            .quantize(&self.params[self.weights[l]], &spec, noise.as_ref());
                     qw.push(Some(xhat));
                     backs.push(Some(QuantBack {
                         gain,
@@ -706,44 +715,43 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             qw,
             backs,
         } = self.minibatch_forward();
-        let layers = self.widths.len() - 1;
-        let classes = self.widths[layers];
-        let (mut delta, stats) = self.dev.softmax_xent(&acts[layers], &y, n, classes);
-        let mut grads: Vec<D::Buf> = Vec::with_capacity(2 * layers);
+        let out = acts
+            .last()
+            .unwrap_or_else(|| unreachable!("a forward pass has an output"));
+        let LossOut { d_output, stats } = self.loss.loss(&mut self.dev, out, &y, n);
+        let mut params: Vec<&D::Buf> = self.params.iter().collect();
+        for (&i, t) in self.weights.iter().zip(&qw) {
+            if let Some(t) = t {
+                params[i] = t;
+            }
+        }
+        let mut grads = self
+            .model
+            .backward(&mut self.dev, &params, &acts, d_output, n);
         let mut qgrads: Vec<Tensor> = self
             .qparams
             .iter()
             .map(|p| Tensor::zeros(p.value.shape()))
             .collect();
-        let mut rev = Vec::with_capacity(2 * layers);
-        for l in (0..layers).rev() {
-            let (fi, fo) = (self.widths[l], self.widths[l + 1]);
-            let (gw_hat, gb) = self.dev.linear_grads(&acts[l], &delta, n, fi, fo);
-            if l > 0 {
-                let w = qw[l].as_ref().unwrap_or(&self.params[2 * l]);
-                delta = self.dev.linear_backprop(&delta, w, &acts[l], n, fi, fo);
-            }
-            let gw = match &backs[l] {
-                Some(QuantBack {
-                    gain,
-                    dparams,
-                    gates,
-                }) => {
-                    if let Some(first) = self.quant[l].first {
-                        let nw = fi * fo;
-                        let sums = self.dev.weighted_col_sums(&gw_hat, dparams, nw, DPARAMS);
-                        let sums = self.dev.download(&sums)?;
-                        self.quant_grads(l, first, &sums, gates.as_ref(), &mut qgrads);
-                    }
-                    self.dev.mul(&gw_hat, gain)
-                }
-                None => gw_hat,
+        // Through each weight transform: ∂L/∂w = gain ⊙ ∂L/∂x̂, and its parameters' gradients
+        // Σ ∂L/∂x̂ · ∂x̂/∂θ (the layers last to first, as the backward produced them).
+        for l in (0..self.weights.len()).rev() {
+            let Some(QuantBack {
+                gain,
+                dparams,
+                gates,
+            }) = &backs[l]
+            else {
+                continue;
             };
-            rev.push(gb);
-            rev.push(gw);
-        }
-        while let Some(g) = rev.pop() {
-            grads.push(g);
+            let i = self.weights[l];
+            if let Some(first) = self.quant[l].first {
+                let nw = self.metas[i].value.len();
+                let sums = self.dev.weighted_col_sums(&grads[i], dparams, nw, DPARAMS);
+                let sums = self.dev.download(&sums)?;
+                self.quant_grads(l, first, &sums, gates.as_ref(), &mut qgrads);
+            }
+            grads[i] = self.dev.mul(&grads[i], gain);
         }
         Ok(MinibatchGrads {
             n,
@@ -767,7 +775,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             grads,
             qgrads,
         } = self.minibatch_grads()?;
-        let layers = self.widths.len() - 1;
+        let layers = self.weights.len();
         let grad_refs: Vec<&D::Buf> = grads.iter().collect();
         // Nothing has changed yet: a non-finite loss or gradient stops the run here, at its last
         // finite state (weights, optimizer and quantizer state, position).
@@ -866,7 +874,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         let (alpha, sigma) = self.alpha_sigma(l);
         match q.method {
             QuantMethod::Lsq => {
-                let nw = self.metas[2 * l].value.len();
+                let nw = self.metas[self.weights[l]].value.len();
                 let g = quant::lsq_grad_scale(nw, q.bits);
                 out[first].data_mut()[0] = g * sums[0];
             }
@@ -901,7 +909,8 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             .collect();
         if !q.revised {
             for (l, s) in scalars.iter().enumerate() {
-                self.dev.prox_grid(&mut self.params[2 * l], None, s);
+                self.dev
+                    .prox_grid(&mut self.params[self.weights[l]], None, s);
             }
             return Ok(());
         }
@@ -910,6 +919,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         revised_prox(
             &mut self.dev,
             &mut self.params,
+            &self.weights,
             self.opt.as_ref(),
             &scalars,
             beta2,
@@ -965,11 +975,13 @@ impl<D: ModelDevice + 'static> Trainer<D> {
     }
 
     fn evaluate_here(&mut self, train: bool) -> Result<(f64, f64), TrainError> {
-        let layers = self.widths.len() - 1;
-        let weights: Vec<Option<D::Buf>> = (0..layers)
+        let weights: Vec<Option<D::Buf>> = (0..self.weights.len())
             .map(|l| {
-                self.eval_spec(l)
-                    .map(|spec| self.dev.quantize(&self.params[2 * l], &spec, None).0)
+                self.eval_spec(l).map(|spec| {
+                    self.dev
+                        .quantize(&self.params[self.weights[l]], &spec, None)
+                        .0
+                })
             })
             .collect();
         let n_all = if train { self.train.n } else { self.test.n };
@@ -980,12 +992,13 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             let n = rows.len();
             // Disjoint fields: the device is borrowed mutably, the data set shared.
             let split = if train { &self.train } else { &self.test };
-            let x = self.dev.gather_rows(&split.x, self.widths[0], &rows);
+            let x = self.dev.gather_rows(&split.x, self.input_dim, &rows);
             let y = self.dev.gather_rows(&split.y, 1, &rows);
             let acts = self.forward(x, &weights, n);
-            let (_, stats) = self
-                .dev
-                .softmax_xent(&acts[layers], &y, n, self.widths[layers]);
+            let out = acts
+                .last()
+                .unwrap_or_else(|| unreachable!("a forward pass has an output"));
+            let LossOut { stats, .. } = self.loss.loss(&mut self.dev, out, &y, n);
             let stats = self.dev.download(&stats)?;
             loss += f64::from(stats[0]);
             correct += f64::from(stats[1]);
@@ -1000,7 +1013,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
     }
 
     fn layer_view_here(&mut self, l: usize) -> Result<LayerView, TrainError> {
-        let weights = self.dev.download(&self.params[2 * l])?;
+        let weights = self.dev.download(&self.params[self.weights[l]])?;
         let q = self.cfg.quant.clone();
         let Some(spec) = self.eval_spec(l) else {
             return Ok(LayerView {
@@ -1048,7 +1061,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
 
     /// Number of weight matrices.
     pub fn layers(&self) -> usize {
-        self.widths.len() - 1
+        self.weights.len()
     }
 
     /// Everything needed to continue the run bit for bit.
@@ -1345,19 +1358,19 @@ impl Gates {
     }
 }
 
-/// Revised ProxQuant's prox on each weight matrix (parameter `2l` of layer `l`, scalars
-/// `scalars[l]`) in the metric of the optimizer's own second moment: the threshold
+/// Revised ProxQuant's prox on each weight matrix (layer `l`: scalars
+/// `scalars[l]`, parameter `weights[l]`) in the metric of the optimizer's own second moment: the threshold
 /// `ηλ / (√v̂ + ε)` with `v̂ = v / (1 − β2ᵗ)` per coordinate (ProxGen).
 fn revised_prox<D: ModelDevice>(
     dev: &mut D,
     params: &mut [D::Buf],
+    weights: &[usize],
     opt: &dyn Executor<D>,
     scalars: &[ProxScalars],
     beta2: f64,
     eps: f64,
 ) -> Result<(), ConfigError> {
-    for (l, s) in scalars.iter().enumerate() {
-        let i = 2 * l;
+    for (&i, s) in weights.iter().zip(scalars) {
         let moment = opt
             .second_moment(i)
             .ok_or_else(|| ConfigError::invalid("quant.revised", true, "needs adam or adamw"))?;

@@ -231,7 +231,16 @@ fn revised_proxquant_two_adam_steps_vector() {
     for (g, want) in grads.iter().zip(want) {
         exec.step(&mut Cpu, &mut params, &[&g.to_vec()]).unwrap();
         let scalars = [ProxScalars::binary(0.1 * 0.05)];
-        revised_prox(&mut Cpu, &mut params, exec.as_ref(), &scalars, 0.999, 1e-8).unwrap();
+        revised_prox(
+            &mut Cpu,
+            &mut params,
+            &[0],
+            exec.as_ref(),
+            &scalars,
+            0.999,
+            1e-8,
+        )
+        .unwrap();
         for (got, w) in params[0].iter().zip(want) {
             assert!(
                 (f64::from(*got) - w).abs() < 1e-6,

@@ -1,0 +1,34 @@
+//! Losses of the trainer: from a model's output and the targets, `∂L/∂output` and the statistics
+//! of the minibatch. Softmax cross-entropy now; language modelling, DPO/GRPO and distillation
+//! objectives implement the same trait.
+
+use super::ModelDevice;
+
+/// What a loss gives back for a minibatch.
+pub struct LossOut<D: ModelDevice> {
+    /// `∂(mean loss)/∂output`.
+    pub d_output: D::Buf,
+    /// `[Σ loss over the rows, number correct]`.
+    pub stats: D::Buf,
+}
+
+/// A loss on device `D`.
+pub trait Loss<D: ModelDevice>: Send {
+    /// The loss of `n` rows of `output` against `targets`.
+    fn loss(&mut self, dev: &mut D, output: &D::Buf, targets: &D::Buf, n: usize) -> LossOut<D>;
+}
+
+/// Mean softmax cross-entropy over `classes` logits per row, against class indices (stored as
+/// f32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoftmaxCrossEntropy {
+    /// Logits per row.
+    pub classes: usize,
+}
+
+impl<D: ModelDevice> Loss<D> for SoftmaxCrossEntropy {
+    fn loss(&mut self, dev: &mut D, output: &D::Buf, targets: &D::Buf, n: usize) -> LossOut<D> {
+        let (d_output, stats) = dev.softmax_xent(output, targets, n, self.classes);
+        LossOut { d_output, stats }
+    }
+}
