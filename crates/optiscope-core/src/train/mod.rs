@@ -13,6 +13,7 @@
 pub mod checkpoint;
 pub mod device;
 pub mod loss;
+mod state;
 
 use std::collections::BTreeMap;
 
@@ -22,9 +23,7 @@ use thiserror::Error;
 use crate::config::ConfigError;
 use crate::data::{self, Dataset};
 use crate::models::{Mlp, Model};
-use crate::optim::{
-    Cpu, Device, Executor, OptimError, OptimizerConfig, Param, ParamRole, StateVisitor,
-};
+use crate::optim::{Cpu, Device, Executor, OptimError, OptimizerConfig, Param, ParamRole};
 use crate::quant::categorical::{gumbel, open_unit, MAX_BITS};
 use crate::quant::dropbits::{self, hard_concrete, hard_concrete_open_prob};
 use crate::quant::kernel::{KernelMode, ProxScalars, QuantSpec, DPARAMS};
@@ -1078,31 +1077,11 @@ impl<D: ModelDevice + 'static> Trainer<D> {
                 p.value.data().to_vec(),
             );
         }
-        let mut saver = Saver {
-            dev: &mut self.dev,
-            prefix: "optim.",
-            out: &mut c,
-            scalars: BTreeMap::new(),
-            error: None,
+        let scalars = state::save_executor(&mut self.dev, self.opt.as_mut(), "optim.", &mut c)?;
+        let qscalars = match &mut self.qopt {
+            Some(qopt) => state::save_executor(&mut Cpu, qopt.as_mut(), "qoptim.", &mut c)?,
+            None => BTreeMap::new(),
         };
-        self.opt.visit_state(&mut saver);
-        let (scalars, err) = (saver.scalars, saver.error);
-        if let Some(e) = err {
-            return Err(e.into());
-        }
-        let mut qscalars = BTreeMap::new();
-        if let Some(qopt) = &mut self.qopt {
-            let mut cpu = Cpu;
-            let mut saver = Saver {
-                dev: &mut cpu,
-                prefix: "qoptim.",
-                out: &mut c,
-                scalars: BTreeMap::new(),
-                error: None,
-            };
-            qopt.visit_state(&mut saver);
-            qscalars = saver.scalars;
-        }
         c.meta.insert("config".into(), json(&self.cfg));
         c.meta.insert("position".into(), json(&self.pos));
         c.meta.insert("optim_scalars".into(), json(&scalars));
@@ -1187,30 +1166,11 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         if scales.len() != self.quant.len() {
             return Err(bad("quant_scales: wrong number of layers".into()));
         }
-        let mut loader = Loader {
-            dev: &mut self.dev,
-            prefix: "optim.",
-            from: &mut c,
-            scalars: &scalars,
-            error: None,
-        };
-        self.opt.visit_state(&mut loader);
-        if let Some(e) = loader.error {
-            return Err(bad(e));
-        }
+        state::load_executor(&mut self.dev, self.opt.as_mut(), "optim.", &mut c, &scalars)
+            .map_err(bad)?;
         if let Some(qopt) = &mut self.qopt {
-            let mut cpu = Cpu;
-            let mut loader = Loader {
-                dev: &mut cpu,
-                prefix: "qoptim.",
-                from: &mut c,
-                scalars: &qscalars,
-                error: None,
-            };
-            qopt.visit_state(&mut loader);
-            if let Some(e) = loader.error {
-                return Err(bad(e));
-            }
+            state::load_executor(&mut Cpu, qopt.as_mut(), "qoptim.", &mut c, &qscalars)
+                .map_err(bad)?;
         }
         for (q, s) in self.quant.iter_mut().zip(scales) {
             q.scale = s;
@@ -1382,101 +1342,6 @@ fn revised_prox<D: ModelDevice>(
         dev.prox_grid(&mut params[i], Some(moment.v), &s);
     }
     Ok(())
-}
-
-/// Copies executor state into a checkpoint.
-struct Saver<'a, D: Device> {
-    dev: &'a mut D,
-    prefix: &'static str,
-    out: &'a mut Checkpoint,
-    scalars: BTreeMap<String, f64>,
-    error: Option<OptimError>,
-}
-
-impl<D: Device> StateVisitor<D> for Saver<'_, D> {
-    fn buf(&mut self, name: &str, buf: &mut D::Buf) {
-        match self.dev.download(buf) {
-            Ok(data) => self
-                .out
-                .put(format!("{}{name}", self.prefix), vec![data.len()], data),
-            Err(e) => self.error = Some(e),
-        }
-    }
-    fn opt_buf(&mut self, name: &str, buf: &mut Option<D::Buf>) {
-        if let Some(b) = buf {
-            self.buf(name, b);
-        }
-    }
-    fn scalar(&mut self, name: &str, value: &mut f64) {
-        self.scalars.insert(name.into(), *value);
-    }
-    fn count(&mut self, name: &str, value: &mut u64) {
-        self.scalars.insert(name.into(), *value as f64);
-    }
-    fn flag(&mut self, name: &str, value: &mut bool) {
-        self.scalars
-            .insert(name.into(), f64::from(u8::from(*value)));
-    }
-}
-
-/// Overwrites executor state from a checkpoint.
-struct Loader<'a, D: Device> {
-    dev: &'a mut D,
-    prefix: &'static str,
-    from: &'a mut Checkpoint,
-    scalars: &'a BTreeMap<String, f64>,
-    error: Option<String>,
-}
-
-impl<D: Device> Loader<'_, D> {
-    fn value(&mut self, name: &str) -> Option<f64> {
-        let v = self.scalars.get(name).copied();
-        if v.is_none() && self.error.is_none() {
-            self.error = Some(format!("no optimizer value `{}{name}`", self.prefix));
-        }
-        v
-    }
-}
-
-impl<D: Device> StateVisitor<D> for Loader<'_, D> {
-    fn buf(&mut self, name: &str, buf: &mut D::Buf) {
-        let key = format!("{}{name}", self.prefix);
-        let len = match self.dev.download(buf) {
-            Ok(d) => d.len(),
-            Err(e) => {
-                self.error = Some(e.to_string());
-                return;
-            }
-        };
-        match self.from.take(&key, len) {
-            Ok(data) => *buf = self.dev.upload(&data),
-            Err(e) => {
-                self.error.get_or_insert(e);
-            }
-        }
-    }
-    fn opt_buf(&mut self, name: &str, buf: &mut Option<D::Buf>) {
-        let key = format!("{}{name}", self.prefix);
-        match self.from.tensors.remove(&key) {
-            Some((_, data)) => *buf = Some(self.dev.upload(&data)),
-            None => *buf = None,
-        }
-    }
-    fn scalar(&mut self, name: &str, value: &mut f64) {
-        if let Some(v) = self.value(name) {
-            *value = v;
-        }
-    }
-    fn count(&mut self, name: &str, value: &mut u64) {
-        if let Some(v) = self.value(name) {
-            *value = v as u64;
-        }
-    }
-    fn flag(&mut self, name: &str, value: &mut bool) {
-        if let Some(v) = self.value(name) {
-            *value = v != 0.0;
-        }
-    }
 }
 
 #[cfg(test)]
