@@ -325,7 +325,26 @@ fn train_rows(ctx: &Arc<GpuContext>, args: &BenchArgs) -> anyhow::Result<Vec<Tra
     Ok(rows)
 }
 
+/// The largest matrix size n of `--sizes` (an n×n f32 matrix is 256 MiB at 8192).
+const MAX_SIZE: usize = 8192;
+/// The most parameters of `--params`.
+const MAX_PARAMS: usize = 1 << 28;
+
 pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if let Some(n) = args.sizes.iter().find(|&&n| !(1..=MAX_SIZE).contains(&n)) {
+        return Err(crate::input::bad(format!(
+            "--sizes {n}: each size must be in 1..={MAX_SIZE}"
+        )));
+    }
+    if let Some(n) = args
+        .params
+        .iter()
+        .find(|&&n| !(1..=MAX_PARAMS).contains(&n))
+    {
+        return Err(crate::input::bad(format!(
+            "--params {n}: each count must be in 1..={MAX_PARAMS}"
+        )));
+    }
     if cfg!(debug_assertions) {
         eprintln!("note: this is a debug build; build with --release for meaningful figures");
     }

@@ -831,3 +831,42 @@ fn train_checkpoints_on_ctrl_c_and_resumes_mid_epoch() {
     }
     panic!("every interruption landed on an epoch boundary");
 }
+
+/// Sizes past their documented bounds are refused before anything is allocated (exit 2, the
+/// bound in the message).
+#[test]
+fn sizes_past_their_bounds_are_refused() {
+    let d = tempdir("bounds");
+    let cases: [(Vec<&str>, &str); 3] = [
+        (
+            vec![
+                "run",
+                "--preset",
+                "saddle",
+                "--steps",
+                "100000000000",
+                "-q",
+                "--out",
+            ],
+            "at most 10000000 records per run",
+        ),
+        (
+            vec!["bench", "--sizes", "100000"],
+            "each size must be in 1..=8192",
+        ),
+        (
+            vec!["bench", "--params", "1000000000000"],
+            "each count must be in 1..=268435456",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut c = bin();
+        c.args(&args);
+        if args[0] == "run" {
+            c.arg(d.join("out"));
+        }
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+}

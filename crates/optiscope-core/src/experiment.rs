@@ -106,6 +106,9 @@ pub enum ExperimentError {
     Invalid(ConfigError),
 }
 
+/// The most records a run keeps (`steps / record_every`), checked before stepping.
+pub const MAX_RECORDS: u64 = 10_000_000;
+
 /// Builds a run's optimizer from its config and the initial parameters.
 pub type OptimizerFactory<'a> =
     dyn Fn(&OptimizerConfig, &[Param]) -> Result<Box<dyn Optimizer>, ConfigError> + 'a;
@@ -192,6 +195,18 @@ impl Experiment {
                 "record_every",
                 0,
                 "must be >= 1",
+            )));
+        }
+        // Every run keeps its records in memory (the views draw them): bound their number.
+        if config.steps / config.record_every > MAX_RECORDS {
+            return Err(ExperimentError::Invalid(ConfigError::invalid(
+                "steps",
+                config.steps,
+                format!(
+                    "at most {MAX_RECORDS} records per run: steps / record_every must be <= \
+                     {MAX_RECORDS} (record_every is {})",
+                    config.record_every
+                ),
             )));
         }
         for (i, r) in config.runs.iter().enumerate() {
