@@ -263,56 +263,16 @@ impl<D: Device> Executor<D> for Adam<D> {
     }
 }
 
-impl super::OptimizerMethod for AdamConfig {
-    const NAME: &'static str = "adam";
-    const SUMMARY: &'static str =
-        "Adam, L2 decay in the gradient (Kingma & Ba 2015; torch.optim.Adam)";
+super::registry::optimizer_method!(
+    AdamConfig,
+    "adam",
+    "Adam, L2 decay in the gradient (Kingma & Ba 2015; torch.optim.Adam)",
+    |cfg, dev, params| Adam::new(dev, cfg.settings(), &cfg.param_groups, params)?
+);
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        AdamConfig::validate(self)
-    }
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn build_on<D: Device + 'static>(
-        &self,
-        dev: &mut D,
-        params: &[Param],
-    ) -> Result<Box<dyn super::Executor<D>>, ConfigError> {
-        Ok(Box::new(Adam::new(
-            dev,
-            self.settings(),
-            &self.param_groups,
-            params,
-        )?))
-    }
-}
-
-impl super::OptimizerMethod for AdamWConfig {
-    const NAME: &'static str = "adamw";
-    const SUMMARY: &'static str =
-        "AdamW, decoupled decay (Loshchilov & Hutter 2019; torch.optim.AdamW)";
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        AdamWConfig::validate(self)
-    }
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn build_on<D: Device + 'static>(
-        &self,
-        dev: &mut D,
-        params: &[Param],
-    ) -> Result<Box<dyn super::Executor<D>>, ConfigError> {
-        Ok(Box::new(Adam::new(
-            dev,
-            self.settings(),
-            &self.param_groups,
-            params,
-        )?))
-    }
-}
+super::registry::optimizer_method!(
+    AdamWConfig,
+    "adamw",
+    "AdamW, decoupled decay (Loshchilov & Hutter 2019; torch.optim.AdamW)",
+    |cfg, dev, params| Adam::new(dev, cfg.settings(), &cfg.param_groups, params)?
+);

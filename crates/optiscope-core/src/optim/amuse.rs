@@ -409,24 +409,9 @@ impl<D: Device> Executor<D> for Amuse<D> {
     }
 }
 
-impl super::OptimizerMethod for AmuseConfig {
-    const NAME: &'static str = "amuse";
-    const SUMMARY: &'static str =
-        "AMUSE: Muon + Schedule-Free with growing beta (arXiv 2605.22432; kjeiun/amuse)";
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        AmuseConfig::validate(self)
-    }
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn build_on<D: Device + 'static>(
-        &self,
-        dev: &mut D,
-        params: &[Param],
-    ) -> Result<Box<dyn Executor<D>>, ConfigError> {
-        Ok(Box::new(Amuse::new(dev, self, params)?))
-    }
-}
+super::registry::optimizer_method!(
+    AmuseConfig,
+    "amuse",
+    "AMUSE: Muon + Schedule-Free with growing beta (arXiv 2605.22432; kjeiun/amuse)",
+    |cfg, dev, params| Amuse::new(dev, cfg, params)?
+);

@@ -447,44 +447,16 @@ impl<D: Device> Executor<D> for Muon<D> {
     }
 }
 
-impl super::OptimizerMethod for MuonConfig {
-    const NAME: &'static str = "muon";
-    const SUMMARY: &'static str = "Muon: Newton-Schulz orthogonalized momentum (KellerJordan/Muon)";
+super::registry::optimizer_method!(
+    MuonConfig,
+    "muon",
+    "Muon: Newton-Schulz orthogonalized momentum (KellerJordan/Muon)",
+    |cfg, dev, params| Muon::new(dev, cfg, params)?
+);
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        MuonConfig::validate(self)
-    }
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn build_on<D: Device + 'static>(
-        &self,
-        dev: &mut D,
-        params: &[Param],
-    ) -> Result<Box<dyn Executor<D>>, ConfigError> {
-        Ok(Box::new(Muon::new(dev, self, params)?))
-    }
-}
-
-impl super::OptimizerMethod for SpecGdConfig {
-    const NAME: &'static str = "specgd";
-    const SUMMARY: &'static str = "SpecGD: exact polar factor U V^T by SVD (arXiv 2602.06385)";
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        SpecGdConfig::validate(self)
-    }
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn build_on<D: Device + 'static>(
-        &self,
-        dev: &mut D,
-        params: &[Param],
-    ) -> Result<Box<dyn Executor<D>>, ConfigError> {
-        Ok(Box::new(Muon::new(dev, &self.as_muon(), params)?))
-    }
-}
+super::registry::optimizer_method!(
+    SpecGdConfig,
+    "specgd",
+    "SpecGD: exact polar factor U V^T by SVD (arXiv 2602.06385)",
+    |cfg, dev, params| Muon::new(dev, &cfg.as_muon(), params)?
+);

@@ -103,3 +103,34 @@ macro_rules! optimizer_registry {
 }
 
 pub(crate) use optimizer_registry;
+
+/// `impl OptimizerMethod` for a config whose inherent `validate` checks it and whose `lr` field
+/// is its base learning rate: `optimizer_method!(Config, "name", "summary", |cfg, dev, params|
+/// executor)`, the closure-like body building the boxed executor's value.
+macro_rules! optimizer_method {
+    ($ty:ty, $name:literal, $summary:literal, |$cfg:ident, $dev:ident, $params:ident| $build:expr) => {
+        impl $crate::optim::OptimizerMethod for $ty {
+            const NAME: &'static str = $name;
+            const SUMMARY: &'static str = $summary;
+
+            fn validate(&self) -> Result<(), $crate::optim::ConfigError> {
+                <$ty>::validate(self)
+            }
+
+            fn lr(&self) -> f64 {
+                self.lr
+            }
+
+            fn build_on<D: $crate::optim::Device + 'static>(
+                &self,
+                $dev: &mut D,
+                $params: &[$crate::optim::Param],
+            ) -> Result<Box<dyn $crate::optim::Executor<D>>, $crate::optim::ConfigError> {
+                let $cfg = self;
+                Ok(Box::new($build))
+            }
+        }
+    };
+}
+
+pub(crate) use optimizer_method;

@@ -420,45 +420,16 @@ impl<D: Device> Executor<D> for ScheduleFree<D> {
     }
 }
 
-impl super::OptimizerMethod for SgdScheduleFreeConfig {
-    const NAME: &'static str = "sgd_schedulefree";
-    const SUMMARY: &'static str =
-        "Schedule-Free SGD (Defazio et al. 2024; facebookresearch/schedule_free)";
+super::registry::optimizer_method!(
+    SgdScheduleFreeConfig,
+    "sgd_schedulefree",
+    "Schedule-Free SGD (Defazio et al. 2024; facebookresearch/schedule_free)",
+    |cfg, dev, params| ScheduleFree::new_sgd(dev, cfg, params)?
+);
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        SgdScheduleFreeConfig::validate(self)
-    }
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn build_on<D: Device + 'static>(
-        &self,
-        dev: &mut D,
-        params: &[Param],
-    ) -> Result<Box<dyn Executor<D>>, ConfigError> {
-        Ok(Box::new(ScheduleFree::new_sgd(dev, self, params)?))
-    }
-}
-
-impl super::OptimizerMethod for AdamWScheduleFreeConfig {
-    const NAME: &'static str = "adamw_schedulefree";
-    const SUMMARY: &'static str = "Schedule-Free AdamW v1.3 (facebookresearch/schedule_free)";
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        AdamWScheduleFreeConfig::validate(self)
-    }
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn build_on<D: Device + 'static>(
-        &self,
-        dev: &mut D,
-        params: &[Param],
-    ) -> Result<Box<dyn Executor<D>>, ConfigError> {
-        Ok(Box::new(ScheduleFree::new_adamw(dev, self, params)?))
-    }
-}
+super::registry::optimizer_method!(
+    AdamWScheduleFreeConfig,
+    "adamw_schedulefree",
+    "Schedule-Free AdamW v1.3 (facebookresearch/schedule_free)",
+    |cfg, dev, params| ScheduleFree::new_adamw(dev, cfg, params)?
+);

@@ -140,24 +140,9 @@ impl<D: Device> Executor<D> for Sgd<D> {
     }
 }
 
-impl super::OptimizerMethod for SgdConfig {
-    const NAME: &'static str = "sgd";
-    const SUMMARY: &'static str =
-        "SGD with momentum/dampening/Nesterov, L2 decay (torch.optim.SGD)";
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        SgdConfig::validate(self)
-    }
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn build_on<D: Device + 'static>(
-        &self,
-        dev: &mut D,
-        params: &[Param],
-    ) -> Result<Box<dyn super::Executor<D>>, ConfigError> {
-        Ok(Box::new(Sgd::new(dev, self, params)?))
-    }
-}
+super::registry::optimizer_method!(
+    SgdConfig,
+    "sgd",
+    "SGD with momentum/dampening/Nesterov, L2 decay (torch.optim.SGD)",
+    |cfg, dev, params| Sgd::new(dev, cfg, params)?
+);
