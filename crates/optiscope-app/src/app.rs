@@ -1,49 +1,36 @@
-//! The explorer app: panels around the view, the per-frame step budget, sharing and export.
+//! The explorer app: the top bar, the status line, sharing and the per-frame step budget around
+//! the lab shown. Every lab is a [`Lab`]; the app never branches on which one it is.
 
-use optiscope_core::data::Dataset;
-use optiscope_core::experiment::presets::PRESETS;
-use optiscope_core::experiment::Experiment;
-use optiscope_core::problems::landscape::Landscape;
-use optiscope_core::problems::ProblemConfig;
-use optiscope_core::train::{DataChoice, TrainConfig};
 use web_time::Instant;
 
 use crate::compute::ComputePath;
-use crate::export;
-use crate::state::{ExplorerState, QuantViewState, View};
+use crate::lab::{Lab, LabIo};
+use crate::labs;
+use crate::state::{ExplorerState, LabKind};
 pub use crate::status::Status;
-use crate::views;
-use crate::views::quant::{QuantAction, QuantRun};
-use optiscope_core::metrics::{self, RunMetrics};
 
 /// How long stepping may take per frame, so the view stays responsive at any speed.
 const STEP_BUDGET_SECS: f64 = 0.010;
-
-/// How long replaying a link's training run may take per frame (the page stays live meanwhile).
-const RESTORE_BUDGET_SECS: f64 = 0.040;
 
 /// Frame time and stepping rate, smoothed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Perf {
     /// Exponential moving average of the frame time, ms.
     pub frame_ms: f64,
-    /// Exponential moving average of experiment steps per wall-clock second while playing
-    /// (steps taken in a frame over that frame's duration).
+    /// Exponential moving average of steps per wall-clock second while playing (steps taken in
+    /// a frame over that frame's duration).
     pub steps_per_s: f64,
 }
 
-/// A data set split once, keyed by what the split depends on.
-type DataCache = ((DataChoice, u64, u64), (Dataset, Dataset));
-
 /// The optiscope explorer.
 pub struct ExplorerApp {
+    /// The link state as opened; each lab writes its part back when a link is made.
     state: ExplorerState,
-    exp: Experiment,
+    /// The labs built so far (a lab is built when it is first shown).
+    labs: Vec<Box<dyn Lab>>,
     playing: bool,
     message: Option<(String, bool)>,
     compute: ComputePath,
-    heatmap: Option<(String, egui::TextureId)>,
-    loaded: Option<RunMetrics>,
     perf: Perf,
     last_frame: Option<Instant>,
     /// Where the page lives (web), for the shareable link.
@@ -55,10 +42,6 @@ pub struct ExplorerApp {
     /// The URL fragment last applied or written (web): a different one in the address bar is a
     /// new link to open.
     fragment: String,
-    /// The Quantization view's training run, built when the view is first shown.
-    quant_run: Option<QuantRun>,
-    /// The last data set the Quantization view loaded, to retrain without loading it again.
-    quant_data: Option<DataCache>,
 }
 
 type Inbox = std::sync::Arc<std::sync::Mutex<Vec<(String, Result<Vec<u8>, String>)>>>;
@@ -94,10 +77,8 @@ impl ExplorerApp {
                         reason: String::new(),
                     },
                 );
-                let heatmap = self.heatmap.take();
                 let fragment = std::mem::take(&mut self.fragment);
                 *self = Self::with_state(state, compute, &self.base_url.clone());
-                self.heatmap = heatmap;
                 self.fragment = fragment;
             }
             Ok(None) => {}
@@ -107,185 +88,67 @@ impl ExplorerApp {
 
     /// The app for `state` on `compute` (also what tests use, with no eframe).
     pub fn with_state(state: ExplorerState, compute: ComputePath, base_url: &str) -> Self {
-        let (exp, message) = match Experiment::new(state.experiment.clone()) {
-            Ok(e) => (e, None),
-            Err(err) => {
-                let fallback = ExplorerState::from_preset(&state.preset);
-                let e = Experiment::new(fallback.experiment.clone())
-                    .unwrap_or_else(|_| unreachable!("presets are valid"));
-                (
-                    e,
-                    Some((
-                        format!("the link's experiment is not valid ({err}); showing the preset"),
-                        true,
-                    )),
-                )
-            }
-        };
         let mut app = Self {
             state,
-            exp,
+            labs: vec![],
             playing: false,
-            message,
+            message: None,
             compute,
-            heatmap: None,
-            loaded: None,
             perf: Perf::default(),
             last_frame: None,
             base_url: base_url.to_string(),
-            inbox: Inbox::default(),
+            inbox: Default::default(),
             taken_last_frame: 0,
             fragment: String::new(),
-            quant_run: None,
-            quant_data: None,
         };
-        let target = app.state.step;
-        app.state.step = 0;
-        app.advance(target);
-        if app.state.view == View::Quantization {
-            app.ensure_quant();
-        }
+        // The experiment lab always exists (the default tab); the link's own lab too.
+        app.ensure_lab(LabKind::Experiment);
+        app.ensure_lab(app.state.lab);
         app
     }
 
-    /// The split data of `cfg`, loaded once per (data set, test fraction, split seed).
-    fn quant_data(&mut self, cfg: &TrainConfig) -> &(Dataset, Dataset) {
-        let key = (cfg.data, cfg.test_fraction.to_bits(), cfg.split_seed);
-        if self.quant_data.as_ref().is_none_or(|(k, _)| *k != key) {
-            self.quant_data = Some((key, cfg.data.load(cfg.test_fraction, cfg.split_seed)));
-        }
-        match &self.quant_data {
-            Some((_, d)) => d,
-            None => unreachable!("filled just above"),
-        }
-    }
-
-    /// Builds the Quantization view's run from the state when there is none (its first showing,
-    /// a link, a reset). A config that cannot train falls back to the defaults, with a message.
-    fn ensure_quant(&mut self) {
-        if self.quant_run.is_some() {
+    /// Builds the lab of `kind` from the link state when it is first needed.
+    fn ensure_lab(&mut self, kind: LabKind) {
+        if self.labs.iter().any(|l| l.kind() == kind) {
             return;
         }
-        let q = self.state.quant_mut().clone();
-        let data = self.quant_data(&q.train).clone();
-        match QuantRun::new(&q.train, &data, q.step) {
-            Ok(run) => self.quant_run = Some(run),
-            Err(e) => {
-                self.message = Some((
-                    format!("the training config is not valid ({e}); showing the defaults"),
-                    true,
-                ));
-                let fallback = QuantViewState::default();
-                let data = self.quant_data(&fallback.train).clone();
-                self.quant_run = QuantRun::new(&fallback.train, &data, 0).ok();
-                self.state.quant = Some(fallback);
-            }
-        }
-    }
-
-    /// Trains the Quantization view's config again from step 0.
-    fn reset_quant(&mut self) {
-        self.state.quant_mut().step = 0;
-        self.quant_run = None;
-        self.ensure_quant();
-    }
-
-    /// Applies what the Quantization view's controls asked for.
-    fn quant_action(&mut self, action: QuantAction) {
-        match action {
-            QuantAction::Retrain(cfg) => {
-                let data = self.quant_data(&cfg).clone();
-                match QuantRun::new(&cfg, &data, 0) {
-                    Ok(run) => {
-                        let q = self.state.quant_mut();
-                        q.train = *cfg;
-                        q.step = 0;
-                        self.quant_run = Some(run);
-                        if self.message.as_ref().is_some_and(|(_, error)| *error) {
-                            self.message = None;
-                        }
-                    }
-                    Err(e) => self.message = Some((format!("not applied: {e}"), true)),
-                }
-            }
-            QuantAction::SetEpochs(epochs) => {
-                self.state.quant_mut().train.epochs = epochs;
-                if let Some(run) = &mut self.quant_run {
-                    run.set_epochs(epochs);
-                }
-            }
-        }
-    }
-
-    /// `n` minibatches of the Quantization view's run (fewer when it finishes or fails).
-    fn quant_advance(&mut self, n: u64) -> u64 {
-        let Some(run) = &mut self.quant_run else {
-            return 0;
+        let mut io = LabIo {
+            message: &mut self.message,
+            playing: &mut self.playing,
+            compute: &mut self.compute,
         };
-        let mut taken = 0;
-        while taken < n && !run.finished() {
-            if let Err(e) = run.step() {
-                self.message = Some((
-                    format!("training stopped at step {}: {e}", run.steps()),
-                    true,
-                ));
-                self.playing = false;
-                run.stop_restoring();
-                break;
-            }
-            taken += 1;
-        }
-        taken
+        let lab = labs::build(kind, &self.state, &mut io);
+        self.labs.push(lab);
     }
 
-    /// The Quantization view's frame: replay a link's steps (within a budget), then play.
-    fn quant_play(&mut self) {
-        self.ensure_quant();
-        let Some(run) = &mut self.quant_run else {
-            return;
+    /// The lab shown and the rest of the app that a lab may change.
+    fn shown(&mut self) -> (&mut dyn Lab, LabIo<'_>) {
+        let kind = self.state.lab;
+        self.ensure_lab(kind);
+        let lab = self
+            .labs
+            .iter_mut()
+            .find(|l| l.kind() == kind)
+            .unwrap_or_else(|| unreachable!("ensure_lab built it"));
+        let io = LabIo {
+            message: &mut self.message,
+            playing: &mut self.playing,
+            compute: &mut self.compute,
         };
-        if run.restoring() {
-            match run.catch_up(RESTORE_BUDGET_SECS) {
-                Ok(n) => self.taken_last_frame = n,
-                Err(e) => {
-                    self.message = Some((
-                        format!("replaying the link stopped at step {}: {e}", run.steps()),
-                        true,
-                    ));
-                    run.stop_restoring();
-                }
-            }
-            return;
-        }
-        if !self.playing {
-            return;
-        }
-        if run.finished() {
-            self.playing = false;
-            return;
-        }
-        let start = Instant::now();
-        let mut taken = 0u64;
-        while taken < u64::from(self.state.speed)
-            && start.elapsed().as_secs_f64() < STEP_BUDGET_SECS
-            && self.quant_run.as_ref().is_some_and(|r| !r.finished())
-        {
-            if self.quant_advance(1) == 0 {
-                break;
-            }
-            taken += 1;
-        }
-        self.taken_last_frame = taken;
+        (lab.as_mut(), io)
+    }
+
+    /// The lab shown.
+    pub fn lab(&mut self) -> &mut dyn Lab {
+        self.shown().0
     }
 
     /// What the status line says.
     pub fn status(&mut self) -> Status {
-        let quant = self.state.view == View::Quantization;
-        let (step, detail) = match (&mut self.quant_run, quant) {
-            (Some(run), true) => (run.steps(), run.summary()),
-            (None, true) => (0, String::new()),
-            (_, false) => (self.exp.current_step(), String::new()),
-        };
+        let link = self.share_url();
+        let (lab, _) = self.shown();
+        let (step, view, preset, detail) =
+            (lab.step(), lab.view_name(), lab.preset(), lab.detail());
         Status {
             compute: self.compute.describe(),
             step,
@@ -296,92 +159,39 @@ impl ExplorerApp {
                 .as_ref()
                 .map(|(m, _)| m.clone())
                 .unwrap_or_default(),
-            view: self.state.view,
-            preset: self.state.preset.clone(),
-            link: self.share_url(),
+            view: view.to_string(),
+            preset,
+            link,
             detail,
         }
     }
 
-    /// The shareable link of the current state.
+    /// The shareable link of the current state: every lab built so far writes its part.
     pub fn share_url(&self) -> String {
         let mut s = self.state.clone();
-        s.step = self.exp.current_step();
-        if let (Some(q), Some(run)) = (s.quant.as_mut(), &self.quant_run) {
-            q.step = run.link_step();
+        for lab in &self.labs {
+            lab.save_state(&mut s.labs);
         }
         format!("{}#{}", self.base_url, s.to_fragment())
     }
 
-    fn advance(&mut self, n: u64) {
-        let report = self.exp.step(n);
-        for (i, d) in report.diverged {
-            let label = &self.exp.runs()[i].config.label;
-            self.message = Some((
-                format!(
-                    "run {label:?} diverged at step {} (loss {}); it stops there",
-                    d.step, d.loss
-                ),
-                true,
-            ));
-        }
-        for (i, f) in report.failed {
-            let label = &self.exp.runs()[i].config.label;
-            self.message = Some((
-                format!(
-                    "run {label:?} failed at step {}: {}; it stops there, the others go on",
-                    f.step, f.error
-                ),
-                true,
-            ));
-        }
-        self.state.step = self.exp.current_step();
+    /// Up to `n` steps of the lab shown.
+    pub fn step_by(&mut self, n: u64) -> u64 {
+        let (lab, mut io) = self.shown();
+        lab.step_by(n, &mut io)
     }
 
-    /// Rebuilds the experiment from the state's config (after an edit), back at step 0.
-    fn reset(&mut self) {
-        match Experiment::new(self.state.experiment.clone()) {
-            Ok(e) => {
-                self.exp = e;
-                self.state.step = 0;
-            }
-            Err(e) => self.message = Some((e.to_string(), true)),
-        }
-    }
-
-    fn load_preset(&mut self, name: &str) {
-        let view = self.state.view;
-        let quant = self.state.quant.take();
-        self.state = ExplorerState::from_preset(name);
-        self.state.quant = quant;
-        if matches!(view, View::Loss) {
-            self.state.view = view;
-        }
-        self.loaded = None;
-        self.reset();
+    /// The lab shown, back at step 0.
+    pub fn reset(&mut self) {
+        let (lab, mut io) = self.shown();
+        lab.reset(&mut io);
     }
 
     /// Steps while playing, within the per-frame budget.
     fn play(&mut self) {
-        self.taken_last_frame = 0;
-        if self.state.view == View::Quantization {
-            self.quant_play();
-            return;
-        }
-        if !self.playing || self.exp.is_done() {
-            self.playing &= !self.exp.is_done();
-            return;
-        }
-        let start = Instant::now();
-        let mut taken = 0u64;
-        while taken < u64::from(self.state.speed)
-            && start.elapsed().as_secs_f64() < STEP_BUDGET_SECS
-            && !self.exp.is_done()
-        {
-            self.advance(1);
-            taken += 1;
-        }
-        self.taken_last_frame = taken;
+        let (playing, speed) = (self.playing, self.state.speed);
+        let (lab, mut io) = self.shown();
+        self.taken_last_frame = lab.frame(playing, speed, STEP_BUDGET_SECS, &mut io);
     }
 
     fn frame_timing(&mut self) {
@@ -421,27 +231,19 @@ impl ExplorerApp {
                 i.key_pressed(egui::Key::R),
             )
         });
-        let quant = self.state.view == View::Quantization;
         if steps > 0 {
-            if quant {
-                self.quant_advance(steps as u64);
-            } else {
-                self.advance(steps as u64);
-            }
+            self.step_by(steps as u64);
         }
         if play {
             self.playing = !self.playing;
         }
         if reset {
-            if quant {
-                self.reset_quant();
-            } else {
-                self.reset();
-            }
+            self.reset();
         }
     }
 
-    /// Files dropped on the window: read them (asynchronously on the web) and show the metrics.
+    /// Files dropped on the window: read them (asynchronously on the web) and hand them to the
+    /// lab shown.
     fn dropped_files(&mut self, ctx: &egui::Context) {
         for f in ctx.input(|i| i.raw.dropped_files.clone()) {
             let name = f.path().file_name().map_or_else(
@@ -473,24 +275,17 @@ impl ExplorerApp {
         let arrived: Vec<_> =
             std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|e| e.into_inner()));
         for (name, bytes) in arrived {
-            let parsed = bytes
-                .map_err(|e| format!("cannot read {name}: {e}"))
-                .and_then(|b| metrics::read_run_metrics(&name, &String::from_utf8_lossy(&b)));
-            match parsed {
-                Ok(m) => {
-                    let skipped = match m.skipped {
-                        0 => String::new(),
-                        k => format!(
-                            "; {k} record(s) had a point or singular values that are not numbers (shown without them)"
-                        ),
-                    };
-                    self.notice(format!(
-                        "showing {} ({} runs{skipped}); \"close file\" returns to the live experiment",
-                        m.name,
-                        m.runs.len()
-                    ));
-                    self.loaded = Some(m);
+            let opened = match bytes {
+                Err(e) => Err(format!("cannot read {name}: {e}")),
+                Ok(b) => {
+                    let text = String::from_utf8_lossy(&b).into_owned();
+                    self.lab()
+                        .open_file(&name, &text)
+                        .unwrap_or_else(|| Err(format!("{name}: this lab opens no files")))
                 }
+            };
+            match opened {
+                Ok(shown) => self.notice(shown),
                 Err(e) => self.message = Some((e, true)),
             }
         }
@@ -500,96 +295,39 @@ impl ExplorerApp {
         ui.horizontal_wrapped(|ui| {
             ui.heading("optiscope");
             ui.separator();
-            for view in View::ALL {
-                ui.selectable_value(&mut self.state.view, view, view.label());
+            for kind in LabKind::ALL {
+                ui.selectable_value(&mut self.state.lab, kind, kind.label());
             }
             ui.separator();
-            let quant = self.state.view == View::Quantization;
-            if quant {
-                self.ensure_quant();
-            }
-            if !quant {
-                self.preset_ui(ui);
-                ui.separator();
-            }
+            let playing = self.playing;
+            let (lab, mut io) = self.shown();
             if ui
-                .button(if self.playing { "pause" } else { "play" })
+                .button(if playing { "pause" } else { "play" })
                 .on_hover_text("Space")
                 .clicked()
             {
-                self.playing = !self.playing;
+                *io.playing = !playing;
             }
-            if ui
-                .button("step")
-                .on_hover_text(if quant {
-                    "S: one minibatch"
-                } else {
-                    "S: one optimizer step"
-                })
-                .clicked()
-            {
-                if quant {
-                    self.quant_advance(1);
-                } else {
-                    self.advance(1);
-                }
+            if ui.button("step").on_hover_text(lab.step_hint()).clicked() {
+                lab.step_by(1, &mut io);
             }
             if ui.button("reset").on_hover_text("R").clicked() {
-                if quant {
-                    self.reset_quant();
-                } else {
-                    self.reset();
-                }
+                lab.reset(&mut io);
             }
+            let unit = lab.step_unit();
             ui.add(
                 egui::Slider::new(&mut self.state.speed, 1..=500)
                     .logarithmic(true)
-                    .text(if quant {
-                        "minibatches/frame"
-                    } else {
-                        "steps/frame"
-                    }),
+                    .text(format!("{unit}/frame")),
             );
-            if quant {
-                return;
-            }
+            let (lab, mut io) = self.shown();
             ui.separator();
-            let mut seed = self.state.experiment.seed;
-            ui.label("seed");
-            if ui.add(egui::DragValue::new(&mut seed)).changed() {
-                self.state.experiment.seed = seed;
-                self.reset();
-            }
-            let mut steps = self.state.experiment.steps;
-            ui.label("steps");
-            if ui
-                .add(egui::DragValue::new(&mut steps).range(1..=1_000_000))
-                .changed()
-            {
-                self.state.experiment.steps = steps;
-                self.reset();
-            }
+            lab.top_bar_ui(ui, &mut io);
         });
         ui.horizontal_wrapped(|ui| self.share_ui(ui));
     }
 
-    fn preset_ui(&mut self, ui: &mut egui::Ui) {
-        let mut preset = self.state.preset.clone();
-        egui::ComboBox::from_id_salt("preset")
-            .selected_text(format!("preset: {preset}"))
-            .show_ui(ui, |ui| {
-                for p in PRESETS {
-                    ui.selectable_value(&mut preset, p.name.to_string(), p.name)
-                        .on_hover_text(p.summary);
-                }
-            });
-        if preset != self.state.preset {
-            self.load_preset(&preset);
-        }
-    }
-
     fn share_ui(&mut self, ui: &mut egui::Ui) {
-        let quant = self.state.view == View::Quantization;
         if ui.button("copy link").clicked() {
             let url = self.share_url();
             ui.ctx().copy_text(url.clone());
@@ -601,99 +339,27 @@ impl ExplorerApp {
                     .map(|(_, f)| f.to_string())
                     .unwrap_or_default();
             }
-            self.notice(if quant {
-                "link copied: it reopens this training run at this step"
-            } else {
-                "link copied: it reopens this experiment at this step"
-            });
+            let notice = self.lab().link_notice();
+            self.notice(notice);
         }
-        if quant {
-            let train = self.state.quant_mut().train.clone();
-            if ui
-                .button("copy CLI command")
-                .on_hover_text("trains the same model to the end with `optiscope train`")
-                .clicked()
-            {
-                ui.ctx().copy_text(export::train_cli_command(&train));
-                self.notice("CLI command copied");
-            }
-            if ui.button("export metrics CSV").clicked() {
-                let csv = self
-                    .quant_run
-                    .as_ref()
-                    .map(QuantRun::metrics_csv)
-                    .unwrap_or_default();
-                let r = export::save_text("optiscope-quantization.csv", &csv);
-                self.report(r);
-            }
-            if ui.button("export config JSON").clicked() {
-                let json = serde_json::to_string_pretty(&train).unwrap_or_default() + "\n";
-                let r = export::save_text("optiscope-train-config.json", &json);
-                self.report(r);
-            }
-            return;
-        }
-        if ui
-            .button("copy CLI command")
-            .on_hover_text("reruns this experiment with `optiscope run`")
-            .clicked()
-        {
-            ui.ctx().copy_text(export::cli_command(
-                &self.state.experiment,
-                &self.state.preset,
-            ));
-            self.notice("CLI command copied");
-        }
-        if ui.button("export metrics CSV").clicked() {
-            let r = export::save_text("optiscope-metrics.csv", &export::metrics_csv(&self.exp));
-            self.report(r);
-        }
-        if ui.button("export config JSON").clicked() {
-            let r = export::save_text(
-                "optiscope-config.json",
-                &export::config_json(&self.state.experiment),
-            );
-            self.report(r);
-        }
-        if self.loaded.is_some() && ui.button("close file").clicked() {
-            self.loaded = None;
-        }
-        ui.label("(drop a metrics.jsonl here to view it)");
-    }
-
-    fn report(&mut self, r: Result<String, String>) {
-        self.message = Some(match r {
-            Ok(m) => (m, false),
-            Err(e) => (e, true),
-        });
+        let (lab, mut io) = self.shown();
+        lab.share_ui(ui, &mut io);
     }
 
     fn status_ui(&mut self, ui: &mut egui::Ui) {
         let s = self.status();
+        let (label, unit) = {
+            let lab = self.lab();
+            (lab.step_label(), lab.step_unit())
+        };
         ui.horizontal_wrapped(|ui| {
             ui.label(format!("compute: {}", s.compute));
             ui.separator();
-            if self.state.view == View::Quantization {
-                let bpe = self
-                    .quant_run
-                    .as_ref()
-                    .map_or(String::new(), |r| format!(" (epoch {})", r.epoch_label()));
-                ui.label(format!("minibatch {}{bpe}", s.step));
-            } else {
-                ui.label(format!("step {} / {}", s.step, self.state.experiment.steps));
-            }
+            ui.label(label);
             ui.separator();
             ui.label(format!("{:.1} ms/frame", s.frame_ms));
             ui.separator();
-            ui.label(format!(
-                "{:.0} {}/s",
-                s.steps_per_s,
-                if self.state.view == View::Quantization {
-                    "minibatches"
-                } else {
-                    "steps"
-                }
-            ));
+            ui.label(format!("{:.0} {unit}/s", s.steps_per_s));
             if let Some((m, is_error)) = &self.message {
                 ui.separator();
                 let color = if *is_error {
@@ -704,59 +370,6 @@ impl ExplorerApp {
                 ui.colored_label(color, m);
             }
         });
-    }
-
-    fn central_ui(&mut self, ui: &mut egui::Ui) {
-        match self.state.view {
-            View::Landscape => {
-                let landscape = match Landscape::from_config(
-                    &self.state.experiment.problem,
-                    self.state.experiment.seed,
-                ) {
-                    Ok(l) => l,
-                    Err(_) => {
-                        ui.label(
-                            "This problem is not a 2-D landscape: see the Spectrum and Loss views.",
-                        );
-                        return;
-                    }
-                };
-                let key = serde_json::to_string(&self.state.experiment.problem).unwrap_or_default();
-                if self.heatmap.as_ref().is_none_or(|(k, _)| *k != key) {
-                    match self.compute.heatmap(ui.ctx(), &landscape) {
-                        Ok(id) => self.heatmap = Some((key, id)),
-                        Err(e) => self.message = Some((format!("heat map: {e}"), true)),
-                    }
-                }
-                let tex = self.heatmap.as_ref().map(|(_, id)| *id);
-                if let Some(views::landscape::LandscapeAction::SetStart(p)) =
-                    views::landscape::landscape_ui(
-                        ui,
-                        &self.exp,
-                        &landscape,
-                        tex,
-                        self.loaded.as_ref(),
-                    )
-                {
-                    set_start(&mut self.state.experiment.problem, p);
-                    self.reset();
-                }
-            }
-            View::Spectrum => views::spectrum::spectrum_ui(ui, &self.exp, self.loaded.as_ref()),
-            View::Loss => views::loss::loss_ui(ui, &self.exp, self.loaded.as_ref()),
-            View::Quantization => {
-                self.ensure_quant();
-                let layer = &mut self.state.quant_mut().layer;
-                let mut shown = *layer;
-                match &mut self.quant_run {
-                    Some(run) => views::quant::quant_ui(ui, run, &mut shown),
-                    None => {
-                        ui.label("The training run could not start: see the message below.");
-                    }
-                }
-                self.state.quant_mut().layer = shown;
-            }
-        }
     }
 
     /// One frame: input, stepping, panels. Shared by the native and web entry points.
@@ -775,55 +388,26 @@ impl ExplorerApp {
         self.play();
         egui::Panel::top("top").show(ui, |ui| self.top_bar_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
-        if self.state.view == View::Quantization {
-            egui::Panel::left("quant-controls")
-                .resizable(true)
-                .default_size(300.0)
-                .show(ui, |ui| {
-                    egui::ScrollArea::vertical().show(ui, |ui| {
-                        ui.heading("Training");
-                        let cfg = self.state.quant_mut().train.clone();
-                        if let Some(action) =
-                            views::quant::controls_ui(ui, &cfg, self.quant_run.as_ref())
-                        {
-                            self.quant_action(action);
-                        }
-                    });
+        let kind = self.state.lab;
+        egui::Panel::left(kind.name())
+            .resizable(true)
+            .default_size(320.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    let (lab, mut io) = self.shown();
+                    lab.controls_ui(ui, &mut io);
                 });
-        } else {
-            egui::Panel::left("runs")
-                .resizable(true)
-                .default_size(320.0)
-                .show(ui, |ui| {
-                    egui::ScrollArea::vertical().show(ui, |ui| {
-                        ui.heading("Runs");
-                        if let Some(runs) = views::runs::runs_ui(ui, &self.state.experiment.runs) {
-                            self.state.experiment.runs = runs;
-                            self.reset();
-                        }
-                    });
-                });
-        }
-        egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui));
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            let (lab, mut io) = self.shown();
+            lab.view_ui(ui, &mut io);
+        });
         #[cfg(target_arch = "wasm32")]
         crate::page::publish_status(&self.status());
-        let restoring = self.state.view == View::Quantization
-            && self.quant_run.as_ref().is_some_and(QuantRun::restoring);
-        if self.playing || restoring {
+        let busy = self.lab().busy();
+        if self.playing || busy {
             ctx.request_repaint();
         }
-    }
-}
-
-/// Moves the start of a 2-D problem.
-fn set_start(problem: &mut ProblemConfig, p: [f64; 2]) {
-    match problem {
-        ProblemConfig::Rosenbrock(c) => c.start = p,
-        ProblemConfig::Beale(c) => c.start = p,
-        ProblemConfig::Saddle(c) => c.start = p,
-        ProblemConfig::Quadratic(c) => c.start = p,
-        ProblemConfig::RiverValley(c) => c.start = p,
-        ProblemConfig::LoraFactorization(_) => {}
     }
 }
 
@@ -836,6 +420,10 @@ impl eframe::App for ExplorerApp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labs::experiment::ExperimentLab;
+    use crate::labs::quantization::QuantLab;
+    use crate::state::QuantViewState;
+    use crate::views::quant::QuantAction;
 
     fn cpu() -> ComputePath {
         ComputePath::Cpu {
@@ -843,35 +431,64 @@ mod tests {
         }
     }
 
+    fn experiment(app: &mut ExplorerApp) -> &mut ExperimentLab {
+        app.ensure_lab(LabKind::Experiment);
+        let lab = app
+            .labs
+            .iter_mut()
+            .find(|l| l.kind() == LabKind::Experiment)
+            .unwrap();
+        lab.as_any().downcast_mut().unwrap()
+    }
+
+    fn quant(app: &mut ExplorerApp) -> &mut QuantLab {
+        app.ensure_lab(LabKind::Quantization);
+        let lab = app
+            .labs
+            .iter_mut()
+            .find(|l| l.kind() == LabKind::Quantization)
+            .unwrap();
+        lab.as_any().downcast_mut().unwrap()
+    }
+
     /// A link made at some step reopens the same runs at the same step, with the same losses.
     #[test]
     fn shared_link_reproduces_the_runs() {
-        let mut app =
-            ExplorerApp::with_state(ExplorerState::from_preset("rosenbrock"), cpu(), "http://h/");
-        app.state.experiment.seed = 3;
-        app.reset();
-        app.advance(37);
+        let mut state = ExplorerState::from_preset("rosenbrock");
+        state.labs.experiment.experiment.seed = 3;
+        let mut app = ExplorerApp::with_state(state, cpu(), "http://h/");
+        app.step_by(37);
         let url = app.share_url();
         let fragment = url.split_once('#').unwrap().1;
         let state = ExplorerState::from_fragment(fragment).unwrap().unwrap();
-        let reopened = ExplorerApp::with_state(state, cpu(), "http://h/");
-        assert_eq!(reopened.exp.current_step(), 37);
-        for (a, b) in app.exp.runs().iter().zip(reopened.exp.runs()) {
-            assert_eq!(a.history(), b.history(), "{}", a.config.label);
-        }
+        let mut reopened = ExplorerApp::with_state(state, cpu(), "http://h/");
+        assert_eq!(experiment(&mut reopened).experiment().current_step(), 37);
+        let a: Vec<_> = experiment(&mut app)
+            .experiment()
+            .runs()
+            .iter()
+            .map(|r| r.history().to_vec())
+            .collect();
+        let b: Vec<_> = experiment(&mut reopened)
+            .experiment()
+            .runs()
+            .iter()
+            .map(|r| r.history().to_vec())
+            .collect();
+        assert_eq!(a, b);
     }
 
     #[test]
     fn an_invalid_experiment_in_a_link_falls_back_to_its_preset_with_a_message() {
         let mut state = ExplorerState::from_preset("saddle");
-        state.experiment.runs.clear();
+        state.labs.experiment.experiment.runs.clear();
         let mut app = ExplorerApp::with_state(state, cpu(), "");
         assert!(
             app.status().message.contains("not valid"),
             "{}",
             app.status().message
         );
-        assert!(!app.exp.runs().is_empty());
+        assert!(!experiment(&mut app).experiment().runs().is_empty());
     }
 
     #[test]
@@ -883,26 +500,36 @@ mod tests {
             },
             "",
         );
-        app.advance(2);
+        app.step_by(2);
         let s = app.status();
         assert_eq!(s.compute, "CPU (WebGL2 has no compute shaders)");
         assert_eq!(s.step, 2);
+        assert_eq!(s.view, "landscape");
+        assert_eq!(s.preset, "river-valley");
         assert!(s.link.contains("#s="));
     }
 
+    /// The labs' states travel together: a link made in the Quantization lab also carries the
+    /// experiment lab's, and switching labs keeps each where it was.
     #[test]
-    fn clicking_the_landscape_moves_the_start() {
-        let mut app = ExplorerApp::with_state(ExplorerState::from_preset("quadratic"), cpu(), "");
-        set_start(&mut app.state.experiment.problem, [0.5, -0.25]);
-        app.reset();
-        let first = &app.exp.runs()[0].history()[0];
-        assert_eq!(
-            first.observation,
-            optiscope_core::problems::Observation::Point([0.5, -0.25])
-        );
+    fn switching_labs_keeps_each_labs_state() {
+        let mut app = ExplorerApp::with_state(ExplorerState::from_preset("saddle"), cpu(), "");
+        app.step_by(5);
+        app.state.lab = LabKind::Quantization;
+        app.step_by(3);
+        assert_eq!(app.status().view, "quantization");
+        assert_eq!(app.status().step, 3);
+        app.state.lab = LabKind::Experiment;
+        assert_eq!(app.status().step, 5);
+        let url = app.share_url();
+        let state = ExplorerState::from_fragment(url.split_once('#').unwrap().1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.labs.experiment.step, 5);
+        assert_eq!(state.labs.quantization.unwrap().step, 3);
     }
 
-    /// A link made in the Quantization view reopens the same training run at the same step, with
+    /// A link made in the Quantization lab reopens the same training run at the same step, with
     /// the same weights (the same quantization statistics) and the same epoch metrics.
     #[test]
     fn a_quantization_link_retrains_to_the_same_step() {
@@ -911,24 +538,23 @@ mod tests {
             .unwrap();
         state.speed = 7;
         let mut app = ExplorerApp::with_state(state, cpu(), "http://h/");
-        assert_eq!(app.status().view, View::Quantization);
+        assert_eq!(app.status().view, "quantization");
         app.playing = true;
         for _ in 0..6 {
             app.play();
         }
-        let steps = app.quant_run.as_ref().unwrap().steps();
+        let steps = quant(&mut app).run().unwrap().steps();
         assert!(steps >= 6, "{steps} minibatches after 6 frames");
         assert_eq!(app.status().step, steps);
         let url = app.share_url();
         let state = ExplorerState::from_fragment(url.split_once('#').unwrap().1)
             .unwrap()
             .unwrap();
-        assert_eq!(state.quant.as_ref().unwrap().step, steps);
+        assert_eq!(state.labs.quantization.as_ref().unwrap().step, steps);
         let mut reopened = ExplorerApp::with_state(state, cpu(), "http://h/");
-        assert!(reopened.quant_run.as_ref().unwrap().restoring());
-        reopened
-            .quant_run
-            .as_mut()
+        assert!(quant(&mut reopened).run().unwrap().restoring());
+        quant(&mut reopened)
+            .run_mut()
             .unwrap()
             .catch_up(f64::INFINITY)
             .unwrap();
@@ -937,8 +563,8 @@ mod tests {
         assert_eq!(a.detail, b.detail);
         assert!(a.detail.contains("near_frac="), "{}", a.detail);
         assert_eq!(
-            app.quant_run.as_ref().unwrap().epochs(),
-            reopened.quant_run.as_ref().unwrap().epochs()
+            quant(&mut app).run().unwrap().epochs(),
+            quant(&mut reopened).run().unwrap().epochs()
         );
     }
 
@@ -948,13 +574,35 @@ mod tests {
             .unwrap()
             .unwrap();
         let mut app = ExplorerApp::with_state(state, cpu(), "");
-        app.quant_advance(3);
-        let mut cfg = app.state.quant.as_ref().unwrap().train.clone();
+        app.step_by(3);
+        let mut cfg = quant(&mut app).state().train.clone();
         cfg.hidden = vec![8];
-        app.quant_action(QuantAction::Retrain(Box::new(cfg.clone())));
+        fn app_lab(labs: &mut [Box<dyn Lab>]) -> &mut QuantLab {
+            labs.iter_mut()
+                .find(|l| l.kind() == LabKind::Quantization)
+                .unwrap()
+                .as_any()
+                .downcast_mut()
+                .unwrap()
+        }
+        {
+            let ExplorerApp {
+                labs,
+                message,
+                playing,
+                compute,
+                ..
+            } = &mut app;
+            let mut io = LabIo {
+                message,
+                playing,
+                compute,
+            };
+            app_lab(labs).apply(QuantAction::Retrain(Box::new(cfg.clone())), &mut io);
+        }
         assert_eq!(app.status().step, 0);
-        assert_eq!(app.quant_run.as_ref().unwrap().config().hidden, vec![8]);
-        app.quant_advance(2);
+        assert_eq!(quant(&mut app).run().unwrap().config().hidden, vec![8]);
+        app.step_by(2);
         // Revised ProxQuant needs Adam's second moment: refused, the run goes on.
         let mut bad = cfg.clone();
         bad.quant = optiscope_core::quant::QuantConfig::new(
@@ -962,14 +610,30 @@ mod tests {
             2,
         );
         bad.optimizer = optiscope_core::optim::OptimizerConfig::default_for("sgd").unwrap();
-        app.quant_action(QuantAction::Retrain(Box::new(bad)));
+        {
+            let ExplorerApp {
+                labs,
+                message,
+                playing,
+                compute,
+                ..
+            } = &mut app;
+            let mut io = LabIo {
+                message,
+                playing,
+                compute,
+            };
+            app_lab(labs).apply(QuantAction::Retrain(Box::new(bad)), &mut io);
+            app_lab(labs).apply(QuantAction::SetEpochs(1), &mut io);
+        }
         assert!(app.status().message.starts_with("not applied"));
         assert_eq!(app.status().step, 2);
-        assert_eq!(app.state.quant.as_ref().unwrap().train, cfg);
-        app.quant_action(QuantAction::SetEpochs(1));
-        while app.quant_advance(1) == 1 {}
-        assert!(app.quant_run.as_ref().unwrap().finished());
-        assert_eq!(app.quant_run.as_ref().unwrap().epochs().len(), 1);
+        let mut want = cfg.clone();
+        want.epochs = 1;
+        assert_eq!(quant(&mut app).state().train, want);
+        while app.step_by(1) == 1 {}
+        assert!(quant(&mut app).run().unwrap().finished());
+        assert_eq!(quant(&mut app).run().unwrap().epochs().len(), 1);
     }
 
     /// A link whose training config cannot train shows the defaults and says why.
@@ -978,21 +642,22 @@ mod tests {
         let mut state = ExplorerState::from_fragment("#view=quantization")
             .unwrap()
             .unwrap();
-        state.quant.as_mut().unwrap().train.hidden = vec![0];
+        state.labs.quantization.as_mut().unwrap().train.hidden = vec![0];
         let mut app = ExplorerApp::with_state(state, cpu(), "");
         assert!(
             app.status().message.contains("not valid"),
             "{}",
             app.status().message
         );
-        assert_eq!(app.state.quant, Some(QuantViewState::default()));
-        assert!(app.quant_run.is_some());
+        assert_eq!(quant(&mut app).state(), &QuantViewState::default());
+        assert!(quant(&mut app).run().is_some());
     }
 
-    /// The Quantization view draws headless (egui without a renderer) on every quantizer, at
-    /// every layer, while training; and a frame stays cheap next to the rendering.
+    /// Every lab draws headless (egui without a renderer) while playing — the Quantization lab
+    /// on every quantizer at its second layer, the experiment lab in each of its views — and a
+    /// frame stays cheap next to the rendering.
     #[test]
-    fn the_quantization_view_draws_for_every_quantizer() {
+    fn every_lab_draws_while_playing() {
         let ctx = egui::Context::default();
         let input = || egui::RawInput {
             screen_rect: Some(egui::Rect::from_min_size(
@@ -1001,8 +666,20 @@ mod tests {
             )),
             ..Default::default()
         };
-        for method in optiscope_core::quant::QuantMethod::ALL {
-            let f = format!("#view=quantization&method={}&layer=1", method.name());
+        let mut links: Vec<String> = optiscope_core::quant::QuantMethod::ALL
+            .iter()
+            .map(|m| format!("#view=quantization&method={}&layer=1", m.name()))
+            .collect();
+        links.extend(
+            [
+                "#view=landscape",
+                "#view=spectrum",
+                "#view=loss",
+                "#preset=lora-spectrum",
+            ]
+            .map(String::from),
+        );
+        for f in links {
             let state = ExplorerState::from_fragment(&f).unwrap().unwrap();
             let mut app = ExplorerApp::with_state(state, cpu(), "");
             app.playing = true;
@@ -1015,13 +692,9 @@ mod tests {
                 assert!(!prims.is_empty());
             }
             let ms = start.elapsed().as_secs_f64() * 1e3 / f64::from(frames);
-            eprintln!(
-                "{}: {ms:.2} ms per frame (step {})",
-                method.name(),
-                app.status().step
-            );
-            assert!(app.status().step > 0, "{}", method.name());
-            assert_eq!(app.status().message, "", "{}", method.name());
+            eprintln!("{f}: {ms:.2} ms per frame (step {})", app.status().step);
+            assert!(app.status().step > 0, "{f}");
+            assert_eq!(app.status().message, "", "{f}");
         }
     }
 }

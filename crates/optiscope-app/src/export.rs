@@ -78,6 +78,14 @@ pub fn train_cli_command(cfg: &TrainConfig) -> String {
     )
 }
 
+/// Says in the status line what an export did.
+pub fn report(io: &mut crate::lab::LabIo<'_>, r: Result<String, String>) {
+    *io.message = Some(match r {
+        Ok(m) => (m, false),
+        Err(e) => (e, true),
+    });
+}
+
 /// Offers `contents` as a file: a download in the browser, a file in the working directory natively.
 /// Returns what happened, for the status line.
 pub fn save_text(file_name: &str, contents: &str) -> Result<String, String> {

@@ -8,6 +8,8 @@
 pub mod app;
 pub mod compute;
 pub mod export;
+pub mod lab;
+pub mod labs;
 #[cfg(target_arch = "wasm32")]
 pub mod page;
 pub mod state;

@@ -29,7 +29,7 @@ pub fn publish_status(s: &Status) {
     if el.text_content().as_deref() != Some(text.as_str()) {
         el.set_text_content(Some(&text));
     }
-    let view = s.view.name();
+    let view = s.view.as_str();
     for (k, v) in [
         ("data-compute", s.compute.clone()),
         ("data-step", s.step.to_string()),

@@ -13,10 +13,12 @@ use optiscope_core::train::{
 };
 use serde::{Deserialize, Serialize};
 
-/// The current format of the shared state.
-pub const STATE_VERSION: u32 = 1;
+/// The current format of the shared state: 2, `{version, lab, speed, labs}`. Links of version 1
+/// (`{version, view, preset, experiment, step, speed, quant}`) still open.
+pub const STATE_VERSION: u32 = 2;
 
-/// Which view is shown.
+/// Which view is shown: the experiment lab's three, and (in version-1 links and `#view=` links)
+/// the Quantization lab's one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum View {
@@ -107,53 +109,171 @@ pub fn default_quant_train() -> TrainConfig {
     }
 }
 
-/// Everything a link reproduces.
+/// The labs of the explorer, in the order of its tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LabKind {
+    /// Optimizers side by side on a problem: landscapes, spectra, losses.
+    #[default]
+    Experiment,
+    /// An MLP trained live with a weight quantizer.
+    Quantization,
+}
+
+impl LabKind {
+    /// Every lab, in the order of the tabs.
+    pub const ALL: [Self; 2] = [Self::Experiment, Self::Quantization];
+
+    /// The name in links.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Experiment => "experiment",
+            Self::Quantization => "quantization",
+        }
+    }
+
+    /// The label of its tab.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Experiment => "Experiment",
+            Self::Quantization => "Quantization",
+        }
+    }
+}
+
+/// The experiment lab's part of a link: the view, the preset it started from, the experiment
+/// (problem, runs with their configs, seed, steps) and the step shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ExplorerState {
-    /// Format version ([`STATE_VERSION`]).
-    pub version: u32,
-    /// The view shown.
+pub struct ExperimentLabState {
+    /// The view shown (landscape, spectrum or loss).
     pub view: View,
     /// The preset the experiment started from (for the menu; the experiment itself is below).
     pub preset: String,
-    /// The experiment: problem, runs with their configs, seed, steps.
+    /// The experiment.
     pub experiment: ExperimentConfig,
     /// The step shown.
     pub step: u64,
-    /// Steps per frame while playing.
-    pub speed: u32,
-    /// The Quantization view's settings (absent in links made before it existed, and until the
-    /// view is first opened).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quant: Option<QuantViewState>,
 }
 
-impl ExplorerState {
-    /// The state of `preset_name` (river-valley if unknown) at step 0.
+impl ExperimentLabState {
+    /// The state of `preset_name` (river-valley if unknown) at step 0, in its natural view.
     pub fn from_preset(preset_name: &str) -> Self {
         let (name, experiment) = match preset(preset_name) {
             Some(e) => (preset_name, e),
             None => ("river-valley", default_experiment()),
         };
-        let view = match experiment.problem {
-            optiscope_core::problems::ProblemConfig::LoraFactorization(_) => View::Spectrum,
-            _ => View::Landscape,
-        };
         Self {
-            version: STATE_VERSION,
-            view,
+            view: natural_view(&experiment),
             preset: name.into(),
             experiment,
             step: 0,
+        }
+    }
+}
+
+/// The view an experiment opens in: the spectrum for factorizations, else the landscape.
+fn natural_view(experiment: &ExperimentConfig) -> View {
+    match experiment.problem {
+        optiscope_core::problems::ProblemConfig::LoraFactorization(_) => View::Spectrum,
+        _ => View::Landscape,
+    }
+}
+
+/// Every lab's part of a link (the Quantization lab's only once it has been opened).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabStates {
+    /// The experiment lab.
+    pub experiment: ExperimentLabState,
+    /// The Quantization lab.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<QuantViewState>,
+}
+
+/// Everything a link reproduces: the lab shown, the speed, and each lab's own state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplorerState {
+    /// Format version ([`STATE_VERSION`]).
+    pub version: u32,
+    /// The lab shown.
+    pub lab: LabKind,
+    /// Steps per frame while playing.
+    pub speed: u32,
+    /// Each lab's state.
+    pub labs: LabStates,
+}
+
+/// A version-1 link's state (before labs): read, then converted.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateV1 {
+    version: u32,
+    view: View,
+    preset: String,
+    experiment: ExperimentConfig,
+    step: u64,
+    speed: u32,
+    #[serde(default)]
+    quant: Option<QuantViewState>,
+}
+
+impl From<StateV1> for ExplorerState {
+    fn from(v1: StateV1) -> Self {
+        let quant = v1.view == View::Quantization;
+        let view = if quant {
+            natural_view(&v1.experiment)
+        } else {
+            v1.view
+        };
+        Self {
+            version: STATE_VERSION,
+            lab: if quant {
+                LabKind::Quantization
+            } else {
+                LabKind::Experiment
+            },
+            speed: v1.speed,
+            labs: LabStates {
+                experiment: ExperimentLabState {
+                    view,
+                    preset: v1.preset,
+                    experiment: v1.experiment,
+                    step: v1.step,
+                },
+                quantization: v1.quant,
+            },
+        }
+    }
+}
+
+impl ExplorerState {
+    /// The experiment lab on `preset_name` (river-valley if unknown) at step 0.
+    pub fn from_preset(preset_name: &str) -> Self {
+        Self {
+            version: STATE_VERSION,
+            lab: LabKind::Experiment,
             speed: 4,
-            quant: None,
+            labs: LabStates {
+                experiment: ExperimentLabState::from_preset(preset_name),
+                quantization: None,
+            },
         }
     }
 
-    /// The Quantization view's settings, created with the defaults when absent.
+    /// The Quantization lab's settings, created with the defaults when absent.
     pub fn quant_mut(&mut self) -> &mut QuantViewState {
-        self.quant.get_or_insert_with(QuantViewState::default)
+        self.labs
+            .quantization
+            .get_or_insert_with(QuantViewState::default)
+    }
+
+    /// The state of a version-1 link, as this version reads it.
+    pub fn from_v1_value(value: serde_json::Value) -> Result<Self, String> {
+        let v1: StateV1 = serde_json::from_value(value)
+            .map_err(|e| format!("the link's state is not usable: {e}"))?;
+        Ok(v1.into())
     }
 
     /// The fragment (without `#`) that encodes this state.
@@ -190,12 +310,13 @@ impl ExplorerState {
             .get("version")
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(0);
-        if version != u64::from(STATE_VERSION) {
-            return Err(format!("the link was made by another version of optiscope (state version {version}, this one reads {STATE_VERSION})"));
-        }
-        let state: Self = serde_json::from_value(value)
-            .map_err(|e| format!("the link's state is not usable: {e}"))?;
-        if let Some(q) = &state.quant {
+        let state = match version {
+            1 => Self::from_v1_value(value)?,
+            v if v == u64::from(STATE_VERSION) => serde_json::from_value(value)
+                .map_err(|e| format!("the link's state is not usable: {e}"))?,
+            _ => return Err(format!("the link was made by another version of optiscope (state version {version}, this one reads 1 and {STATE_VERSION})")),
+        };
+        if let Some(q) = &state.labs.quantization {
             // Sizes are bounded before anything is allocated for them.
             q.train
                 .validate()
@@ -230,7 +351,7 @@ impl ExplorerState {
                         .clamp(1, 10_000)
                 }
                 Some(("steps", v)) => {
-                    state.experiment.steps = v
+                    state.labs.experiment.experiment.steps = v
                         .parse::<u64>()
                         .map_err(|_| format!("steps={v:?} in the link is not a number"))?
                         .clamp(1, 10_000_000)
@@ -266,9 +387,11 @@ impl ExplorerState {
             )
         })?;
         let mut state = Self::from_preset("river-valley");
-        state.view = view;
         if view == View::Quantization {
+            state.lab = LabKind::Quantization;
             state.quant_mut();
+        } else {
+            state.labs.experiment.view = view;
         }
         let mut params = parts
             .map(|part| {
@@ -363,7 +486,7 @@ impl ExplorerState {
                 }
             }
         }
-        if let Some(q) = &state.quant {
+        if let Some(q) = &state.labs.quantization {
             q.train
                 .quant
                 .validate()
@@ -411,11 +534,18 @@ fn default_experiment() -> ExperimentConfig {
 mod tests {
     use super::*;
 
+    fn fragment_of(value: &serde_json::Value) -> String {
+        format!(
+            "s={}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+        )
+    }
+
     #[test]
     fn round_trip_through_the_fragment() {
         let mut s = ExplorerState::from_preset("lora-spectrum");
-        s.step = 123;
-        s.experiment.seed = 9;
+        s.labs.experiment.step = 123;
+        s.labs.experiment.experiment.seed = 9;
         let f = s.to_fragment();
         assert!(f.len() < 3000, "fragment is {} chars", f.len());
         assert_eq!(
@@ -447,11 +577,13 @@ mod tests {
         assert!(ExplorerState::from_fragment(&format!("#s={old}"))
             .unwrap_err()
             .contains("another version"));
-        let bad = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(r#"{"version":1,"view":"nope"}"#);
-        assert!(ExplorerState::from_fragment(&format!("#s={bad}"))
-            .unwrap_err()
-            .contains("not usable"));
+        for bad in [
+            serde_json::json!({"version": 1, "view": "nope"}),
+            serde_json::json!({"version": 2, "lab": "nope"}),
+        ] {
+            let e = ExplorerState::from_fragment(&fragment_of(&bad)).unwrap_err();
+            assert!(e.contains("not usable"), "{e}");
+        }
     }
 
     /// Sizes in a link are bounded before anything is allocated: a `#s=` state with a hidden
@@ -459,7 +591,7 @@ mod tests {
     #[test]
     fn oversized_links_are_errors_naming_the_bound() {
         let mut s = ExplorerState::from_preset("river-valley");
-        s.view = View::Quantization;
+        s.lab = LabKind::Quantization;
         s.quant_mut().train.hidden = vec![100_000_000_000];
         let err = ExplorerState::from_fragment(&s.to_fragment()).unwrap_err();
         assert!(err.contains("1..=4096"), "{err}");
@@ -476,9 +608,9 @@ mod tests {
     }
 
     #[test]
-    fn the_quantization_view_round_trips_through_the_fragment() {
+    fn the_quantization_lab_round_trips_through_the_fragment() {
         let mut s = ExplorerState::from_preset("river-valley");
-        s.view = View::Quantization;
+        s.lab = LabKind::Quantization;
         let q = s.quant_mut();
         q.step = 321;
         q.layer = 1;
@@ -491,65 +623,65 @@ mod tests {
         assert!(f.len() < 3000, "fragment is {} chars", f.len());
         let back = ExplorerState::from_fragment(&f).unwrap().unwrap();
         assert_eq!(back, s);
-        assert_eq!(back.view.name(), "quantization");
         let json = serde_json::to_value(&back).unwrap();
-        assert_eq!(json["view"], "quantization");
-        assert_eq!(json["quant"]["step"], 321);
+        assert_eq!(json["version"], 2);
+        assert_eq!(json["lab"], "quantization");
+        assert_eq!(json["labs"]["quantization"]["step"], 321);
+        assert_eq!(json["labs"]["experiment"]["preset"], "river-valley");
     }
 
-    /// A link made before the Quantization view existed (no `quant` field) still opens, and a
-    /// state without quantization settings writes no `quant` field (so it reads back anywhere).
+    /// Version-1 links (before labs) still open: the view picks the lab, the experiment and the
+    /// Quantization view's settings land in their labs; unknown fields are still refused.
     #[test]
-    fn an_old_v1_link_without_quant_settings_still_parses() {
-        let mut old = serde_json::to_value(ExplorerState::from_preset("rosenbrock")).unwrap();
-        assert!(old.get("quant").is_none());
-        old["step"] = 12.into();
-        let f = format!(
-            "s={}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(old.to_string())
-        );
-        let s = ExplorerState::from_fragment(&f).unwrap().unwrap();
-        assert_eq!(s.quant, None);
-        assert_eq!(s.step, 12);
-        assert_eq!(s.view, View::Landscape);
-        // Partial quantization settings take the defaults for the rest.
-        let mut partial = old.clone();
-        partial["quant"] = serde_json::json!({"step": 5, "train": {"seed": 3}});
-        let f = format!(
-            "s={}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(partial.to_string())
-        );
-        let q = ExplorerState::from_fragment(&f)
+    fn version_1_links_still_open() {
+        let exp = ExperimentLabState::from_preset("rosenbrock");
+        let v1 = serde_json::json!({
+            "version": 1,
+            "view": "loss",
+            "preset": "rosenbrock",
+            "experiment": exp.experiment,
+            "step": 12,
+            "speed": 9,
+        });
+        let s = ExplorerState::from_fragment(&fragment_of(&v1))
             .unwrap()
-            .unwrap()
-            .quant
             .unwrap();
-        assert_eq!((q.step, q.train.seed, q.layer), (5, 3, 0));
-        // Unknown fields are still refused, at the top and inside the new settings.
-        for bad in [
-            serde_json::json!({"quant": {"stepz": 5}}),
-            serde_json::json!({"quantization": {}}),
+        assert_eq!(s.lab, LabKind::Experiment);
+        assert_eq!(s.speed, 9);
+        assert_eq!(s.labs.experiment.view, View::Loss);
+        assert_eq!(s.labs.experiment.step, 12);
+        assert_eq!(s.labs.experiment.experiment, exp.experiment);
+        assert_eq!(s.labs.quantization, None);
+        // The Quantization view of a v1 link opens the Quantization lab, the experiment in its
+        // natural view; partial settings take the defaults for the rest.
+        let mut q = v1.clone();
+        q["view"] = "quantization".into();
+        q["quant"] = serde_json::json!({"step": 5, "train": {"seed": 3}});
+        let s = ExplorerState::from_fragment(&fragment_of(&q))
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.lab, LabKind::Quantization);
+        assert_eq!(s.labs.experiment.view, View::Landscape);
+        let qs = s.labs.quantization.unwrap();
+        assert_eq!((qs.step, qs.train.seed, qs.layer), (5, 3, 0));
+        for (k, x) in [
+            ("quant", serde_json::json!({"stepz": 5})),
+            ("quantization", serde_json::json!({})),
         ] {
-            let mut v = old.clone();
-            for (k, x) in bad.as_object().unwrap() {
-                v[k] = x.clone();
-            }
-            let f = format!(
-                "s={}",
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
-            );
-            let e = ExplorerState::from_fragment(&f).unwrap_err();
+            let mut v = v1.clone();
+            v[k] = x;
+            let e = ExplorerState::from_fragment(&fragment_of(&v)).unwrap_err();
             assert!(e.contains("unknown field"), "{e}");
         }
     }
 
     #[test]
-    fn a_hand_written_view_fragment_opens_the_quantization_view() {
+    fn a_hand_written_view_fragment_opens_the_quantization_lab() {
         let s = ExplorerState::from_fragment("#view=quantization")
             .unwrap()
             .unwrap();
-        assert_eq!(s.view, View::Quantization);
-        assert_eq!(s.quant, Some(QuantViewState::default()));
+        assert_eq!(s.lab, LabKind::Quantization);
+        assert_eq!(s.labs.quantization, Some(QuantViewState::default()));
         let q = ExplorerState::from_fragment(
             "#view=quantization&dropbits=off&bits=3&method=srq&data=spirals&hidden=8,8&seed=2&\
              step=40&speed=9&lr=0.003&epochs=5&batch=32&layer=1",
@@ -557,7 +689,7 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(q.speed, 9);
-        let qs = q.quant.unwrap();
+        let qs = q.labs.quantization.unwrap();
         assert_eq!(qs.step, 40);
         assert_eq!(qs.layer, 1);
         let t = qs.train;
@@ -572,16 +704,15 @@ mod tests {
         let cpq = ExplorerState::from_fragment("#view=quantization&method=cpq&dropbits=off")
             .unwrap()
             .unwrap()
-            .quant
+            .labs
+            .quantization
             .unwrap();
         assert!(!dropbits_on(&cpq.train.quant));
         assert!(!dropbits_on(&cpq.train.quant.clone().resolved()));
+        let loss = ExplorerState::from_fragment("#view=loss").unwrap().unwrap();
         assert_eq!(
-            ExplorerState::from_fragment("#view=loss")
-                .unwrap()
-                .unwrap()
-                .view,
-            View::Loss
+            (loss.lab, loss.labs.experiment.view),
+            (LabKind::Experiment, View::Loss)
         );
         for (bad, why) in [
             ("#view=nope", "unknown view"),

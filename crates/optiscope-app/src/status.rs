@@ -1,8 +1,6 @@
 //! What the explorer's status line shows — the app writes it, the web page mirrors it into the
 //! DOM (`page::publish_status`) for tests and tools.
 
-use crate::state::View;
-
 /// What the status line shows (also mirrored into the web page's DOM for tests and tools).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Status {
@@ -18,7 +16,7 @@ pub struct Status {
     /// The latest message (error or notice).
     pub message: String,
     /// The view.
-    pub view: View,
+    pub view: String,
     /// The preset.
     pub preset: String,
     /// The shareable link of the current state.

@@ -1,6 +1,7 @@
 //! Golden explorer states: a set of links (every preset in the short form, the Quantization
-//! view's short form, `#s=` states of version 1, malformed links) and what each opens — the
-//! resolved state as JSON, or the error line — compared with `tests/golden/explorer_links.json`.
+//! view's short form, `#s=` states of versions 1 and 2, malformed links) and what each opens —
+//! the resolved state as JSON, or the error line — compared with
+//! `tests/golden/explorer_links.json`.
 //! A refactoring of the state must open the same links to the same experiments, runs and steps.
 //! Record anew (only when a change is meant to change what links open) with
 //! `OPTISCOPE_GOLDEN=record cargo test -p optiscope-app --test golden_links`.
@@ -9,7 +10,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use optiscope_app::state::{ExplorerState, View};
+use base64::Engine;
+use optiscope_app::state::{ExperimentLabState, ExplorerState, LabKind, QuantViewState, View};
 use optiscope_core::experiment::presets::PRESETS;
 use optiscope_core::quant::{QuantConfig, QuantMethod};
 use serde_json::Value;
@@ -34,24 +36,63 @@ fn links() -> Vec<String> {
     );
     out.push("#view=quantization&method=cpq&bits=4&learn_bits=0.05&data=moons".into());
     out.push("#view=quantization&method=proxquant&bits=2&dropbits=off".into());
-    // Version-1 states as the explorer writes them.
-    let mut s = ExplorerState::from_preset("lora-spectrum");
-    s.step = 123;
-    s.experiment.seed = 9;
-    s.speed = 20;
-    out.push(format!("#{}", s.to_fragment()));
-    let mut s = ExplorerState::from_preset("river-valley");
-    s.view = View::Quantization;
-    let q = s.quant_mut();
-    q.step = 321;
-    q.layer = 1;
+    // Version-1 states as the explorer wrote them before labs (these bytes are what old links
+    // hold: the fields in the order of the version-1 struct).
+    let v1 = |view: &str,
+              preset: &str,
+              experiment: serde_json::Value,
+              step: u64,
+              speed: u32,
+              quant: Option<serde_json::Value>| {
+        let mut v = serde_json::json!({
+            "version": 1,
+            "view": view,
+            "preset": preset,
+            "experiment": experiment,
+            "step": step,
+            "speed": speed,
+        });
+        if let Some(q) = quant {
+            v["quant"] = q;
+        }
+        format!(
+            "#s={}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        )
+    };
+    let exp = |name: &str| {
+        serde_json::to_value(ExperimentLabState::from_preset(name).experiment).unwrap()
+    };
+    let mut lora = exp("lora-spectrum");
+    lora["seed"] = 9.into();
+    out.push(v1("spectrum", "lora-spectrum", lora, 123, 20, None));
+    let mut q = QuantViewState {
+        step: 321,
+        layer: 1,
+        ..QuantViewState::default()
+    };
     q.train.hidden = vec![16, 16];
     q.train.quant = QuantConfig::new(QuantMethod::Lsq, 3);
+    out.push(v1(
+        "quantization",
+        "river-valley",
+        exp("river-valley"),
+        0,
+        4,
+        Some(serde_json::to_value(&q).unwrap()),
+    ));
+    let mut saddle = exp("saddle");
+    saddle["runs"].as_array_mut().unwrap().truncate(2);
+    saddle["runs"][0]["label"] = "renamed".into();
+    out.push(v1("loss", "saddle", saddle, 0, 4, None));
+    // Version-2 states as the explorer writes them now.
+    let mut s = ExplorerState::from_preset("beale");
+    s.labs.experiment.step = 17;
+    s.labs.experiment.view = View::Loss;
     out.push(format!("#{}", s.to_fragment()));
-    let mut s = ExplorerState::from_preset("saddle");
-    s.view = View::Loss;
-    s.experiment.runs.truncate(2);
-    s.experiment.runs[0].label = "renamed".into();
+    s.lab = LabKind::Quantization;
+    s.quant_mut().step = 9;
+    s.quant_mut().train.quant = QuantConfig::new(QuantMethod::Rq, 2);
     out.push(format!("#{}", s.to_fragment()));
     // Malformed ones: the error line the explorer shows.
     for bad in [

@@ -1,0 +1,24 @@
+//! The labs of the explorer, one folder entry each, listed once here: adding a lab is its module,
+//! its [`LabKind`] variant (name and tab label) with its part of the link in
+//! [`crate::state::LabStates`], and one arm below.
+
+pub mod experiment;
+pub mod quantization;
+
+use crate::lab::{Lab, LabIo};
+use crate::state::{ExplorerState, LabKind};
+
+/// The lab of `kind` from the link state `state` (a lab the link does not hold starts from its
+/// defaults).
+pub fn build(kind: LabKind, state: &ExplorerState, io: &mut LabIo<'_>) -> Box<dyn Lab> {
+    match kind {
+        LabKind::Experiment => Box::new(experiment::ExperimentLab::new(
+            state.labs.experiment.clone(),
+            io,
+        )),
+        LabKind::Quantization => Box::new(quantization::QuantLab::new(
+            state.labs.quantization.clone().unwrap_or_default(),
+            io,
+        )),
+    }
+}
