@@ -577,29 +577,13 @@ mod tests {
         app.step_by(3);
         let mut cfg = quant(&mut app).state().train.clone();
         cfg.hidden = vec![8];
-        fn app_lab(labs: &mut [Box<dyn Lab>]) -> &mut QuantLab {
-            labs.iter_mut()
-                .find(|l| l.kind() == LabKind::Quantization)
-                .unwrap()
-                .as_any()
-                .downcast_mut()
-                .unwrap()
-        }
-        {
-            let ExplorerApp {
-                labs,
-                message,
-                playing,
-                compute,
-                ..
-            } = &mut app;
-            let mut io = LabIo {
-                message,
-                playing,
-                compute,
-            };
-            app_lab(labs).apply(QuantAction::Retrain(Box::new(cfg.clone())), &mut io);
-        }
+        // The controls' actions, applied to the lab shown (the Quantization lab).
+        let apply = |app: &mut ExplorerApp, action: QuantAction| {
+            let (lab, mut io) = app.shown();
+            let lab: &mut QuantLab = lab.as_any().downcast_mut().unwrap();
+            lab.apply(action, &mut io);
+        };
+        apply(&mut app, QuantAction::Retrain(Box::new(cfg.clone())));
         assert_eq!(app.status().step, 0);
         assert_eq!(quant(&mut app).run().unwrap().config().hidden, vec![8]);
         app.step_by(2);
@@ -610,22 +594,8 @@ mod tests {
             2,
         );
         bad.optimizer = optiscope_core::optim::OptimizerConfig::default_for("sgd").unwrap();
-        {
-            let ExplorerApp {
-                labs,
-                message,
-                playing,
-                compute,
-                ..
-            } = &mut app;
-            let mut io = LabIo {
-                message,
-                playing,
-                compute,
-            };
-            app_lab(labs).apply(QuantAction::Retrain(Box::new(bad)), &mut io);
-            app_lab(labs).apply(QuantAction::SetEpochs(1), &mut io);
-        }
+        apply(&mut app, QuantAction::Retrain(Box::new(bad)));
+        apply(&mut app, QuantAction::SetEpochs(1));
         assert!(app.status().message.starts_with("not applied"));
         assert_eq!(app.status().step, 2);
         let mut want = cfg.clone();
