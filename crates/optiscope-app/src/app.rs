@@ -431,24 +431,19 @@ mod tests {
         }
     }
 
-    fn experiment(app: &mut ExplorerApp) -> &mut ExperimentLab {
-        app.ensure_lab(LabKind::Experiment);
-        let lab = app
-            .labs
-            .iter_mut()
-            .find(|l| l.kind() == LabKind::Experiment)
-            .unwrap();
+    /// The lab of `kind`, built if needed, as its own type.
+    fn lab_of<L: 'static>(app: &mut ExplorerApp, kind: LabKind) -> &mut L {
+        app.ensure_lab(kind);
+        let lab = app.labs.iter_mut().find(|l| l.kind() == kind).unwrap();
         lab.as_any().downcast_mut().unwrap()
     }
 
+    fn experiment(app: &mut ExplorerApp) -> &mut ExperimentLab {
+        lab_of(app, LabKind::Experiment)
+    }
+
     fn quant(app: &mut ExplorerApp) -> &mut QuantLab {
-        app.ensure_lab(LabKind::Quantization);
-        let lab = app
-            .labs
-            .iter_mut()
-            .find(|l| l.kind() == LabKind::Quantization)
-            .unwrap();
-        lab.as_any().downcast_mut().unwrap()
+        lab_of(app, LabKind::Quantization)
     }
 
     /// A link made at some step reopens the same runs at the same step, with the same losses.

@@ -187,31 +187,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     while !exp.is_done() {
         let report = exp.step(chunk);
         write_records(&mut metrics, &exp, &report.records)?;
-        for (i, d) in &report.diverged {
-            let label = &exp.runs()[*i].config.label;
-            let last = exp.runs()[*i].history().last().map_or(0, |r| r.step);
+        let stops = report
+            .diverged
+            .iter()
+            .map(|(i, d)| (*i, "diverged", d.step, format!("loss = {}", d.loss)))
+            .chain(
+                report
+                    .failed
+                    .iter()
+                    .map(|(i, f)| (*i, "failed", f.step, f.error.clone())),
+            );
+        for (i, what, step, why) in stops {
+            let label = &exp.runs()[i].config.label;
+            let last = exp.runs()[i].history().last().map_or(0, |r| r.step);
             bar.suspend(|| {
                 eprintln!(
-                    "run {label:?} diverged at step {}: loss = {}; it stops there, its records up to step {last} stay in {}",
-                    d.step,
-                    d.loss,
+                    "run {label:?} {what} at step {step}: {why}; it stops there, its records up to step {last} stay in {}",
                     metrics_path.display()
                 )
             });
-            stopped.push(format!("{label} (diverged)"));
-        }
-        for (i, f) in &report.failed {
-            let label = &exp.runs()[*i].config.label;
-            let last = exp.runs()[*i].history().last().map_or(0, |r| r.step);
-            bar.suspend(|| {
-                eprintln!(
-                    "run {label:?} failed at step {}: {}; it stops there, its records up to step {last} stay in {}",
-                    f.step,
-                    f.error,
-                    metrics_path.display()
-                )
-            });
-            stopped.push(format!("{label} (failed)"));
+            stopped.push(format!("{label} ({what})"));
         }
         metrics
             .flush()

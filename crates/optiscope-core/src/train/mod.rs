@@ -650,12 +650,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
     /// The model's forward pass over `n` rows `x`, each weight matrix replaced by its
     /// transform where there is one; returns every layer's activations.
     fn forward(&mut self, x: D::Buf, transformed: &[Option<D::Buf>], n: usize) -> Vec<D::Buf> {
-        let mut params: Vec<&D::Buf> = self.params.iter().collect();
-        for (&i, t) in self.weights.iter().zip(transformed) {
-            if let Some(t) = t {
-                params[i] = t;
-            }
-        }
+        let params = with_transformed(&self.params, &self.weights, transformed);
         self.model.forward(&mut self.dev, &params, x, n)
     }
 
@@ -718,12 +713,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             .last()
             .unwrap_or_else(|| unreachable!("a forward pass has an output"));
         let LossOut { d_output, stats } = self.loss.loss(&mut self.dev, out, &y, n);
-        let mut params: Vec<&D::Buf> = self.params.iter().collect();
-        for (&i, t) in self.weights.iter().zip(&qw) {
-            if let Some(t) = t {
-                params[i] = t;
-            }
-        }
+        let params = with_transformed(&self.params, &self.weights, &qw);
         let mut grads = self
             .model
             .backward(&mut self.dev, &params, &acts, d_output, n);
@@ -1316,6 +1306,22 @@ impl Gates {
             })
             .collect()
     }
+}
+
+/// The model's parameters with each weight matrix `weights[l]` replaced by `transformed[l]`
+/// where there is one (the quantizer's output), as the forward and backward passes use them.
+fn with_transformed<'a, B>(
+    params: &'a [B],
+    weights: &[usize],
+    transformed: &'a [Option<B>],
+) -> Vec<&'a B> {
+    let mut out: Vec<&B> = params.iter().collect();
+    for (&i, t) in weights.iter().zip(transformed) {
+        if let Some(t) = t {
+            out[i] = t;
+        }
+    }
+    out
 }
 
 /// Revised ProxQuant's prox on each weight matrix (layer `l`: scalars
