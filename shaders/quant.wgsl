@@ -1,6 +1,7 @@
-// The per-weight quantization kernel and the small kernels around it: the f32 twin of
-// optiscope_core::quant::kernel (quantize_one, prox_grid) and of the quantizer parts of
-// optiscope_core::train::device (mul, weighted_col_sums).
+// The quantization family (optiscope_core::device::quant): the per-weight quantization kernel and
+// ProxQuant's prox onto the grid, the f32 twins of optiscope_core::device::quant::kernel
+// (quantize_one, prox_grid). The chain rule around it (the gain product and the gradient-weighted
+// sums) is the dense family's (dense_rows.wgsl).
 //
 // The categorical modes follow quant/categorical.rs formula for formula: interval masses of the
 // logistic noise model in log space (stable many sigma away from a cell), the Gumbel-softmax
@@ -12,15 +13,14 @@
 // dx_hat/d(alpha, sigma, K1, K2, K3, K4).
 
 struct QuantParams {
-    // Elements (weights); for weighted_col_sums, rows of the matrix.
+    // Elements (weights).
     n: u32,
     // Bits b of the grid.
     bits: u32,
     // Bit 0: extend the outermost cells to +-inf (categorical modes); bit 1: restricted symmetric
     // range (Nearest); bit 2: prox_grid has Adam's second moment v at binding 1.
     flags: u32,
-    // Columns of weighted_col_sums.
-    p: u32,
+    _pad0: u32,
     // Grid step alpha (the uniform step s of Nearest).
     alpha: f32,
     // Logistic noise scale sigma.
@@ -44,11 +44,11 @@ struct QuantParams {
 }
 
 @group(0) @binding(0) var<uniform> qp: QuantParams;
-// Weights w (quantize), a (mul), g (weighted_col_sums), v (prox_grid).
+// Weights w (quantize), v (prox_grid).
 @group(0) @binding(1) var<storage, read> src: array<f32>;
-// Gumbel noise, 2^b per weight (Relaxed), b (mul), the n x p matrix d (weighted_col_sums).
+// Gumbel noise, 2^b per weight (Relaxed).
 @group(0) @binding(2) var<storage, read> aux: array<f32>;
-// x_hat (quantize), a * b (mul), the p sums (weighted_col_sums), w in place (prox_grid).
+// x_hat (quantize), w in place (prox_grid).
 @group(0) @binding(3) var<storage, read_write> out0: array<f32>;
 // The gain (quantize).
 @group(0) @binding(4) var<storage, read_write> out1: array<f32>;
@@ -335,37 +335,6 @@ fn quantize_multiclass(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let k = f32(k0 + i32(best));
     write_out(i, a * k, d.x, d.y + k, d.z, dkeep);
-}
-
-// out0 = src * aux.
-@compute @workgroup_size(256)
-fn mul(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
-    if (i < qp.n) {
-        out0[i] = src[i] * aux[i];
-    }
-}
-
-var<workgroup> scratch: array<f32, 256>;
-
-// out0[j] = sum_i src[i] * aux[i * p + j]: one workgroup per column j.
-@compute @workgroup_size(256)
-fn weighted_col_sums(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let j = wid.x;
-    var acc = 0.0;
-    for (var i = lid.x; i < qp.n; i += 256u) {
-        acc += src[i] * aux[i * qp.p + j];
-    }
-    scratch[lid.x] = acc;
-    for (var s = 128u; s > 0u; s = s >> 1u) {
-        workgroupBarrier();
-        if (lid.x < s) {
-            scratch[lid.x] = scratch[lid.x] + scratch[lid.x + s];
-        }
-    }
-    if (lid.x == 0u && j < qp.p) {
-        out0[j] = scratch[0];
-    }
 }
 
 // ProxQuant's prox toward the grid alpha*k + beta, k in [kmin, kmax], in place on out0: a coordinate

@@ -15,14 +15,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
-use optiscope_core::optim::elementwise::{adam_step, AdamScalars};
-use optiscope_core::optim::orthogonalize::{Orthogonalizer, MUON_NS_COEFFICIENTS};
-use optiscope_core::optim::Cpu;
+use optiscope_core::device::optim::elementwise::{adam_step, AdamScalars};
+use optiscope_core::device::optim::orthogonalize::{Orthogonalizer, MUON_NS_COEFFICIENTS};
+use optiscope_core::device::{Cpu, Device};
 use optiscope_core::quant::{QuantConfig, QuantMethod};
 use optiscope_core::rng::Philox;
 use optiscope_core::tensor::{gemm, Op};
-use optiscope_core::train::{ModelDevice, TrainConfig, Trainer};
-use optiscope_gpu::kernels::{self, ElemParams, MatmulKernel, ReduceScratch};
+use optiscope_core::train::{TrainConfig, Trainer};
+use optiscope_gpu::ops::dense::{self, MatmulKernel, ReduceScratch};
+use optiscope_gpu::ops::optim::{self, ElemParams};
 use optiscope_gpu::{AdapterPolicy, GpuContext, GpuDevice};
 use serde::Serialize;
 
@@ -142,7 +143,7 @@ fn matmul_rows(ctx: &Arc<GpuContext>, args: &BenchArgs) -> anyhow::Result<Vec<Ma
         let gpu = |kernel| {
             time_per_call(args.seconds, || {
                 let mut enc = ctx.encoder();
-                kernels::gemm(
+                dense::gemm(
                     ctx,
                     &mut enc,
                     kernel,
@@ -192,7 +193,7 @@ fn ns_rows(ctx: &Arc<GpuContext>, args: &BenchArgs) -> anyhow::Result<Vec<NsRow>
         let u = ctx.buffer_from(&g);
         let gpu = time_per_call(args.seconds, || {
             let mut enc = ctx.encoder();
-            kernels::newton_schulz(ctx, &mut enc, &scratch, &u, (n, n), &orth)?;
+            optim::newton_schulz(ctx, &mut enc, &scratch, &u, (n, n), &orth)?;
             ctx.submit(enc);
             ctx.wait_idle()?;
             Ok(())
@@ -242,7 +243,7 @@ fn adam_rows(ctx: &Arc<GpuContext>, args: &BenchArgs) -> anyhow::Result<Vec<Adam
         let params = ElemParams::adam(n, &s);
         let gpu = time_per_call(args.seconds, || {
             let mut enc = ctx.encoder();
-            kernels::elementwise(
+            optim::elementwise(
                 ctx,
                 &mut enc,
                 "adam_step",
@@ -268,11 +269,7 @@ fn adam_rows(ctx: &Arc<GpuContext>, args: &BenchArgs) -> anyhow::Result<Vec<Adam
 
 /// Training samples per second of `cfg` on `dev`, over about `budget` seconds after 3 warm-up
 /// steps; steps that end an epoch (and so evaluate) are not counted.
-fn train_rate<D: ModelDevice + 'static>(
-    dev: D,
-    cfg: &TrainConfig,
-    budget: f64,
-) -> anyhow::Result<f64> {
+fn train_rate<D: Device + 'static>(dev: D, cfg: &TrainConfig, budget: f64) -> anyhow::Result<f64> {
     let (train, test) = cfg.data.load(cfg.test_fraction, cfg.split_seed);
     let mut t =
         Trainer::new(cfg.clone(), &train, &test, dev).map_err(|e| anyhow::anyhow!("{e}"))?;

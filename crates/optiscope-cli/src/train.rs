@@ -12,13 +12,12 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use optiscope_core::device::{Cpu, Device};
 use optiscope_core::metrics::{epoch_of_line, EpochLine};
-use optiscope_core::optim::{Cpu, OptimizerConfig, METHODS};
+use optiscope_core::optim::{OptimizerConfig, METHODS};
 use optiscope_core::quant::dropbits::DropBitsConfig;
 use optiscope_core::quant::{LearnBitsConfig, QuantMethod};
-use optiscope_core::train::{
-    Checkpoint, DataChoice, EpochMetrics, ModelDevice, TrainConfig, Trainer,
-};
+use optiscope_core::train::{Checkpoint, DataChoice, EpochMetrics, TrainConfig, Trainer};
 
 use crate::backend::{Backend, Executor};
 use crate::input::{bad, choices, parse_json, read_json};
@@ -298,7 +297,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn run_on<D: ModelDevice + 'static>(
+fn run_on<D: Device + 'static>(
     dev: D,
     backend: &'static str,
     args: &TrainArgs,
@@ -472,11 +471,7 @@ fn run_on<D: ModelDevice + 'static>(
     Ok(ExitCode::SUCCESS)
 }
 
-fn save<D: ModelDevice + 'static>(
-    t: &mut Trainer<D>,
-    backend: &str,
-    dir: &Path,
-) -> anyhow::Result<()> {
+fn save<D: Device + 'static>(t: &mut Trainer<D>, backend: &str, dir: &Path) -> anyhow::Result<()> {
     let mut ck = t
         .save()
         .map_err(|e| anyhow::anyhow!("saving the checkpoint: {e}"))?;

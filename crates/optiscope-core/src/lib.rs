@@ -4,7 +4,9 @@
 //! * [`tensor`]: a small f32 tensor and matrix products (`matrixmultiply`);
 //! * [`linalg`]: SVD, polar factors, orthonormal bases (`nalgebra`, f64);
 //! * [`rng`]: the counter-based Philox4x32-10 generator shared with the WGSL shaders;
-//! * [`optim`]: every optimizer as a serde config plus its CPU executor;
+//! * [`device`]: storage and the kernel families (optimizer updates, dense algebra, activations,
+//!   quantization, random), each a trait with its CPU twin;
+//! * [`optim`]: every optimizer as a serde config plus its executor, written once over the device;
 //! * [`problems`]: problems with hand-written losses and gradients;
 //! * [`experiment`]: a problem plus several runs, steppable, with snapshots for the views;
 //! * [`metrics`]: the `metrics.jsonl` lines the CLI writes and the explorer reads.
@@ -13,6 +15,7 @@
 
 pub mod config;
 pub mod data;
+pub mod device;
 pub mod experiment;
 pub mod linalg;
 pub mod metrics;

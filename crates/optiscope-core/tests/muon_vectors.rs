@@ -139,8 +139,9 @@ fn second_step_moves_along_ns5_of_the_buffer() {
         .map(|(a, b)| (a - b) / 0.02)
         .collect();
     let buf: Vec<f32> = want.iter().map(|&v| v as f32).collect();
-    let ns = optiscope_core::optim::orthogonalize::Orthogonalizer::NewtonSchulz {
-        coefficients: optiscope_core::optim::orthogonalize::MUON_NS_COEFFICIENTS.map(|c| c as f32),
+    let ns = optiscope_core::device::optim::orthogonalize::Orthogonalizer::NewtonSchulz {
+        coefficients: optiscope_core::device::optim::orthogonalize::MUON_NS_COEFFICIENTS
+            .map(|c| c as f32),
         steps: 5,
         eps: 1e-7,
     }

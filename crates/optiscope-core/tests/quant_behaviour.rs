@@ -1,8 +1,8 @@
 //! Behaviours of the quantizers that the spec (part A) states as measurable facts, with fixed seeds.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use optiscope_core::quant::categorical::{multiclass_ste, NoisyGrid};
-use optiscope_core::quant::prox::{prox, Grid};
+use optiscope_core::device::quant::categorical::{multiclass_ste, NoisyGrid};
+use optiscope_core::device::quant::prox::{prox, Grid};
 use optiscope_core::quant::{lsq_scale_grad, near_frac, quantize_symmetric};
 use optiscope_core::rng::Philox;
 

@@ -59,8 +59,7 @@ pub(crate) use uniform_layout;
 
 /// Every uniform struct of the crate.
 pub fn uniform_layouts() -> Vec<UniformLayout> {
-    let mut out = crate::kernels::uniform_layouts();
-    out.extend(crate::model::uniform_layouts());
+    let mut out = crate::ops::uniform_layouts();
     out.extend(crate::landscape::uniform_layouts());
     out
 }

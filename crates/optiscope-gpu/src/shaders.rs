@@ -19,23 +19,25 @@ macro_rules! shader {
     };
 }
 
-shader!(OPTIM_ELEMENTWISE, "optim_elementwise.wgsl");
-shader!(MATMUL, "matmul.wgsl");
-shader!(REDUCE, "reduce.wgsl");
-shader!(NEWTON_SCHULZ, "newton_schulz.wgsl");
-shader!(RNG, "rng.wgsl");
-shader!(LANDSCAPE, "landscape.wgsl");
+shader!(OPTIM, "optim.wgsl");
+shader!(OPTIM_NEWTON_SCHULZ, "optim_newton_schulz.wgsl");
+shader!(DENSE, "dense.wgsl");
+shader!(DENSE_REDUCE, "dense_reduce.wgsl");
+shader!(DENSE_ROWS, "dense_rows.wgsl");
+shader!(ACT, "act.wgsl");
 shader!(QUANT, "quant.wgsl");
-shader!(MLP, "mlp.wgsl");
+shader!(RANDOM, "random.wgsl");
+shader!(LANDSCAPE, "landscape.wgsl");
 
 /// Every shader (the naga test checks that this matches the folder).
 pub const ALL: &[Shader] = &[
-    OPTIM_ELEMENTWISE,
-    MATMUL,
-    REDUCE,
-    NEWTON_SCHULZ,
-    RNG,
-    LANDSCAPE,
+    OPTIM,
+    OPTIM_NEWTON_SCHULZ,
+    DENSE,
+    DENSE_REDUCE,
+    DENSE_ROWS,
+    ACT,
     QUANT,
-    MLP,
+    RANDOM,
+    LANDSCAPE,
 ];

@@ -9,8 +9,9 @@
 use egui::{Color32, RichText, Stroke};
 use egui_plot::{Bar, BarChart, HLine, Legend, Line, LineStyle, Plot, VLine};
 use optiscope_core::data::Dataset;
-use optiscope_core::optim::{Cpu, METHODS};
-use optiscope_core::quant::categorical::MAX_BITS;
+use optiscope_core::device::quant::categorical::MAX_BITS;
+use optiscope_core::device::Cpu;
+use optiscope_core::optim::METHODS;
 use optiscope_core::quant::{LearnBitsConfig, QuantConfig, QuantMethod};
 use optiscope_core::train::{
     DataChoice, EpochMetrics, LayerView, TrainConfig, TrainError, Trainer,

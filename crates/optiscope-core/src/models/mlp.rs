@@ -6,10 +6,10 @@
 use super::Model;
 #[cfg(test)]
 use crate::data::Dataset;
+use crate::device::{Activation, Device, LinearGrads, Mat};
 use crate::optim::{Param, ParamRole};
 use crate::rng::{stream, Philox, StreamKind};
 use crate::tensor::Tensor;
-use crate::train::ModelDevice;
 
 /// Layer widths, input first, classes last (e.g. `[64, 128, 10]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +59,7 @@ impl Mlp {
     }
 }
 
-impl<D: ModelDevice> Model<D> for Mlp {
+impl<D: Device> Model<D> for Mlp {
     fn name(&self) -> &'static str {
         "mlp"
     }
@@ -81,14 +81,17 @@ impl<D: ModelDevice> Model<D> for Mlp {
         let mut acts = Vec::with_capacity(layers + 1);
         acts.push(x);
         for l in 0..layers {
+            let (fi, fo) = (self.widths[l], self.widths[l + 1]);
+            let act = if l + 1 < layers {
+                Activation::Relu
+            } else {
+                Activation::Identity
+            };
             let y = dev.linear(
-                &acts[l],
-                params[2 * l],
+                Mat::new(&acts[l], n, fi),
+                Mat::new(params[2 * l], fo, fi),
                 params[2 * l + 1],
-                n,
-                self.widths[l],
-                self.widths[l + 1],
-                l + 1 < layers,
+                act,
             );
             acts.push(y);
         }
@@ -108,12 +111,17 @@ impl<D: ModelDevice> Model<D> for Mlp {
         let mut rev = Vec::with_capacity(2 * layers);
         for l in (0..layers).rev() {
             let (fi, fo) = (self.widths[l], self.widths[l + 1]);
-            let (gw, gb) = dev.linear_grads(&acts[l], &delta, n, fi, fo);
+            let LinearGrads { weight, bias } =
+                dev.linear_grads(Mat::new(&acts[l], n, fi), Mat::new(&delta, n, fo));
             if l > 0 {
-                delta = dev.linear_backprop(&delta, params[2 * l], &acts[l], n, fi, fo);
+                // Through this layer, then through the ReLU whose output was its input.
+                let mut d_in =
+                    dev.linear_input_grad(Mat::new(&delta, n, fo), Mat::new(params[2 * l], fo, fi));
+                dev.relu_backward(&mut d_in, &acts[l]);
+                delta = d_in;
             }
-            rev.push(gb);
-            rev.push(gw);
+            rev.push(bias);
+            rev.push(weight);
         }
         rev.reverse();
         rev
@@ -124,7 +132,8 @@ impl<D: ModelDevice> Model<D> for Mlp {
 mod tests {
     use super::*;
     use crate::data::{digits, moons};
-    use crate::optim::{Cpu, OptimizerConfig};
+    use crate::device::Cpu;
+    use crate::optim::OptimizerConfig;
     use crate::train::loss::{Loss, SoftmaxCrossEntropy};
 
     /// The backward pass (the one the trainer runs) against finite differences of the forward.

@@ -8,11 +8,11 @@ mod mlp;
 
 pub use mlp::Mlp;
 
+use crate::device::Device;
 use crate::optim::Param;
-use crate::train::ModelDevice;
 
 /// A differentiable model on device `D`.
-pub trait Model<D: ModelDevice>: Send {
+pub trait Model<D: Device>: Send {
     /// Its name in configs and messages (`mlp`).
     fn name(&self) -> &'static str;
 
@@ -45,7 +45,7 @@ pub trait Model<D: ModelDevice>: Send {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::optim::Cpu;
+    use crate::device::Cpu;
     use crate::train::loss::{Loss, SoftmaxCrossEntropy};
 
     /// The mean loss of `model` on `x`, `labels` with `params`, in f64 from its outputs.

@@ -2,12 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::device::Device;
-use super::elementwise::AdamScalars;
 use super::{
     check_betas, check_lr, check_nonneg, resolve_groups, ConfigError, Executor, OptimError, Param,
     ParamGroup,
 };
+use crate::device::optim::elementwise::AdamScalars;
+use crate::device::OptimOps;
 
 /// Where ε enters the Adam denominator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -145,14 +145,14 @@ impl AdamSettings {
 }
 
 /// Moments of one parameter; also used by the auxiliary AdamW of the matrix methods.
-pub(crate) struct AdamState<D: Device> {
+pub(crate) struct AdamState<D: OptimOps> {
     m: D::Buf,
     v: D::Buf,
     v_max: D::Buf,
     t: u64,
 }
 
-impl<D: Device> AdamState<D> {
+impl<D: OptimOps> AdamState<D> {
     /// Shows the moments and step counter to a state visitor, names prefixed by `prefix`.
     pub(crate) fn visit(&mut self, prefix: &str, v: &mut dyn super::StateVisitor<D>) {
         v.count(&format!("{prefix}step"), &mut self.t);
@@ -186,7 +186,7 @@ impl<D: Device> AdamState<D> {
     }
 }
 
-pub(crate) struct Adam<D: Device> {
+pub(crate) struct Adam<D: OptimOps> {
     settings: AdamSettings,
     per_param: Vec<(f64, f64)>,
     states: Vec<AdamState<D>>,
@@ -194,7 +194,7 @@ pub(crate) struct Adam<D: Device> {
     lr_scale: f64,
 }
 
-impl<D: Device> Adam<D> {
+impl<D: OptimOps> Adam<D> {
     pub(crate) fn new(
         dev: &mut D,
         settings: AdamSettings,
@@ -224,7 +224,7 @@ impl<D: Device> Adam<D> {
     }
 }
 
-impl<D: Device> Executor<D> for Adam<D> {
+impl<D: OptimOps> Executor<D> for Adam<D> {
     fn step(
         &mut self,
         dev: &mut D,

@@ -3,16 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::device::Device;
-use super::elementwise::AmuseAuxScalars;
 use super::muon::{
     make_orthogonalizer, validate_orthogonalizer, AdjustLrFn, OrthogonalizerKind, Route,
 };
-use super::orthogonalize::{Orthogonalizer, MUON_NS_COEFFICIENTS};
 use super::{
     check_lr, check_nonneg, check_unit, resolve_groups, ConfigError, Executor, OptimError, Param,
     ParamGroup,
 };
+use crate::device::optim::elementwise::AmuseAuxScalars;
+use crate::device::optim::orthogonalize::{Orthogonalizer, MUON_NS_COEFFICIENTS};
+use crate::device::OptimOps;
 
 /// The fallback (non-matrix) group of AMUSE: Schedule-Free AdamW without a first moment.
 /// Defaults from the official code: lr 3e-4, beta2 0.999, eps 1e-10, weight_decay 0.
@@ -170,7 +170,7 @@ pub fn amuse_beta(
     1.0 - odds.powf(rho) * (1.0 - beta1)
 }
 
-struct AmuseParam<D: Device> {
+struct AmuseParam<D: OptimOps> {
     route: Route,
     len: usize,
     lr: f64,
@@ -187,7 +187,7 @@ struct AmuseParam<D: Device> {
     buf: D::Buf,
 }
 
-pub(crate) struct Amuse<D: Device> {
+pub(crate) struct Amuse<D: OptimOps> {
     cfg: AmuseConfig,
     orth: Orthogonalizer,
     params: Vec<AmuseParam<D>>,
@@ -196,7 +196,7 @@ pub(crate) struct Amuse<D: Device> {
     lr_scale: f64,
 }
 
-impl<D: Device> Amuse<D> {
+impl<D: OptimOps> Amuse<D> {
     pub(crate) fn new(
         dev: &mut D,
         cfg: &AmuseConfig,
@@ -320,7 +320,7 @@ impl<D: Device> Amuse<D> {
     }
 }
 
-impl<D: Device> Executor<D> for Amuse<D> {
+impl<D: OptimOps> Executor<D> for Amuse<D> {
     fn step(
         &mut self,
         dev: &mut D,

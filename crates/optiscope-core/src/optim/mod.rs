@@ -8,10 +8,7 @@
 
 mod adam;
 mod amuse;
-pub mod device;
-pub mod elementwise;
 mod muon;
-pub mod orthogonalize;
 mod registry;
 mod schedulefree;
 mod sgd;
@@ -20,12 +17,12 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use crate::config::ConfigError;
+use crate::device::{Cpu, DeviceError, OptimOps};
 use crate::linalg::SvdError;
 use crate::tensor::Tensor;
 
 pub use adam::{AdamConfig, AdamWConfig, EpsMode};
 pub use amuse::{amuse_beta, AmuseAuxConfig, AmuseConfig};
-pub use device::{Cpu, Device};
 pub use muon::{AdjustLrFn, AuxAdamConfig, MuonConfig, OrthogonalizerKind, Route, SpecGdConfig};
 pub use registry::{MethodInfo, OptimizerMethod};
 pub use schedulefree::{AdamWScheduleFreeConfig, SfAdamVariant, SgdScheduleFreeConfig};
@@ -134,7 +131,7 @@ registry::optimizer_registry! {
 impl OptimizerConfig {
     /// Validates the config and builds its executor on `dev` for `params` (their names, shapes and
     /// roles; the values are not read).
-    pub fn build_on<D: Device + 'static>(
+    pub fn build_on<D: OptimOps + 'static>(
         &self,
         dev: &mut D,
         params: &[Param],
@@ -162,10 +159,10 @@ impl OptimizerConfig {
     }
 }
 
-/// An optimizer's executor on a [`Device`]: the method's logic, written once for every device.
+/// An optimizer's executor on a device ([`OptimOps`]): the method's logic, written once for every device.
 /// Parameters and gradients are device buffers, one per parameter in the order given to
 /// [`OptimizerConfig::build_on`]; their lengths are the caller's to check ([`check_grads`]).
-pub trait Executor<D: Device>: Send {
+pub trait Executor<D: OptimOps>: Send {
     /// One update of `params` with `grads` evaluated at the current `params` (for Schedule-Free
     /// and AMUSE, the train-mode point `y`).
     fn step(
@@ -210,7 +207,7 @@ pub trait Executor<D: Device>: Send {
 }
 
 /// An optimizer's second moment of one parameter ([`Executor::second_moment`]).
-pub struct SecondMoment<'a, D: Device> {
+pub struct SecondMoment<'a, D: OptimOps> {
     /// The running average of squared gradients, not bias-corrected.
     pub v: &'a D::Buf,
     /// The steps it has averaged (its bias correction is `1 − β2^step`).
@@ -219,7 +216,7 @@ pub struct SecondMoment<'a, D: Device> {
 
 /// Walks an executor's state ([`Executor::visit_state`]): a saver reads each item, a loader
 /// overwrites it.
-pub trait StateVisitor<D: Device> {
+pub trait StateVisitor<D: OptimOps> {
     /// A tensor that always exists.
     fn buf(&mut self, name: &str, buf: &mut D::Buf);
     /// A tensor created lazily on the first step.
@@ -356,6 +353,15 @@ pub enum OptimError {
     /// The device executing the step failed (e.g. a lost GPU or a failed read-back).
     #[error("device: {0}")]
     Device(String),
+}
+
+impl From<DeviceError> for OptimError {
+    fn from(e: DeviceError) -> Self {
+        match e {
+            DeviceError::Svd(e) => OptimError::Svd(e),
+            other => OptimError::Device(other.to_string()),
+        }
+    }
 }
 
 /// Checks that there is one gradient per parameter, each of its parameter's length.

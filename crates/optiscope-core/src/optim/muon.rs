@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::adam::{AdamSettings, AdamState, EpsMode};
-use super::device::Device;
-use super::orthogonalize::{OrthoTarget, Orthogonalizer, MUON_NS_COEFFICIENTS};
+use crate::device::optim::orthogonalize::{OrthoTarget, Orthogonalizer, MUON_NS_COEFFICIENTS};
+use crate::device::OptimOps;
 use crate::tensor::MatrixStack;
 
 use super::{
@@ -327,7 +327,7 @@ impl Route {
     }
 }
 
-struct MuonParam<D: Device> {
+struct MuonParam<D: OptimOps> {
     route: Route,
     len: usize,
     lr: f64,
@@ -336,7 +336,7 @@ struct MuonParam<D: Device> {
     adam: Option<AdamState<D>>,
 }
 
-pub(crate) struct Muon<D: Device> {
+pub(crate) struct Muon<D: OptimOps> {
     cfg: MuonConfig,
     orth: Orthogonalizer,
     aux: AdamSettings,
@@ -345,7 +345,7 @@ pub(crate) struct Muon<D: Device> {
     lr_scale: f64,
 }
 
-impl<D: Device> Muon<D> {
+impl<D: OptimOps> Muon<D> {
     pub(crate) fn new(
         dev: &mut D,
         cfg: &MuonConfig,
@@ -397,7 +397,7 @@ impl<D: Device> Muon<D> {
     }
 }
 
-impl<D: Device> Executor<D> for Muon<D> {
+impl<D: OptimOps> Executor<D> for Muon<D> {
     fn step(
         &mut self,
         dev: &mut D,

@@ -10,7 +10,8 @@ use serde::Serialize;
 
 pub use crate::config::MethodInfo;
 
-use super::{ConfigError, Device, Executor, Param};
+use super::{ConfigError, Executor, Param};
+use crate::device::OptimOps;
 
 /// What every optimizer config provides. The host logic it builds is written once, generic over
 /// the device ([`Executor`]).
@@ -27,7 +28,7 @@ pub trait OptimizerMethod:
     fn lr(&self) -> f64;
     /// Builds the executor on `dev` for `params` (validated already; names, shapes and roles are
     /// read, not the values).
-    fn build_on<D: Device + 'static>(
+    fn build_on<D: OptimOps + 'static>(
         &self,
         dev: &mut D,
         params: &[Param],
@@ -83,7 +84,7 @@ macro_rules! optimizer_registry {
                 }
             }
 
-            fn build_method<D: Device + 'static>(
+            fn build_method<D: OptimOps + 'static>(
                 &self,
                 dev: &mut D,
                 params: &[Param],
@@ -121,7 +122,7 @@ macro_rules! optimizer_method {
                 self.lr
             }
 
-            fn build_on<D: $crate::optim::Device + 'static>(
+            fn build_on<D: $crate::device::OptimOps + 'static>(
                 &self,
                 $dev: &mut D,
                 $params: &[$crate::optim::Param],

@@ -5,12 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::device::Device;
-use super::elementwise::ScheduleFreeScalars;
 use super::{
     check_lr, check_nonneg, check_unit, resolve_groups, ConfigError, Executor, OptimError, Param,
     ParamGroup,
 };
+use crate::device::optim::elementwise::ScheduleFreeScalars;
+use crate::device::OptimOps;
 
 /// Schedule-Free SGD (`schedulefree.SGDScheduleFree`). Defaults: lr 1.0, momentum (β) 0.9,
 /// weight_decay 0, warmup_steps 0, r 0, weight_lr_power 2.
@@ -198,7 +198,7 @@ enum Kind {
     },
 }
 
-struct SfParam<D: Device> {
+struct SfParam<D: OptimOps> {
     lr: f64,
     weight_decay: f64,
     weights: AveragingWeights,
@@ -206,7 +206,7 @@ struct SfParam<D: Device> {
     v: D::Buf,
 }
 
-pub(crate) struct ScheduleFree<D: Device> {
+pub(crate) struct ScheduleFree<D: OptimOps> {
     kind: Kind,
     beta: f64,
     warmup_steps: u64,
@@ -230,7 +230,7 @@ struct SfSpec<'a> {
     groups: &'a [ParamGroup],
 }
 
-impl<D: Device> ScheduleFree<D> {
+impl<D: OptimOps> ScheduleFree<D> {
     fn new(dev: &mut D, spec: SfSpec<'_>, params: &[Param]) -> Result<Self, ConfigError> {
         let resolved = resolve_groups(spec.groups, params)?;
         let states = params
@@ -309,7 +309,7 @@ impl<D: Device> ScheduleFree<D> {
     }
 }
 
-impl<D: Device> Executor<D> for ScheduleFree<D> {
+impl<D: OptimOps> Executor<D> for ScheduleFree<D> {
     fn step(
         &mut self,
         dev: &mut D,

@@ -2,11 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::device::Device;
-use super::elementwise::SgdScalars;
 use super::{
     check_lr, check_nonneg, resolve_groups, ConfigError, Executor, OptimError, Param, ParamGroup,
 };
+use crate::device::optim::elementwise::SgdScalars;
+use crate::device::OptimOps;
 
 /// `torch.optim.SGD`: momentum μ (buffer set to the raw gradient on the first step), dampening τ,
 /// Nesterov, L2 weight decay added to the gradient. Defaults are PyTorch's (lr 1e-3 since 2.2).
@@ -61,7 +61,7 @@ impl SgdConfig {
     }
 }
 
-pub(crate) struct Sgd<D: Device> {
+pub(crate) struct Sgd<D: OptimOps> {
     cfg: SgdConfig,
     per_param: Vec<(f64, f64)>,
     buffers: Vec<D::Buf>,
@@ -69,7 +69,7 @@ pub(crate) struct Sgd<D: Device> {
     lr_scale: f64,
 }
 
-impl<D: Device> Sgd<D> {
+impl<D: OptimOps> Sgd<D> {
     pub(crate) fn new(dev: &mut D, cfg: &SgdConfig, params: &[Param]) -> Result<Self, ConfigError> {
         let per_param = resolve_groups(&cfg.param_groups, params)?
             .into_iter()
@@ -100,7 +100,7 @@ impl<D: Device> Sgd<D> {
     }
 }
 
-impl<D: Device> Executor<D> for Sgd<D> {
+impl<D: OptimOps> Executor<D> for Sgd<D> {
     fn step(
         &mut self,
         dev: &mut D,

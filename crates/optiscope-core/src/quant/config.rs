@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
 
-use super::categorical::MAX_BITS;
 use super::dropbits::DropBitsConfig;
+use crate::device::quant::categorical::MAX_BITS;
 
 crate::config::choice_enum! {
     /// Which quantizer.

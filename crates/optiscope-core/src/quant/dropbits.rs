@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
 
-use super::categorical::MAX_BITS;
+use crate::device::quant::categorical::MAX_BITS;
 
 /// DropBits settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,7 +150,7 @@ pub fn learned_bits(log_a: &[f64]) -> u32 {
 #[allow(clippy::needless_range_loop)] // tests index parallel arrays of expected values
 mod tests {
     use super::*;
-    use crate::quant::categorical::{multiclass_ste, NoisyGrid};
+    use crate::device::quant::categorical::{multiclass_ste, NoisyGrid};
 
     /// Spec vector: b = 3, p = 0.3 → keep_2 = 0.91, keep_3 = 0.637, and the empirical keep rates
     /// of 2·10⁵ draws agree within 4σ.

@@ -3,36 +3,23 @@
 //! * this module: the shared grid and bit levels (A0) and the baselines (A5): uniform
 //!   symmetric/asymmetric quantization, the clipped straight-through estimator, and LSQ's step-size
 //!   gradient (Esser et al., "Learned Step Size Quantization", ICLR 2020);
-//! * [`categorical`]: Relaxed Quantization (A1) and the multi-class straight-through estimator of
-//!   SRQ and CPQ (A2, A3);
 //! * [`dropbits`]: DropBits and the hard-concrete gates of learned bit-widths (A2);
-//! * [`prox`]: ProxQuant and revised ProxQuant (A4);
+//! * ProxQuant and revised ProxQuant (A4): the prox onto the grid is a kernel,
+//!   [`crate::device::quant::prox`], applied by the trainer after each step;
 //! * [`config`]: [`QuantConfig`], the serde config of a model's weight quantizer;
-//! * [`kernel`]: the per-weight kernel every executor runs (CPU here, WGSL in `shaders/quant.wgsl`).
+//!
+//! The per-weight kernel every executor runs and the categorical quantizers (RQ's masses and
+//! Gumbel sample, the multi-class STE of SRQ/CPQ) are the quantization kernel family,
+//! [`crate::device::quant`] (`kernel`, `categorical`), the CPU twins of `shaders/quant.wgsl`.
 //!
 //! Rounding is half-to-even everywhere (as `torch.round` and WGSL's `round`).
 
-pub mod categorical;
 pub mod config;
 pub mod dropbits;
-pub mod kernel;
-pub mod prox;
 
 pub use config::{LearnBitsConfig, QuantConfig, QuantMethod};
 
-/// The integer range `[−Q_N, Q_P]` of a signed b-bit grid (`restricted`: `Q_N = Q_P`).
-pub fn signed_range(bits: u32, restricted: bool) -> (i32, i32) {
-    let qp = (1i32 << (bits - 1)) - 1;
-    (if restricted { qp } else { qp + 1 }, qp)
-}
-
-/// Level of grid index `k` in a b-bit grid: the smallest j such that k is on the j-bit sub-grid
-/// (`k ≡ 0 mod 2^{b−j}`). DropBits drops the points of the highest levels first (spec A0).
-pub fn bit_level(k: i32, bits: u32) -> u32 {
-    (1..=bits)
-        .find(|&j| k.rem_euclid(1 << (bits - j)) == 0)
-        .unwrap_or(bits)
-}
+pub use crate::device::quant::{bit_level, signed_range};
 
 /// A quantized tensor: grid indices, values, and the clipped-STE mask.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,10 +2,10 @@
 //! of the minibatch. Softmax cross-entropy now; language modelling, DPO/GRPO and distillation
 //! objectives implement the same trait.
 
-use super::ModelDevice;
+use crate::device::{Device, Mat, XentOut};
 
 /// What a loss gives back for a minibatch.
-pub struct LossOut<D: ModelDevice> {
+pub struct LossOut<D: Device> {
     /// `∂(mean loss)/∂output`.
     pub d_output: D::Buf,
     /// `[Σ loss over the rows, number correct]`.
@@ -13,7 +13,7 @@ pub struct LossOut<D: ModelDevice> {
 }
 
 /// A loss on device `D`.
-pub trait Loss<D: ModelDevice>: Send {
+pub trait Loss<D: Device>: Send {
     /// The loss of `n` rows of `output` against `targets`.
     fn loss(&mut self, dev: &mut D, output: &D::Buf, targets: &D::Buf, n: usize) -> LossOut<D>;
 }
@@ -26,9 +26,13 @@ pub struct SoftmaxCrossEntropy {
     pub classes: usize,
 }
 
-impl<D: ModelDevice> Loss<D> for SoftmaxCrossEntropy {
+impl<D: Device> Loss<D> for SoftmaxCrossEntropy {
     fn loss(&mut self, dev: &mut D, output: &D::Buf, targets: &D::Buf, n: usize) -> LossOut<D> {
-        let (d_output, stats) = dev.softmax_xent(output, targets, n, self.classes);
-        LossOut { d_output, stats }
+        let XentOut { d_logits, stats } =
+            dev.softmax_xent(Mat::new(output, n, self.classes), targets);
+        LossOut {
+            d_output: d_logits,
+            stats,
+        }
     }
 }

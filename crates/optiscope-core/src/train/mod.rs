@@ -2,7 +2,7 @@
 //! through a quantizer ([`crate::quant`]) on the way forward, trained with any optimizer of
 //! [`crate::optim`] in minibatches, evaluated with hard-quantized weights.
 //!
-//! * weights and biases, their optimizer and the data live on the [`ModelDevice`];
+//! * weights and biases, their optimizer and the data live on the [`Device`];
 //! * each quantizer's few learnable scalars (step α, noise σ, bit gates) live on the host and are
 //!   trained by a second instance of the same optimizer config (CPU executor), from gradients the
 //!   device reduces to `DPARAMS` numbers per layer;
@@ -11,7 +11,6 @@
 //!   bit for bit.
 
 pub mod checkpoint;
-pub mod device;
 pub mod loss;
 mod state;
 
@@ -22,18 +21,18 @@ use thiserror::Error;
 
 use crate::config::ConfigError;
 use crate::data::{self, Dataset};
+use crate::device::quant::categorical::{open_unit, MAX_BITS};
+use crate::device::quant::kernel::{KernelMode, ProxScalars, QuantSpec, DPARAMS};
+use crate::device::{Counter, Cpu, Device, DeviceError, Mat, QuantOut};
 use crate::models::{Mlp, Model};
-use crate::optim::{Cpu, Device, Executor, OptimError, OptimizerConfig, Param, ParamRole};
-use crate::quant::categorical::{gumbel, open_unit, MAX_BITS};
+use crate::optim::{Executor, OptimError, OptimizerConfig, Param, ParamRole};
 use crate::quant::dropbits::{self, hard_concrete, hard_concrete_open_prob};
-use crate::quant::kernel::{KernelMode, ProxScalars, QuantSpec, DPARAMS};
 use crate::quant::{self, QuantConfig, QuantMethod};
 use crate::rng::{stream, Philox, StreamKind};
 use crate::tensor::Tensor;
 use loss::{Loss, LossOut, SoftmaxCrossEntropy};
 
 pub use checkpoint::Checkpoint;
-pub use device::ModelDevice;
 
 crate::config::choice_enum! {
     /// Which data set.
@@ -188,6 +187,13 @@ pub enum TrainError {
     },
 }
 
+impl From<DeviceError> for TrainError {
+    /// A device failure reads as before the kernel families: the optimizer's "device: …" error.
+    fn from(e: DeviceError) -> Self {
+        TrainError::Optim(e.into())
+    }
+}
+
 /// One finished epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
@@ -239,6 +245,18 @@ struct Split<D: Device> {
     x: D::Buf,
     y: D::Buf,
     n: usize,
+}
+
+impl<D: Device> Split<D> {
+    /// The feature rows `rows` (each `dim` wide), gathered on the device.
+    fn x(&self, dev: &mut D, dim: usize, rows: &[u32]) -> D::Buf {
+        dev.gather_rows(Mat::new(&self.x, self.n, dim), rows)
+    }
+
+    /// The labels of `rows`.
+    fn y(&self, dev: &mut D, rows: &[u32]) -> D::Buf {
+        dev.gather_rows(Mat::new(&self.y, self.n, 1), rows)
+    }
 }
 
 /// Where the run is.
@@ -304,7 +322,7 @@ struct LayerQuant {
 }
 
 /// A steppable training run on device `D`.
-pub struct Trainer<D: ModelDevice> {
+pub struct Trainer<D: Device> {
     cfg: TrainConfig,
     /// The model: its parameters, forward and backward.
     model: Box<dyn Model<D>>,
@@ -330,7 +348,7 @@ pub struct Trainer<D: ModelDevice> {
     pos: Position,
 }
 
-impl<D: ModelDevice + 'static> Trainer<D> {
+impl<D: Device + 'static> Trainer<D> {
     /// A fresh run of `cfg` on `train`/`test` (which must have the same dimension and classes).
     pub fn new(
         cfg: TrainConfig,
@@ -621,10 +639,12 @@ impl<D: ModelDevice + 'static> Trainer<D> {
                 let n = self.metas[self.weights[l]].value.len();
                 let s = stream(StreamKind::Quant, (l as u32) << 16);
                 let base = step * (n * k) as u64;
-                let noise: Vec<f32> = (0..(n * k) as u64)
-                    .map(|i| gumbel(open_unit(rng.u32_at(s, base + i))) as f32)
-                    .collect();
-                return (Some(spec), Some(self.dev.upload(&noise)), None);
+                let at = Counter {
+                    seed: self.cfg.seed,
+                    stream: s,
+                    offset: base,
+                };
+                return (Some(spec), Some(self.dev.gumbel(at, n * k)), None);
             }
             QuantMethod::Srq | QuantMethod::Cpq => {
                 let s = stream(StreamKind::Quant, ((l as u32) << 16) | 1);
@@ -663,8 +683,8 @@ impl<D: ModelDevice + 'static> Trainer<D> {
         let rows: Vec<u32> = self.order[start..(start + bs).min(self.train.n)].to_vec();
         let n = rows.len();
         let layers = self.weights.len();
-        let x = self.dev.gather_rows(&self.train.x, self.input_dim, &rows);
-        let y = self.dev.gather_rows(&self.train.y, 1, &rows);
+        let x = self.train.x(&mut self.dev, self.input_dim, &rows);
+        let y = self.train.y(&mut self.dev, &rows);
         // Quantize every weight matrix.
         let mut qw: Vec<Option<D::Buf>> = Vec::with_capacity(layers);
         let mut backs = Vec::with_capacity(layers);
@@ -672,9 +692,13 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             let (spec, noise, gates) = self.train_spec(l);
             match spec {
                 Some(spec) => {
-                    let (xhat, gain, dparams) =
-                        self.dev
-                            .quantize(&self.params[self.weights[l]], &spec, noise.as_ref());
+                    let QuantOut {
+                        xhat,
+                        gain,
+                        dparams,
+                    } = self
+                        .dev
+                        .quantize(&self.params[self.weights[l]], &spec, noise.as_ref());
                     qw.push(Some(xhat));
                     backs.push(Some(QuantBack {
                         gain,
@@ -736,7 +760,9 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             let i = self.weights[l];
             if let Some(first) = self.quant[l].first {
                 let nw = self.metas[i].value.len();
-                let sums = self.dev.weighted_col_sums(&grads[i], dparams, nw, DPARAMS);
+                let sums = self
+                    .dev
+                    .weighted_col_sums(&grads[i], Mat::new(dparams, nw, DPARAMS));
                 let sums = self.dev.download(&sums)?;
                 self.quant_grads(l, first, &sums, gates.as_ref(), &mut qgrads);
             }
@@ -969,7 +995,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
                 self.eval_spec(l).map(|spec| {
                     self.dev
                         .quantize(&self.params[self.weights[l]], &spec, None)
-                        .0
+                        .xhat
                 })
             })
             .collect();
@@ -981,8 +1007,8 @@ impl<D: ModelDevice + 'static> Trainer<D> {
             let n = rows.len();
             // Disjoint fields: the device is borrowed mutably, the data set shared.
             let split = if train { &self.train } else { &self.test };
-            let x = self.dev.gather_rows(&split.x, self.input_dim, &rows);
-            let y = self.dev.gather_rows(&split.y, 1, &rows);
+            let x = split.x(&mut self.dev, self.input_dim, &rows);
+            let y = split.y(&mut self.dev, &rows);
             let acts = self.forward(x, &weights, n);
             let out = acts
                 .last()
@@ -1019,7 +1045,7 @@ impl<D: ModelDevice + 'static> Trainer<D> {
                 },
             });
         };
-        let xhat = quant::kernel::quantize(&weights, &spec, &[]).xhat;
+        let xhat = crate::device::quant::kernel::quantize(&weights, &spec, &[]).xhat;
         let (kmin, kmax) = {
             let (qn, qp) = quant::signed_range(q.bits, q.restricted && !q.method.is_categorical());
             (-qn, qp)
@@ -1327,7 +1353,7 @@ fn with_transformed<'a, B>(
 /// Revised ProxQuant's prox on each weight matrix (layer `l`: scalars
 /// `scalars[l]`, parameter `weights[l]`) in the metric of the optimizer's own second moment: the threshold
 /// `ηλ / (√v̂ + ε)` with `v̂ = v / (1 − β2ᵗ)` per coordinate (ProxGen).
-fn revised_prox<D: ModelDevice>(
+fn revised_prox<D: Device>(
     dev: &mut D,
     params: &mut [D::Buf],
     weights: &[usize],

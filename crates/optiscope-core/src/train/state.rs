@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 
 use super::Checkpoint;
-use crate::optim::{Device, Executor, OptimError, StateVisitor};
+use crate::device::OptimOps;
+use crate::optim::{Executor, OptimError, StateVisitor};
 
 /// Copies `exec`'s buffers into `out` (under `prefix`) and returns its scalars.
-pub(super) fn save_executor<D: Device>(
+pub(super) fn save_executor<D: OptimOps>(
     dev: &mut D,
     exec: &mut dyn Executor<D>,
     prefix: &'static str,
@@ -29,7 +30,7 @@ pub(super) fn save_executor<D: Device>(
 }
 
 /// Overwrites `exec`'s state from `from` (its buffers under `prefix`, taken out) and `scalars`.
-pub(super) fn load_executor<D: Device>(
+pub(super) fn load_executor<D: OptimOps>(
     dev: &mut D,
     exec: &mut dyn Executor<D>,
     prefix: &'static str,
@@ -51,7 +52,7 @@ pub(super) fn load_executor<D: Device>(
 }
 
 /// Copies executor state into a checkpoint.
-struct Saver<'a, D: Device> {
+struct Saver<'a, D: OptimOps> {
     dev: &'a mut D,
     prefix: &'static str,
     out: &'a mut Checkpoint,
@@ -59,13 +60,13 @@ struct Saver<'a, D: Device> {
     error: Option<OptimError>,
 }
 
-impl<D: Device> StateVisitor<D> for Saver<'_, D> {
+impl<D: OptimOps> StateVisitor<D> for Saver<'_, D> {
     fn buf(&mut self, name: &str, buf: &mut D::Buf) {
         match self.dev.download(buf) {
             Ok(data) => self
                 .out
                 .put(format!("{}{name}", self.prefix), vec![data.len()], data),
-            Err(e) => self.error = Some(e),
+            Err(e) => self.error = Some(e.into()),
         }
     }
     fn opt_buf(&mut self, name: &str, buf: &mut Option<D::Buf>) {
@@ -86,7 +87,7 @@ impl<D: Device> StateVisitor<D> for Saver<'_, D> {
 }
 
 /// Overwrites executor state from a checkpoint.
-struct Loader<'a, D: Device> {
+struct Loader<'a, D: OptimOps> {
     dev: &'a mut D,
     prefix: &'static str,
     from: &'a mut Checkpoint,
@@ -94,7 +95,7 @@ struct Loader<'a, D: Device> {
     error: Option<String>,
 }
 
-impl<D: Device> Loader<'_, D> {
+impl<D: OptimOps> Loader<'_, D> {
     fn value(&mut self, name: &str) -> Option<f64> {
         let v = self.scalars.get(name).copied();
         if v.is_none() && self.error.is_none() {
@@ -104,7 +105,7 @@ impl<D: Device> Loader<'_, D> {
     }
 }
 
-impl<D: Device> StateVisitor<D> for Loader<'_, D> {
+impl<D: OptimOps> StateVisitor<D> for Loader<'_, D> {
     fn buf(&mut self, name: &str, buf: &mut D::Buf) {
         let key = format!("{}{name}", self.prefix);
         let len = match self.dev.download(buf) {

@@ -1,5 +1,6 @@
 use super::*;
-use crate::optim::{Cpu, OptimizerConfig};
+use crate::device::{Cpu, QuantOps};
+use crate::optim::OptimizerConfig;
 use crate::quant::dropbits::DropBitsConfig;
 use crate::quant::LearnBitsConfig;
 
@@ -548,7 +549,10 @@ fn trainer_gradients_follow_the_chain_rule_of_every_quantizer() {
             let (spec, noise, gates) = t.train_spec(l);
             let w = t.params[2 * l].clone();
             let (xhat, gain, dparams) = match &spec {
-                Some(spec) => Cpu.quantize(&w, spec, noise.as_ref()),
+                Some(spec) => {
+                    let q = Cpu.quantize(&w, spec, noise.as_ref());
+                    (q.xhat, q.gain, q.dparams)
+                }
                 None => (w.clone(), vec![1.0; w.len()], vec![]),
             };
             fp.params[2 * l] = xhat;

@@ -88,16 +88,8 @@ impl QuantSpec {
     }
 }
 
-/// Output of the kernel on a tensor.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KernelOut {
-    /// Forward values x̂.
-    pub xhat: Vec<f32>,
-    /// `∂x̂/∂w` per weight.
-    pub gain: Vec<f32>,
-    /// `∂x̂/∂(α, σ, K_1..K_4)`, row-major `n × DPARAMS`.
-    pub dparams: Vec<f32>,
-}
+/// Output of the kernel on a tensor (x̂, the gain, the parameter derivatives).
+pub type KernelOut = super::QuantOut<Vec<f32>>;
 
 /// One weight.
 pub fn quantize_one(w: f32, spec: &QuantSpec, noise: &[f32]) -> (f32, f32, [f32; DPARAMS]) {

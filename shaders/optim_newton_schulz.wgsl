@@ -1,7 +1,7 @@
 // Newton-Schulz on a diagonal matrix diag(u): products of diagonal matrices stay diagonal, so
 // every iteration X <- aX + (bA + cA^2)X, A = XX^T, is the scalar map x <- ax + (bx^2 + cx^4)x on
 // each entry. The twin of `Orthogonalizer::apply_diagonal`. (Full matrices are orthogonalized by
-// composing matmul.wgsl and reduce.wgsl; see optiscope-gpu's newton_schulz module.)
+// composing dense.wgsl and dense_reduce.wgsl; see optiscope-gpu/src/ops/optim.rs.)
 
 struct NsParams {
     n: u32,

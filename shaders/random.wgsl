@@ -1,3 +1,4 @@
+// The random family (optiscope_core::device::random).
 // Philox4x32-10, the twin of optiscope-core's `rng` module: word i of stream s under key k is word
 // i % 4 of philox(counter = (lo(i/4), hi(i/4), lo(s), hi(s)), key = k). WGSL has no 64-bit
 // integers, so the 32x32 -> 64-bit products are built from 16-bit halves.

@@ -1,17 +1,22 @@
-//! Typed launchers of the WGSL kernels: each records dispatches into a command encoder. Their CPU
-//! twins live in `optiscope-core`; the conformance tests compare the two.
+//! The optimizer-update family on the GPU: `OptimOps` for [`GpuDevice`], with the launchers of
+//! `shaders/optim.wgsl` (one fused kernel per update rule) and of Newton–Schulz / Polar Express
+//! (the dense family's matmul and reductions, plus `shaders/optim_newton_schulz.wgsl` for a
+//! diagonal). The CPU twins are `optiscope_core::device::optim`; `tests/optim.rs` compares them.
 
 use bytemuck::{Pod, Zeroable};
-use optiscope_core::optim::elementwise::{
+use optiscope_core::device::optim::elementwise::{
     AdamScalars, AmuseAuxScalars, ScheduleFreeScalars, SgdScalars,
 };
-use optiscope_core::optim::orthogonalize::Orthogonalizer;
+use optiscope_core::device::optim::orthogonalize::{OrthoTarget, Orthogonalizer};
+use optiscope_core::device::{DeviceError, OptimOps};
 use optiscope_core::tensor::Op;
 
+use super::dense::{gemm, MatmulKernel, ReduceScratch};
 use crate::context::{GpuBuffer, GpuContext, GpuError};
+use crate::device::{backend, GpuDevice};
 use crate::shaders;
 
-/// `ElemParams` of `optim_elementwise.wgsl`.
+/// `ElemParams` of `optim.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
 pub struct ElemParams {
@@ -164,7 +169,7 @@ impl ElemParams {
     }
 }
 
-/// Records `entry` of `optim_elementwise.wgsl` over `n` elements. `bufs` are bindings 1.. in order
+/// Records `entry` of `optim.wgsl` over `n` elements. `bufs` are bindings 1.. in order
 /// (p, g, s1, s2, s3); bindings the entry does not use must be left out.
 pub fn elementwise(
     ctx: &GpuContext,
@@ -177,7 +182,7 @@ pub fn elementwise(
     let bindings: Vec<(u32, &wgpu::Buffer)> = bufs.iter().map(|(b, g)| (*b, &g.buffer)).collect();
     ctx.dispatch(
         enc,
-        shaders::OPTIM_ELEMENTWISE,
+        shaders::OPTIM,
         entry,
         bytemuck::bytes_of(params),
         &bindings,
@@ -186,203 +191,7 @@ pub fn elementwise(
     Ok(())
 }
 
-/// `MatmulParams` of `matmul.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-    alpha: f32,
-    beta: f32,
-    _pad: [u32; 2],
-}
-
-/// Which matrix-product kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MatmulKernel {
-    /// 64×64 tiles in workgroup memory, 4×4 outputs per thread.
-    Tiled,
-    /// One output per thread, no shared memory (the benchmark baseline).
-    Naive,
-}
-
-/// Records `C ← α op(A) op(B) + β C` (row-major; op(A) m×k, op(B) k×n), the twin of
-/// `optiscope_core::tensor::gemm`.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm(
-    ctx: &GpuContext,
-    enc: &mut wgpu::CommandEncoder,
-    kernel: MatmulKernel,
-    (m, k, n): (usize, usize, usize),
-    alpha: f32,
-    a: &GpuBuffer,
-    op_a: Op,
-    b: &GpuBuffer,
-    op_b: Op,
-    beta: f32,
-    c: &GpuBuffer,
-) -> Result<(), GpuError> {
-    let flags = u32::from(op_a == Op::T) | (u32::from(op_b == Op::T) << 1);
-    let params = MatmulParams {
-        m: m as u32,
-        n: n as u32,
-        k: k as u32,
-        flags,
-        alpha,
-        beta,
-        _pad: [0; 2],
-    };
-    let (entry, tile) = match kernel {
-        MatmulKernel::Tiled => ("matmul_tiled", 64),
-        MatmulKernel::Naive => ("matmul_naive", 16),
-    };
-    let gx = ctx.groups_1d(entry, n, tile)?[0];
-    let gy = ctx.groups_1d(entry, m, tile)?[0];
-    ctx.dispatch(
-        enc,
-        shaders::MATMUL,
-        entry,
-        bytemuck::bytes_of(&params),
-        &[(1, &a.buffer), (2, &b.buffer), (3, &c.buffer)],
-        [gx, gy, 1],
-    );
-    Ok(())
-}
-
-/// `ReduceParams` of `reduce.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
-struct ReduceParams {
-    n: u32,
-    num_partials: u32,
-    norm_mul: f32,
-    norm_add: f32,
-}
-
-/// Scratch buffers of the two-pass reductions.
-#[derive(Debug, Clone)]
-pub struct ReduceScratch {
-    partials: GpuBuffer,
-    /// `result[0]` after a reduction.
-    pub result: GpuBuffer,
-}
-
-const MAX_PARTIALS: usize = 256;
-
-impl ReduceScratch {
-    /// Scratch for reductions on `ctx`.
-    pub fn new(ctx: &GpuContext) -> Self {
-        Self {
-            partials: ctx.zeros(MAX_PARTIALS),
-            result: ctx.zeros(1),
-        }
-    }
-
-    fn first_pass(
-        &self,
-        ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        entry: &'static str,
-        input: &GpuBuffer,
-        p: &ReduceParams,
-    ) {
-        let bufs = [(1, &input.buffer), (2, &self.partials.buffer)];
-        ctx.dispatch(
-            enc,
-            shaders::REDUCE,
-            entry,
-            bytemuck::bytes_of(p),
-            &bufs,
-            [p.num_partials, 1, 1],
-        );
-    }
-
-    fn params(input: &GpuBuffer, norm_mul: f32, norm_add: f32) -> ReduceParams {
-        let num_partials = input.len.div_ceil(256).clamp(1, MAX_PARTIALS) as u32;
-        ReduceParams {
-            n: input.len as u32,
-            num_partials,
-            norm_mul,
-            norm_add,
-        }
-    }
-
-    /// Records `result[0] = Σ input` (or `Σ input²` with `squares`).
-    pub fn sum(
-        &self,
-        ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        input: &GpuBuffer,
-        squares: bool,
-    ) {
-        let p = Self::params(input, 1.0, 0.0);
-        self.first_pass(
-            ctx,
-            enc,
-            if squares {
-                "partial_sum_squares"
-            } else {
-                "partial_sum"
-            },
-            input,
-            &p,
-        );
-        ctx.dispatch(
-            enc,
-            shaders::REDUCE,
-            "finish_sum",
-            bytemuck::bytes_of(&p),
-            &[(2, &self.partials.buffer), (3, &self.result.buffer)],
-            [1, 1, 1],
-        );
-    }
-
-    /// Records `result[0] = 1 / (‖input‖_F · mul + add)`.
-    pub fn inverse_norm(
-        &self,
-        ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        input: &GpuBuffer,
-        mul: f32,
-        add: f32,
-    ) {
-        let p = Self::params(input, mul, add);
-        self.first_pass(ctx, enc, "partial_sum_squares", input, &p);
-        let bufs = [(2, &self.partials.buffer), (3, &self.result.buffer)];
-        ctx.dispatch(
-            enc,
-            shaders::REDUCE,
-            "finish_inverse_norm",
-            bytemuck::bytes_of(&p),
-            &bufs,
-            [1, 1, 1],
-        );
-    }
-
-    /// Records `x ← x · result[0]`.
-    pub fn scale_by_result(
-        &self,
-        ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        x: &GpuBuffer,
-    ) -> Result<(), GpuError> {
-        let p = Self::params(x, 1.0, 0.0);
-        let groups = ctx.groups_1d("scale_by_result", x.len, 256)?;
-        ctx.dispatch(
-            enc,
-            shaders::REDUCE,
-            "scale_by_result",
-            bytemuck::bytes_of(&p),
-            &[(3, &self.result.buffer), (4, &x.buffer)],
-            groups,
-        );
-        Ok(())
-    }
-}
-
-/// `NsParams` of `newton_schulz.wgsl`.
+/// `NsParams` of `optim_newton_schulz.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
 struct NsParams {
@@ -539,7 +348,7 @@ pub fn newton_schulz_diagonal(
     ];
     ctx.dispatch(
         enc,
-        shaders::NEWTON_SCHULZ,
+        shaders::OPTIM_NEWTON_SCHULZ,
         "ns_diagonal",
         bytemuck::bytes_of(&params),
         &bufs,
@@ -548,93 +357,231 @@ pub fn newton_schulz_diagonal(
     Ok(out)
 }
 
-/// `RngParams` of `rng.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
-struct RngParams {
-    key: [u32; 2],
-    stream: [u32; 2],
-    n: u32,
-    offset: u32,
-    scale: f32,
-    _pad: u32,
-}
+impl GpuDevice {
+    fn elementwise(&mut self, entry: &'static str, params: ElemParams, bufs: &[(u32, &GpuBuffer)]) {
+        if params.n == 0 {
+            return;
+        }
+        let ctx = self.ctx.clone();
+        let result = elementwise(&ctx, self.enc(), entry, &params, bufs);
+        if let Err(e) = result {
+            self.error.get_or_insert(e);
+        }
+    }
 
-fn rng_params(seed: u64, stream: u64, offset: u32, n: usize, scale: f32) -> RngParams {
-    RngParams {
-        key: [seed as u32, (seed >> 32) as u32],
-        stream: [stream as u32, (stream >> 32) as u32],
-        n: n as u32,
-        offset,
-        scale,
-        _pad: 0,
+    /// The exact polar factor by SVD has no GPU kernel: read `u` back, factor it on the CPU,
+    /// upload the result (native only).
+    fn orthogonalize_on_host(
+        &mut self,
+        u: &GpuBuffer,
+        target: OrthoTarget,
+        orth: &Orthogonalizer,
+    ) -> Result<GpuBuffer, DeviceError> {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let host = self.read_blocking(u).map_err(backend)?;
+            let out = optiscope_core::device::Cpu.orthogonalize(&host, target, orth)?;
+            Ok(self.upload(&out))
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            let _ = (u, target, orth);
+            Err(DeviceError::Unsupported("the SVD orthogonalizer (SpecGD) needs a blocking read-back, which the browser does not allow".into()))
+        }
     }
 }
 
-/// Words `offset .. offset + n` of Philox stream `stream` under `seed`, on the GPU (the twin of
-/// `optiscope_core::rng::Philox::u32_at`). Returns a buffer of `n` u32 (as raw bits).
-pub fn rng_u32(
-    ctx: &GpuContext,
-    enc: &mut wgpu::CommandEncoder,
-    seed: u64,
-    stream: u64,
-    offset: u32,
-    n: usize,
-) -> Result<wgpu::Buffer, GpuError> {
-    let out = ctx.zeros(n).buffer;
-    let groups = ctx.groups_1d("fill_u32", n, 256)?;
-    ctx.dispatch(
-        enc,
-        shaders::RNG,
-        "fill_u32",
-        bytemuck::bytes_of(&rng_params(seed, stream, offset, n, 1.0)),
-        &[(1, &out)],
-        groups,
-    );
-    Ok(out)
-}
+impl OptimOps for GpuDevice {
+    fn sgd(
+        &mut self,
+        p: &mut GpuBuffer,
+        g: &GpuBuffer,
+        momentum_buf: &mut GpuBuffer,
+        s: &SgdScalars,
+    ) {
+        // Without momentum the buffer has no elements (one unused word on the GPU) and is not read.
+        self.elementwise(
+            "sgd_step",
+            ElemParams::sgd(p.len, s),
+            &[(1, p), (2, g), (3, momentum_buf)],
+        );
+    }
 
-/// `scale ×` normals `offset .. offset + n` of stream `stream` (twin of `Philox::normal_at`).
-#[allow(clippy::too_many_arguments)]
-pub fn rng_normal(
-    ctx: &GpuContext,
-    enc: &mut wgpu::CommandEncoder,
-    seed: u64,
-    stream: u64,
-    offset: u32,
-    n: usize,
-    scale: f32,
-) -> Result<GpuBuffer, GpuError> {
-    let out = ctx.zeros(n);
-    let groups = ctx.groups_1d("fill_normal", n, 256)?;
-    ctx.dispatch(
-        enc,
-        shaders::RNG,
-        "fill_normal",
-        bytemuck::bytes_of(&rng_params(seed, stream, offset, n, scale)),
-        &[(2, &out.buffer)],
-        groups,
-    );
-    Ok(out)
+    fn adam(
+        &mut self,
+        p: &mut GpuBuffer,
+        g: &GpuBuffer,
+        m: &mut GpuBuffer,
+        v: &mut GpuBuffer,
+        v_max: &mut GpuBuffer,
+        s: &AdamScalars,
+    ) {
+        // Without amsgrad v_max has no elements (one unused word on the GPU) and is not read.
+        self.elementwise(
+            "adam_step",
+            ElemParams::adam(p.len, s),
+            &[(1, p), (2, g), (3, m), (4, v), (5, v_max)],
+        );
+    }
+
+    fn sgd_schedulefree(
+        &mut self,
+        y: &mut GpuBuffer,
+        z: &mut GpuBuffer,
+        g: &GpuBuffer,
+        s: &ScheduleFreeScalars,
+    ) {
+        self.elementwise(
+            "sgd_schedulefree_step",
+            ElemParams::schedulefree(y.len, s),
+            &[(1, y), (2, g), (3, z)],
+        );
+    }
+
+    fn adamw_schedulefree(
+        &mut self,
+        y: &mut GpuBuffer,
+        z: &mut GpuBuffer,
+        v: &mut GpuBuffer,
+        g: &GpuBuffer,
+        s: &ScheduleFreeScalars,
+    ) {
+        self.elementwise(
+            "adamw_schedulefree_step",
+            ElemParams::schedulefree(y.len, s),
+            &[(1, y), (2, g), (3, z), (4, v)],
+        );
+    }
+
+    fn lerp_towards(&mut self, p: &mut GpuBuffer, z: &GpuBuffer, w: f32) {
+        self.elementwise(
+            "lerp_towards",
+            ElemParams::lr_w(p.len, 0.0, w),
+            &[(1, p), (3, z)],
+        );
+    }
+
+    fn muon_momentum(
+        &mut self,
+        buf: &mut GpuBuffer,
+        g: &GpuBuffer,
+        beta: f64,
+        nesterov: bool,
+    ) -> GpuBuffer {
+        let u = self.ctx.zeros(g.len);
+        self.elementwise(
+            "muon_momentum",
+            ElemParams::muon_momentum(g.len, beta, nesterov),
+            &[(1, &u), (2, g), (3, buf)],
+        );
+        u
+    }
+
+    fn orthogonalize(
+        &mut self,
+        u: &GpuBuffer,
+        target: OrthoTarget,
+        orth: &Orthogonalizer,
+    ) -> Result<GpuBuffer, DeviceError> {
+        if matches!(orth, Orthogonalizer::Svd { .. }) {
+            return self.orthogonalize_on_host(u, target, orth);
+        }
+        let ctx = self.ctx.clone();
+        let scratch = self.scratch.clone();
+        match target {
+            OrthoTarget::Stack(stack) if stack.batch == 1 => newton_schulz(
+                &ctx,
+                self.enc(),
+                &scratch,
+                u,
+                (stack.rows, stack.cols),
+                orth,
+            )
+            .map_err(backend),
+            OrthoTarget::Stack(stack) => {
+                // A stack [b, m, n]: each matrix is copied out, orthogonalized and copied back into
+                // its place, all in one command encoder (no read-backs). One Newton–Schulz launch
+                // sequence per matrix; stacks are rare enough here that a batched kernel waits for a
+                // benchmark that asks for it.
+                let matrix_len = stack.matrix_len();
+                let bytes = (matrix_len * 4) as u64;
+                let out = ctx.zeros(u.len);
+                let slice = ctx.zeros(matrix_len);
+                for i in 0..stack.batch {
+                    let offset = (i * matrix_len * 4) as u64;
+                    let enc = self.enc();
+                    enc.copy_buffer_to_buffer(&u.buffer, offset, &slice.buffer, 0, bytes);
+                    let o =
+                        newton_schulz(&ctx, enc, &scratch, &slice, (stack.rows, stack.cols), orth)
+                            .map_err(backend)?;
+                    enc.copy_buffer_to_buffer(&o.buffer, 0, &out.buffer, offset, bytes);
+                }
+                Ok(out)
+            }
+            OrthoTarget::Diagonal => {
+                newton_schulz_diagonal(&ctx, self.enc(), &scratch, u, orth).map_err(backend)
+            }
+        }
+    }
+
+    fn decay_sub(&mut self, p: &mut GpuBuffer, o: &GpuBuffer, decay: f32, lr: f32) {
+        self.elementwise(
+            "decay_sub",
+            ElemParams::lr_w(p.len, lr, decay),
+            &[(1, p), (2, o)],
+        );
+    }
+
+    fn amuse_decay_at_y(
+        &mut self,
+        z: &mut GpuBuffer,
+        y: &mut GpuBuffer,
+        z_coef: f32,
+        y_factor: f32,
+    ) {
+        self.elementwise(
+            "amuse_decay_at_y",
+            ElemParams::lr_w(y.len, z_coef, y_factor),
+            &[(1, y), (3, z)],
+        );
+    }
+
+    fn amuse_aux(
+        &mut self,
+        z: &mut GpuBuffer,
+        v: &mut GpuBuffer,
+        g: &GpuBuffer,
+        s: &AmuseAuxScalars,
+    ) {
+        self.elementwise(
+            "amuse_aux_step",
+            ElemParams::amuse_aux(z.len, s),
+            &[(1, z), (2, g), (4, v)],
+        );
+    }
+
+    fn amuse_tail(
+        &mut self,
+        y: &mut GpuBuffer,
+        z: &GpuBuffer,
+        x: Option<&mut GpuBuffer>,
+        c: f32,
+        one_minus_beta: f32,
+    ) {
+        let params = ElemParams::amuse_tail(y.len, c, one_minus_beta, x.is_some());
+        let x = x.map_or_else(|| self.placeholder.clone(), |x| x.clone());
+        self.elementwise("amuse_tail", params, &[(1, y), (3, z), (5, &x)]);
+    }
 }
 
 /// This module's uniform structs and their WGSL twins ([`crate::layout`]).
 pub(crate) fn uniform_layouts() -> Vec<crate::layout::UniformLayout> {
     use crate::layout::uniform_layout;
     vec![
-        uniform_layout!(ElemParams in shaders::OPTIM_ELEMENTWISE, "ElemParams" {
+        uniform_layout!(ElemParams in shaders::OPTIM, "ElemParams" {
             n, flags, lr, momentum, one_minus_dampening, weight_decay, one_minus_beta1, beta2,
             one_minus_beta2, eps, step_size, bc2_sqrt, ckp1, y_step, bias_correction2, w,
         }),
-        uniform_layout!(MatmulParams in shaders::MATMUL, "MatmulParams" {
-            m, n, k, flags, alpha, beta,
-        }),
-        uniform_layout!(ReduceParams in shaders::REDUCE, "ReduceParams" {
-            n, num_partials, norm_mul, norm_add,
-        }),
-        uniform_layout!(NsParams in shaders::NEWTON_SCHULZ, "NsParams" { n, steps, coefficients }),
-        uniform_layout!(RngParams in shaders::RNG, "RngParams" {
-            key as ["key_lo", "key_hi"], stream as ["stream_lo", "stream_hi"], n, offset, scale,
-        }),
+        uniform_layout!(NsParams in shaders::OPTIM_NEWTON_SCHULZ, "NsParams" { n, steps, coefficients }),
     ]
 }

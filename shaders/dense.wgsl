@@ -1,3 +1,4 @@
+// The dense family (optiscope_core::device::dense): matrix products.
 // C <- alpha * op(A) * op(B) + beta * C for row-major f32 matrices, op(A): m x k, op(B): k x n.
 // Two kernels: `matmul_tiled` (64x64 output tile per workgroup of 16x16 threads, 4x4 outputs per
 // thread, 16-deep K tiles staged in workgroup memory) and `matmul_naive` (one output per thread,

@@ -1,32 +1,20 @@
-//! Where an optimizer's tensors live and how its kernels run there.
-//!
-//! Every executor in this module is written once, generic over [`Device`]: the host-side logic
-//! (step counters, bias corrections, Schedule-Free weights, AMUSE's β, routing of parameters) is
-//! shared, and only the kernels differ. [`Cpu`] runs them on `Vec<f32>` with the functions of
-//! [`super::elementwise`]; `optiscope-gpu` implements the same trait on wgpu buffers with the WGSL
-//! twins of those functions. That is what makes the CPU and GPU executors agree by construction
-//! everywhere except inside the kernels, which the conformance tests compare.
+//! The optimizer-update family: one fused kernel per update rule, and the orthogonalization of
+//! Muon-type methods. The host logic of every optimizer (step counters, bias corrections,
+//! Schedule-Free weights, AMUSE's β, routing of parameters) is written once over [`OptimOps`] in
+//! `crate::optim`; only these kernels differ between devices. The CPU twins are the functions of
+//! [`elementwise`] and [`orthogonalize`]; the WGSL twins are `shaders/optim.wgsl` and
+//! `shaders/optim_newton_schulz.wgsl` (with the dense family's matmul and reductions), launched
+//! from `optiscope-gpu/src/ops/optim.rs`.
 
-use super::elementwise::{self, AdamScalars, AmuseAuxScalars, ScheduleFreeScalars, SgdScalars};
-use super::orthogonalize::{OrthoTarget, Orthogonalizer};
-use super::OptimError;
+pub mod elementwise;
+pub mod orthogonalize;
 
-/// Storage and kernels for optimizer tensors.
-pub trait Device {
-    /// A flat f32 buffer of one tensor.
-    type Buf: Send;
+use self::elementwise::{AdamScalars, AmuseAuxScalars, ScheduleFreeScalars, SgdScalars};
+use self::orthogonalize::{OrthoTarget, Orthogonalizer};
+use super::{Cpu, DeviceError, Storage};
 
-    /// A buffer of `len` zeros.
-    fn zeros(&mut self, len: usize) -> Self::Buf;
-    /// A copy of `src`.
-    fn duplicate(&mut self, src: &Self::Buf) -> Self::Buf;
-    /// A buffer holding `data` (for restoring checkpoints and uploading inputs).
-    fn upload(&mut self, data: &[f32]) -> Self::Buf;
-    /// The contents of `buf`, after every recorded kernel (blocking; for checkpoints, metrics and
-    /// tests). Fails where the device cannot read back synchronously (the GPU on the web).
-    fn download(&mut self, buf: &Self::Buf) -> Result<Vec<f32>, OptimError>;
-    /// `dst ← src`.
-    fn copy_into(&mut self, dst: &mut Self::Buf, src: &Self::Buf);
+/// The optimizer-update kernels (every one in place on its state buffers).
+pub trait OptimOps: Storage {
     /// One SGD step ([`elementwise::sgd_step`]).
     fn sgd(
         &mut self,
@@ -78,7 +66,7 @@ pub trait Device {
         u: &Self::Buf,
         target: OrthoTarget,
         orth: &Orthogonalizer,
-    ) -> Result<Self::Buf, OptimError>;
+    ) -> Result<Self::Buf, DeviceError>;
     /// `p ← p · decay − lr · o`.
     fn decay_sub(&mut self, p: &mut Self::Buf, o: &Self::Buf, decay: f32, lr: f32);
     /// AMUSE's weight decay at y: `z ← z − z_coef · y`, `y ← y · y_factor`.
@@ -108,33 +96,7 @@ pub trait Device {
     );
 }
 
-/// The CPU: buffers are `Vec<f32>`, kernels the functions of [`elementwise`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Cpu;
-
-impl Device for Cpu {
-    type Buf = Vec<f32>;
-
-    fn zeros(&mut self, len: usize) -> Vec<f32> {
-        vec![0.0; len]
-    }
-
-    fn duplicate(&mut self, src: &Vec<f32>) -> Vec<f32> {
-        src.clone()
-    }
-
-    fn upload(&mut self, data: &[f32]) -> Vec<f32> {
-        data.to_vec()
-    }
-
-    fn download(&mut self, buf: &Vec<f32>) -> Result<Vec<f32>, OptimError> {
-        Ok(buf.clone())
-    }
-
-    fn copy_into(&mut self, dst: &mut Vec<f32>, src: &Vec<f32>) {
-        dst.copy_from_slice(src);
-    }
-
+impl OptimOps for Cpu {
     fn sgd(&mut self, p: &mut Vec<f32>, g: &Vec<f32>, momentum_buf: &mut Vec<f32>, s: &SgdScalars) {
         elementwise::sgd_step(p, g, momentum_buf, s);
     }
@@ -193,7 +155,7 @@ impl Device for Cpu {
         u: &Vec<f32>,
         target: OrthoTarget,
         orth: &Orthogonalizer,
-    ) -> Result<Vec<f32>, OptimError> {
+    ) -> Result<Vec<f32>, DeviceError> {
         Ok(match target {
             OrthoTarget::Stack(stack) => {
                 let mut out = Vec::with_capacity(u.len());

@@ -1,3 +1,4 @@
+// The dense family (optiscope_core::device::dense): reductions.
 // Reductions in two passes: every workgroup of 256 threads sums a grid-strided share of the input
 // into one partial (tree reduction in workgroup memory), then one workgroup sums the partials.
 // Used for Frobenius norms (Newton-Schulz normalization) and plain sums.

@@ -1,9 +1,8 @@
-// The MLP kernels of model training around the tiled matmul of matmul.wgsl: the f32 twins of
-// optiscope_core::train::device's gather_rows, the bias and ReLU of `linear`, the softmax
-// cross-entropy, the bias gradient (column sums) and the ReLU mask of the backward pass.
-// Matrices are row-major `rows x cols`.
+// The activation family (optiscope_core::device::act): bias plus activation after a matmul of
+// dense.wgsl, the ReLU's backward, and the softmax cross-entropy of a classifier's logits; the f32
+// twins of `ActOps for Cpu`. Matrices are row-major `rows x cols`.
 
-struct MlpParams {
+struct ActParams {
     rows: u32,
     cols: u32,
     // Bit 0: apply ReLU (bias_act).
@@ -11,8 +10,8 @@ struct MlpParams {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> mp: MlpParams;
-// gather_rows: the source matrix; col_sums: delta; softmax_xent: the logits.
+@group(0) @binding(0) var<uniform> mp: ActParams;
+// softmax_xent: the logits.
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 // bias_act: the bias; relu_mask: the activation; softmax_xent: the labels (class indices as f32).
 @group(0) @binding(2) var<storage, read> aux: array<f32>;
@@ -20,22 +19,8 @@ struct MlpParams {
 @group(0) @binding(3) var<storage, read_write> out0: array<f32>;
 // softmax_xent: [sum of losses, number correct].
 @group(0) @binding(4) var<storage, read_write> out1: array<f32>;
-// gather_rows: the row indices.
-@group(0) @binding(5) var<storage, read> row_index: array<u32>;
 
 const RELU: u32 = 1u;
-
-// out0[r, c] = src[row_index[r], c] for a `rows x cols` output.
-@compute @workgroup_size(256)
-fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let t = gid.x;
-    if (t >= mp.rows * mp.cols) {
-        return;
-    }
-    let r = t / mp.cols;
-    let c = t - r * mp.cols;
-    out0[t] = src[row_index[r] * mp.cols + c];
-}
 
 // out0[r, c] += aux[c], then max(., 0) with the RELU flag (after out0 = x w^T by matmul).
 @compute @workgroup_size(256)
@@ -62,20 +47,6 @@ fn relu_mask(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (aux[t] <= 0.0) {
         out0[t] = 0.0;
     }
-}
-
-// out0[c] = sum_r src[r, c] (the bias gradient), rows summed in order as on the CPU.
-@compute @workgroup_size(64)
-fn col_sums(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = gid.x;
-    if (c >= mp.cols) {
-        return;
-    }
-    var acc = 0.0;
-    for (var r = 0u; r < mp.rows; r++) {
-        acc += src[r * mp.cols + c];
-    }
-    out0[c] = acc;
 }
 
 var<workgroup> red_loss: array<f32, 256>;

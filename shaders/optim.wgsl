@@ -1,6 +1,6 @@
-// Elementwise optimizer updates, the twins of optiscope-core's `optim::elementwise` functions.
-// Every per-step scalar (bias corrections, Schedule-Free weights, 1 - beta) arrives precomputed by
-// the host in f64 and rounded to f32, exactly as the CPU executor receives it.
+// The optimizer-update family (optiscope_core::device::optim): elementwise update rules, the twins
+// of `device::optim::elementwise`. Every per-step scalar (bias corrections, Schedule-Free weights,
+// 1 - beta) arrives precomputed by the host in f64 and rounded to f32, as the CPU executor receives it.
 
 struct ElemParams {
     n: u32,

@@ -1,0 +1,118 @@
+//! The random family on the GPU: `RandomOps` for [`GpuDevice`], with the Philox launchers of
+//! `shaders/random.wgsl`. Normals are generated on the device (`normal`); Gumbel noise keeps the
+//! default (the host's f64 transcendental functions, uploaded), so RQ's samples are bit-identical
+//! to the CPU's. The CPU twins are `optiscope_core::rng` and `optiscope_core::device::random`;
+//! `tests/random.rs` compares them.
+
+use bytemuck::{Pod, Zeroable};
+use optiscope_core::device::{Counter, RandomOps};
+
+use crate::context::{GpuBuffer, GpuContext, GpuError};
+use crate::device::GpuDevice;
+use crate::shaders;
+
+/// `RngParams` of `random.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+struct RngParams {
+    key: [u32; 2],
+    stream: [u32; 2],
+    n: u32,
+    offset: u32,
+    scale: f32,
+    _pad: u32,
+}
+
+fn rng_params(seed: u64, stream: u64, offset: u32, n: usize, scale: f32) -> RngParams {
+    RngParams {
+        key: [seed as u32, (seed >> 32) as u32],
+        stream: [stream as u32, (stream >> 32) as u32],
+        n: n as u32,
+        offset,
+        scale,
+        _pad: 0,
+    }
+}
+
+/// Words `offset .. offset + n` of Philox stream `stream` under `seed`, on the GPU (the twin of
+/// `optiscope_core::rng::Philox::u32_at`). Returns a buffer of `n` u32 (as raw bits).
+pub fn rng_u32(
+    ctx: &GpuContext,
+    enc: &mut wgpu::CommandEncoder,
+    seed: u64,
+    stream: u64,
+    offset: u32,
+    n: usize,
+) -> Result<wgpu::Buffer, GpuError> {
+    let out = ctx.zeros(n).buffer;
+    let groups = ctx.groups_1d("fill_u32", n, 256)?;
+    ctx.dispatch(
+        enc,
+        shaders::RANDOM,
+        "fill_u32",
+        bytemuck::bytes_of(&rng_params(seed, stream, offset, n, 1.0)),
+        &[(1, &out)],
+        groups,
+    );
+    Ok(out)
+}
+
+/// `scale ×` normals `offset .. offset + n` of stream `stream` (twin of `Philox::normal_at`).
+#[allow(clippy::too_many_arguments)]
+pub fn rng_normal(
+    ctx: &GpuContext,
+    enc: &mut wgpu::CommandEncoder,
+    seed: u64,
+    stream: u64,
+    offset: u32,
+    n: usize,
+    scale: f32,
+) -> Result<GpuBuffer, GpuError> {
+    let out = ctx.zeros(n);
+    let groups = ctx.groups_1d("fill_normal", n, 256)?;
+    ctx.dispatch(
+        enc,
+        shaders::RANDOM,
+        "fill_normal",
+        bytemuck::bytes_of(&rng_params(seed, stream, offset, n, scale)),
+        &[(2, &out.buffer)],
+        groups,
+    );
+    Ok(out)
+}
+
+impl RandomOps for GpuDevice {
+    fn normal(&mut self, at: Counter, len: usize, scale: f32) -> GpuBuffer {
+        // The shader's index is 32-bit: counters past it take the host path.
+        let Ok(offset) = u32::try_from(at.offset) else {
+            return self.upload(&host_normals(at, len, scale));
+        };
+        if len == 0 || u64::from(offset) + len as u64 > u64::from(u32::MAX) {
+            return self.upload(&host_normals(at, len, scale));
+        }
+        let ctx = self.ctx.clone();
+        match rng_normal(&ctx, self.enc(), at.seed, at.stream, offset, len, scale) {
+            Ok(buf) => buf,
+            Err(e) => {
+                self.error.get_or_insert(e);
+                self.ctx.zeros(len)
+            }
+        }
+    }
+}
+
+/// The host's normals for `at` (the trait's default, for counters the shader cannot address).
+fn host_normals(at: Counter, len: usize, scale: f32) -> Vec<f32> {
+    let rng = optiscope_core::rng::Philox::new(at.seed);
+    (0..len as u64)
+        .map(|i| scale * rng.normal_at(at.stream, at.offset + i))
+        .collect()
+}
+
+/// This module's uniform structs and their WGSL twins ([`crate::layout`]).
+pub(crate) fn uniform_layouts() -> Vec<crate::layout::UniformLayout> {
+    use crate::layout::uniform_layout;
+    vec![uniform_layout!(RngParams in shaders::RANDOM, "RngParams" {
+        key as ["key_lo", "key_hi"], stream as ["stream_lo", "stream_hi"], n, offset, scale,
+    })]
+}

@@ -1,0 +1,144 @@
+//! The optimizer-update family (`core/src/device/optim.rs` ↔ `shaders/optim*.wgsl` ↔
+//! `gpu/src/ops/optim.rs`): every optimizer's GPU executor and the orthogonalizers against the CPU,
+//! with declared tolerances. Runs on any adapter, including lavapipe (`WGPU_BACKEND=vulkan`); sizes
+//! stay ≤ 128 per dimension.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{gpu, random, read, rel_err};
+use optiscope_core::device::optim::orthogonalize::{Orthogonalizer, MUON_NS_COEFFICIENTS};
+use optiscope_core::optim::{Optimizer, OptimizerConfig, Param, ParamRole};
+use optiscope_core::Tensor;
+use optiscope_gpu::ops::dense::ReduceScratch;
+use optiscope_gpu::ops::optim;
+use optiscope_gpu::{GpuContext, GpuOptimizer};
+
+/// Runs `config` for 3 steps on the CPU and the GPU from the same parameters and gradients and
+/// returns the worst relative error of params and eval params.
+fn optimizer_error(ctx: &Arc<GpuContext>, json: &str, params: &[Param]) -> f64 {
+    let cfg: OptimizerConfig = serde_json::from_str(json).unwrap();
+    let mut cpu_params = params.to_vec();
+    let mut gpu_params = params.to_vec();
+    let mut cpu = cfg.build(&cpu_params).unwrap();
+    let mut gpu = GpuOptimizer::new(ctx.clone(), &cfg, &gpu_params).unwrap();
+    let mut worst = 0.0f64;
+    for step in 0..3u64 {
+        let grads: Vec<Tensor> = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                Tensor::new(
+                    p.value.shape().to_vec(),
+                    random(100 + step * 10 + i as u64, p.value.len(), 0.5),
+                )
+                .unwrap()
+            })
+            .collect();
+        cpu.step(&mut cpu_params, &grads).unwrap();
+        gpu.step(&mut gpu_params, &grads).unwrap();
+        let (ce, ge) = (cpu.eval_params(&cpu_params), gpu.eval_params(&gpu_params));
+        for i in 0..params.len() {
+            worst = worst.max(rel_err(
+                gpu_params[i].value.data(),
+                cpu_params[i].value.data(),
+            ));
+            worst = worst.max(rel_err(ge[i].data(), ce[i].data()));
+        }
+    }
+    worst
+}
+
+/// Parameters start small (0.01·N(0, 1)) so that after a few steps they are dominated by the
+/// updates, which f32 then resolves finely: a kernel that is off by 1e-4 in its update fails the
+/// 1e-5 tolerance instead of hiding under the rounding of large parameters.
+fn param(name: &str, shape: &[usize], seed: u64, role: ParamRole) -> Param {
+    let n = shape.iter().product();
+    Param {
+        name: name.into(),
+        value: Tensor::new(shape.to_vec(), random(seed, n, 0.01)).unwrap(),
+        role,
+    }
+}
+
+/// Elementwise optimizers: 3 steps on 64×48 parameters (and a 48-vector), relative 1e-5.
+#[test]
+fn elementwise_optimizers_match_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let params = [
+        param("w", &[64, 48], 1, ParamRole::Auto),
+        param("b", &[48], 2, ParamRole::Auto),
+    ];
+    for json in [
+        r#"{"name":"sgd","lr":0.1}"#,
+        r#"{"name":"sgd","lr":0.1,"momentum":0.9,"nesterov":true,"weight_decay":0.01}"#,
+        r#"{"name":"sgd","lr":0.1,"momentum":0.9,"dampening":0.3,"maximize":true}"#,
+        r#"{"name":"adam","lr":0.01,"weight_decay":0.1,"amsgrad":true}"#,
+        r#"{"name":"adamw","lr":0.01,"betas":[0.8,0.99],"eps_mode":"before_bias_correction"}"#,
+        r#"{"name":"sgd_schedulefree","lr":0.1,"momentum":0.9,"weight_decay":0.01,"warmup_steps":2}"#,
+        r#"{"name":"adamw_schedulefree","lr":0.01,"weight_decay":0.01,"warmup_steps":2}"#,
+        r#"{"name":"adamw_schedulefree","lr":0.01,"warmup_steps":2,"variant":"paper"}"#,
+    ] {
+        let err = optimizer_error(&ctx, json, &params);
+        assert!(err < 1e-5, "{json}: relative error {err:.2e}");
+    }
+}
+
+/// Muon, SpecGD and AMUSE (orthogonalization on the GPU, or for SpecGD's SVD on the host):
+/// 3 steps on 64×48, 48×64, a stack of three 12×20 matrices (orthogonalized one by one), a
+/// conv filter [16, 2, 3, 3] (flattened to 16×18), a diagonal and a vector, relative 1e-4.
+#[test]
+fn matrix_optimizers_match_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let params = [
+        param("tall", &[64, 48], 3, ParamRole::Auto),
+        param("wide", &[48, 64], 4, ParamRole::Auto),
+        param("stack", &[3, 12, 20], 7, ParamRole::Auto),
+        param("conv", &[16, 2, 3, 3], 8, ParamRole::Auto),
+        param("diag", &[2], 5, ParamRole::Diagonal),
+        param("bias", &[48], 6, ParamRole::Auto),
+    ];
+    for json in [
+        r#"{"name":"muon","lr":0.02,"weight_decay":0.1}"#,
+        r#"{"name":"muon","lr":0.02,"nesterov":false,"adjust_lr_fn":"match_rms_adamw","orthogonalizer":"polar_express"}"#,
+        r#"{"name":"specgd","lr":0.01}"#,
+        r#"{"name":"amuse","lr":0.02,"warmup_steps":2,"beta1":0.6,"rho":0.8,"weight_decay":0.1,"aux":{"lr":0.01,"weight_decay":0.1}}"#,
+        r#"{"name":"amuse","lr":0.02,"warmup_steps":1,"explicit_x":true,"weight_decay_at_y":0.05}"#,
+    ] {
+        let err = optimizer_error(&ctx, json, &params);
+        assert!(err < 1e-4, "{json}: relative error {err:.2e}");
+    }
+}
+
+/// Newton–Schulz composed on the GPU (no read-back between iterations) against the CPU, 1e-4.
+#[test]
+fn newton_schulz_matches_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let scratch = ReduceScratch::new(&ctx);
+    let ns = Orthogonalizer::NewtonSchulz {
+        coefficients: MUON_NS_COEFFICIENTS.map(|c| c as f32),
+        steps: 5,
+        eps: 1e-7,
+    };
+    for (rows, cols) in [(48, 64), (64, 48), (100, 3), (128, 128)] {
+        for orth in [ns.clone(), Orthogonalizer::PolarExpress { steps: 5 }] {
+            let g = random(rows as u64 * 1000 + cols as u64, rows * cols, 1.0);
+            let want = orth.apply(&g, rows, cols).unwrap();
+            let u = ctx.buffer_from(&g);
+            let mut enc = ctx.encoder();
+            let out =
+                optim::newton_schulz(&ctx, &mut enc, &scratch, &u, (rows, cols), &orth).unwrap();
+            ctx.submit(enc);
+            let err = rel_err(&read(&ctx, &out), &want);
+            assert!(err < 1e-4, "{rows}x{cols} {orth:?}: {err:.2e}");
+        }
+    }
+    let v = random(9, 7, 1.0);
+    let u = ctx.buffer_from(&v);
+    let mut enc = ctx.encoder();
+    let out = optim::newton_schulz_diagonal(&ctx, &mut enc, &scratch, &u, &ns).unwrap();
+    ctx.submit(enc);
+    assert!(rel_err(&read(&ctx, &out), &ns.apply_diagonal(&v)) < 1e-5);
+}
