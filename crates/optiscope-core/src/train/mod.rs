@@ -1,18 +1,23 @@
-//! Training a classifier, written once for every device: an MLP whose weight matrices pass
-//! through a quantizer ([`crate::quant`]) on the way forward, trained with any optimizer of
-//! [`crate::optim`] in minibatches, evaluated with hard-quantized weights.
+//! The one trainer, written once for every device: a [`Model`] (the MLP today), a [`Loss`] of
+//! its output, a [`WeightTransform`] of its weight matrices (the quantizers of [`crate::quant`],
+//! [`quantizer::Quantizer`]), a [`GradientSource`] (backpropagation, [`gradient::Backprop`]) and
+//! any optimizer of [`crate::optim`], in minibatches, evaluated with the transform's evaluation
+//! weights (hard quantization).
 //!
 //! * weights and biases, their optimizer and the data live on the [`Device`];
-//! * each quantizer's few learnable scalars (step α, noise σ, bit gates) live on the host and are
+//! * the transform's few learnable scalars (step α, noise σ, bit gates) live on the host and are
 //!   trained by a second instance of the same optimizer config (CPU executor), from gradients the
 //!   device reduces to `DPARAMS` numbers per layer;
 //! * every random draw (shuffles, Gumbel noise, DropBits, gates) is addressed by Philox counters
 //!   from `(seed, epoch, step)`, so a run resumed from a checkpoint repeats the uninterrupted run
-//!   bit for bit.
+//!   bit for bit; checkpoint state is read and written by `state.rs` and each part's `save`.
 
 pub mod checkpoint;
+pub mod gradient;
 pub mod loss;
+pub mod quantizer;
 mod state;
+pub mod transform;
 
 use std::collections::BTreeMap;
 
@@ -21,16 +26,17 @@ use thiserror::Error;
 
 use crate::config::ConfigError;
 use crate::data::{self, Dataset};
-use crate::device::quant::categorical::{open_unit, MAX_BITS};
-use crate::device::quant::kernel::{KernelMode, ProxScalars, QuantSpec, DPARAMS};
-use crate::device::{Counter, Cpu, Device, DeviceError, Mat, QuantOut};
+use crate::device::{Device, DeviceError, Mat};
 use crate::models::{Mlp, Model};
-use crate::optim::{Executor, OptimError, OptimizerConfig, Param, ParamRole};
-use crate::quant::dropbits::{self, hard_concrete, hard_concrete_open_prob};
-use crate::quant::{self, QuantConfig, QuantMethod};
+use crate::optim::{Executor, OptimError, OptimizerConfig, Param};
+use crate::quant::{QuantConfig, QuantMethod};
 use crate::rng::{stream, Philox, StreamKind};
-use crate::tensor::Tensor;
+#[cfg(test)]
+use gradient::Forward;
+use gradient::{with_transformed, Backprop, Batch, GradientSource, Gradients};
 use loss::{Loss, LossOut, SoftmaxCrossEntropy};
+use quantizer::Quantizer;
+use transform::{ModelState, WeightTransform};
 
 pub use checkpoint::Checkpoint;
 
@@ -129,7 +135,7 @@ impl TrainConfig {
             ));
         }
         if self.quant.method == QuantMethod::Proxquant && self.quant.revised {
-            check_revised_proxquant(&self.optimizer)?;
+            quantizer::check_revised_proxquant(&self.optimizer)?;
         }
         self.optimizer.validate().map_err(|e| e.within("optimizer"))
     }
@@ -276,69 +282,25 @@ struct Position {
     seen: u64,
 }
 
-/// What [`Trainer::minibatch_forward`] computes.
-struct MinibatchForward<D: Device> {
-    /// Rows in the minibatch.
-    n: usize,
-    /// Their labels.
-    y: D::Buf,
-    /// The input and every layer's output (the last are the logits).
-    acts: Vec<D::Buf>,
-    /// Each weight matrix as the forward used it (None: the latent weights themselves).
-    qw: Vec<Option<D::Buf>>,
-    /// Each quantized layer's derivatives, for the backward pass.
-    backs: Vec<Option<QuantBack<D>>>,
-}
-
-/// What the backward pass needs of one quantized weight matrix.
-struct QuantBack<D: Device> {
-    /// `∂x̂/∂w` per weight (the straight-through or relaxed gain).
-    gain: D::Buf,
-    /// `∂x̂/∂(quantizer parameters)` per weight, `DPARAMS` per row.
-    dparams: D::Buf,
-    /// The hard-concrete gates of learned bits.
-    gates: Option<Gates>,
-}
-
-/// What [`Trainer::minibatch_grads`] computes.
-struct MinibatchGrads<D: Device> {
-    /// Rows in the minibatch.
-    n: usize,
-    /// `[Σ loss, number correct]` over the rows.
-    stats: D::Buf,
-    /// One gradient per model parameter (`w0, b0, w1, …`), of the mean loss.
-    grads: Vec<D::Buf>,
-    /// One gradient per quantizer parameter (host tensors).
-    qgrads: Vec<Tensor>,
-}
-
-/// Host-side state of one layer's quantizer.
-#[derive(Debug, Clone, PartialEq)]
-struct LayerQuant {
-    /// Index of its first parameter in `qparams` (None: nothing learnable).
-    first: Option<usize>,
-    /// STE and ProxQuant: the step, refreshed from the weights at each epoch start.
-    scale: f32,
-}
-
 /// A steppable training run on device `D`.
 pub struct Trainer<D: Device> {
     cfg: TrainConfig,
     /// The model: its parameters, forward and backward.
     model: Box<dyn Model<D>>,
-    /// The indices of its weight matrices (what the quantizer transforms), in layer order.
+    /// The indices of its weight matrices (what the transform transforms), in layer order.
     weights: Vec<usize>,
     /// The loss of its output.
     loss: Box<dyn Loss<D>>,
+    /// What the weight matrices pass through on the way forward (the quantizer).
+    transform: Box<dyn WeightTransform<D>>,
+    /// How a minibatch becomes gradients.
+    source: Box<dyn GradientSource<D>>,
     /// Features per row of the data.
     input_dim: usize,
     dev: D,
     metas: Vec<Param>,
     params: Vec<D::Buf>,
     opt: Box<dyn Executor<D>>,
-    quant: Vec<LayerQuant>,
-    qparams: Vec<Param>,
-    qopt: Option<Box<dyn Executor<Cpu>>>,
     train: Split<D>,
     test: Split<D>,
     order: Vec<u32>,
@@ -379,59 +341,14 @@ impl<D: Device + 'static> Trainer<D> {
             .optimizer
             .build_on(&mut dev, &metas)
             .map_err(|e| e.within("optimizer"))?;
-        let layers = weights.len();
-        let q = &cfg.quant;
-        let mut quant = Vec::with_capacity(layers);
-        let mut qparams = Vec::new();
-        for l in 0..layers {
-            let w = metas[weights[l]].value.data();
-            let max_abs = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let mut lq = LayerQuant {
-                first: None,
-                scale: 0.0,
-            };
-            let scalar = |name: String, v: f64| Param {
-                name,
-                value: Tensor::sized(vec![1], vec![v as f32]),
-                role: ParamRole::Vector,
-            };
-            match q.method {
-                QuantMethod::None | QuantMethod::Ste | QuantMethod::Proxquant => {}
-                QuantMethod::Lsq => {
-                    lq.first = Some(qparams.len());
-                    qparams.push(scalar(
-                        format!("w{l}.step"),
-                        f64::from(quant::lsq_init(w, q.bits)),
-                    ));
-                }
-                QuantMethod::Rq | QuantMethod::Srq | QuantMethod::Cpq => {
-                    lq.first = Some(qparams.len());
-                    // α from max|w|/2^{b−1} (spec A1), σ as a fraction of α.
-                    let alpha = f64::from(max_abs) / f64::from(1u32 << (q.bits - 1));
-                    let sigma = alpha * q.sigma_init.unwrap_or(1.0 / 3.0);
-                    qparams.push(scalar(format!("w{l}.log_alpha"), alpha.ln()));
-                    qparams.push(scalar(format!("w{l}.log_sigma"), sigma.ln()));
-                    if let Some(lb) = &q.learn_bits {
-                        let n = q.bits as usize - 1;
-                        qparams.push(Param {
-                            name: format!("w{l}.gate_log_a"),
-                            value: Tensor::sized(vec![n], vec![lb.init_log_a as f32; n]),
-                            role: ParamRole::Vector,
-                        });
-                    }
-                }
-            }
-            quant.push(lq);
-        }
-        let qopt = if qparams.is_empty() {
-            None
-        } else {
-            Some(
-                quant_optimizer(&cfg.optimizer)
-                    .build_on(&mut Cpu, &qparams)
-                    .map_err(|e| e.within("optimizer"))?,
-            )
-        };
+        let init_weights: Vec<&crate::tensor::Tensor> =
+            weights.iter().map(|&i| &metas[i].value).collect();
+        let transform: Box<dyn WeightTransform<D>> = Box::new(Quantizer::new(
+            &cfg.quant,
+            &cfg.optimizer,
+            cfg.seed,
+            &init_weights,
+        )?);
         let upload = |dev: &mut D, d: &Dataset| Split {
             x: dev.upload(&d.features),
             y: dev.upload(&d.labels.iter().map(|&l| l as f32).collect::<Vec<_>>()),
@@ -450,14 +367,13 @@ impl<D: Device + 'static> Trainer<D> {
             model,
             weights,
             loss,
+            transform,
+            source: Box::new(Backprop),
             input_dim,
             dev,
             metas,
             params,
             opt,
-            quant,
-            qparams,
-            qopt,
             train,
             test,
             order: vec![],
@@ -539,132 +455,11 @@ impl<D: Device + 'static> Trainer<D> {
         self.order = order;
     }
 
-    /// STE's `max|w|/Q_P` and ProxQuant's `2·mean|w|/√Q_P` from the current weights.
+    /// The transform's data-derived state from the current weights.
     fn refresh_scales(&mut self) -> Result<(), TrainError> {
-        let method = self.cfg.quant.method;
-        if matches!(method, QuantMethod::Ste | QuantMethod::Proxquant) {
-            for l in 0..self.quant.len() {
-                let w = self.dev.download(&self.params[self.weights[l]])?;
-                self.quant[l].scale = if method == QuantMethod::Ste {
-                    let (_, qp) =
-                        quant::signed_range(self.cfg.quant.bits, self.cfg.quant.restricted);
-                    w.iter().fold(0.0f32, |m, v| m.max(v.abs())) / qp as f32
-                } else {
-                    quant::lsq_init(&w, self.cfg.quant.bits)
-                }
-                .max(f32::MIN_POSITIVE);
-            }
-        }
+        let weights: Vec<&D::Buf> = self.weights.iter().map(|&i| &self.params[i]).collect();
+        self.transform.refresh(&mut self.dev, &weights)?;
         Ok(())
-    }
-
-    fn qvalue(&self, i: usize) -> f64 {
-        f64::from(self.qparams[i].value.data()[0])
-    }
-
-    /// The step α and noise σ of layer `l`'s grid.
-    fn alpha_sigma(&self, l: usize) -> (f64, f64) {
-        let q = &self.quant[l];
-        match (self.cfg.quant.method, q.first) {
-            (QuantMethod::Lsq, Some(i)) => (self.qvalue(i), 0.0),
-            (m, Some(i)) if m.is_categorical() => (self.qvalue(i).exp(), self.qvalue(i + 1).exp()),
-            _ => (f64::from(q.scale), 0.0),
-        }
-    }
-
-    fn gate_log_a(&self, l: usize) -> Option<Vec<f64>> {
-        let first = self.quant[l].first?;
-        self.cfg.quant.learn_bits.as_ref()?;
-        Some(
-            self.qparams[first + 2]
-                .value
-                .data()
-                .iter()
-                .map(|&v| f64::from(v))
-                .collect(),
-        )
-    }
-
-    /// Level keep weights at evaluation: all levels, or the learned bit-width.
-    fn eval_keep(&self, l: usize) -> [f32; MAX_BITS as usize] {
-        let mut keep = [1.0; MAX_BITS as usize];
-        if let Some(la) = self.gate_log_a(l) {
-            let bits = dropbits::learned_bits(&la) as usize;
-            for (j, k) in keep.iter_mut().enumerate() {
-                if j >= bits {
-                    *k = 0.0;
-                }
-            }
-        }
-        keep
-    }
-
-    /// The kernel spec of layer `l` for evaluation (hard quantization), or None in full precision.
-    fn eval_spec(&self, l: usize) -> Option<QuantSpec> {
-        let q = &self.cfg.quant;
-        let (alpha, sigma) = self.alpha_sigma(l);
-        let mode = match q.method {
-            QuantMethod::None => return None,
-            m if m.is_categorical() => KernelMode::MultiClass,
-            _ => KernelMode::Nearest,
-        };
-        Some(QuantSpec {
-            mode,
-            bits: q.bits,
-            alpha: alpha as f32,
-            sigma: sigma as f32,
-            tau: q.tau as f32,
-            extend_edges: q.extend_edges,
-            restricted: q.restricted,
-            keep: self.eval_keep(l),
-            zero_point: 0,
-        })
-    }
-
-    /// Layer `l`'s training spec, Gumbel noise, and the gates with `∂K/∂log a` (CPQ learn_bits).
-    #[allow(clippy::type_complexity)]
-    fn train_spec(&mut self, l: usize) -> (Option<QuantSpec>, Option<D::Buf>, Option<Gates>) {
-        let q = self.cfg.quant.clone();
-        let Some(mut spec) = self.eval_spec(l) else {
-            return (None, None, None);
-        };
-        let rng = self.rng();
-        let step = self.pos.step;
-        let mut gates = None;
-        match q.method {
-            QuantMethod::Proxquant => return (None, None, None), // trains the latent weights as is
-            QuantMethod::Rq => {
-                spec.mode = KernelMode::Relaxed;
-                let k = 1usize << q.bits;
-                let n = self.metas[self.weights[l]].value.len();
-                let s = stream(StreamKind::Quant, (l as u32) << 16);
-                let base = step * (n * k) as u64;
-                let at = Counter {
-                    seed: self.cfg.seed,
-                    stream: s,
-                    offset: base,
-                };
-                return (Some(spec), Some(self.dev.gumbel(at, n * k)), None);
-            }
-            QuantMethod::Srq | QuantMethod::Cpq => {
-                let s = stream(StreamKind::Quant, ((l as u32) << 16) | 1);
-                let levels = q.bits as usize - 1;
-                let u: Vec<f64> = (0..levels as u64)
-                    .map(|j| open_unit(rng.u32_at(s, step * levels as u64 + j)))
-                    .collect();
-                if let Some(la) = self.gate_log_a(l) {
-                    let g = Gates::sample(&la, &u);
-                    spec.keep = g.keep();
-                    gates = Some(g);
-                } else if let Some(db) = &q.dropbits {
-                    spec.keep = db.keep(q.bits, &u).map(|v| v as f32);
-                } else {
-                    spec.keep = [1.0; MAX_BITS as usize];
-                }
-            }
-            _ => {}
-        }
-        (Some(spec), None, gates)
     }
 
     /// The model's forward pass over `n` rows `x`, each weight matrix replaced by its
@@ -674,106 +469,50 @@ impl<D: Device + 'static> Trainer<D> {
         self.model.forward(&mut self.dev, &params, x, n)
     }
 
-    /// The current minibatch's training forward: its labels, the activations of every layer
-    /// (the last are the logits) and each weight matrix's quantization. Changes nothing; the
-    /// epoch must have started.
-    fn minibatch_forward(&mut self) -> MinibatchForward<D> {
+    /// The current minibatch as a gradient source sees it (the epoch must have started).
+    fn batch(&mut self) -> Batch<'_, D> {
         let bs = self.cfg.batch_size;
         let start = self.pos.batch as usize * bs;
         let rows: Vec<u32> = self.order[start..(start + bs).min(self.train.n)].to_vec();
-        let n = rows.len();
-        let layers = self.weights.len();
         let x = self.train.x(&mut self.dev, self.input_dim, &rows);
         let y = self.train.y(&mut self.dev, &rows);
-        // Quantize every weight matrix.
-        let mut qw: Vec<Option<D::Buf>> = Vec::with_capacity(layers);
-        let mut backs = Vec::with_capacity(layers);
-        for l in 0..layers {
-            let (spec, noise, gates) = self.train_spec(l);
-            match spec {
-                Some(spec) => {
-                    let QuantOut {
-                        xhat,
-                        gain,
-                        dparams,
-                    } = self
-                        .dev
-                        .quantize(&self.params[self.weights[l]], &spec, noise.as_ref());
-                    qw.push(Some(xhat));
-                    backs.push(Some(QuantBack {
-                        gain,
-                        dparams,
-                        gates,
-                    }));
-                }
-                None => {
-                    qw.push(None);
-                    backs.push(None);
-                }
-            }
-        }
-        let acts = self.forward(x, &qw, n);
-        MinibatchForward {
-            n,
+        Batch {
+            dev: &mut self.dev,
+            model: self.model.as_ref(),
+            loss: self.loss.as_mut(),
+            transform: self.transform.as_mut(),
+            params: &mut self.params,
+            weights: &self.weights,
+            x,
             y,
-            acts,
-            qw,
-            backs,
+            n: rows.len(),
+            step: self.pos.step,
         }
     }
 
+    /// The current minibatch's training forward: its labels, the activations of every layer
+    /// (the last are the logits) and each weight matrix's transform. Changes nothing.
+    #[cfg(test)]
+    fn minibatch_forward(&mut self) -> Forward<D> {
+        self.batch().forward()
+    }
+
     /// The current minibatch's loss statistics and gradients (of the mean loss) with respect to
-    /// every model parameter and every quantizer parameter, at the current state; changes
-    /// nothing. The epoch must have started.
-    fn minibatch_grads(&mut self) -> Result<MinibatchGrads<D>, TrainError> {
-        let MinibatchForward {
-            n,
-            y,
-            acts,
-            qw,
-            backs,
-        } = self.minibatch_forward();
-        let out = acts
-            .last()
-            .unwrap_or_else(|| unreachable!("a forward pass has an output"));
-        let LossOut { d_output, stats } = self.loss.loss(&mut self.dev, out, &y, n);
-        let params = with_transformed(&self.params, &self.weights, &qw);
-        let mut grads = self
-            .model
-            .backward(&mut self.dev, &params, &acts, d_output, n);
-        let mut qgrads: Vec<Tensor> = self
-            .qparams
-            .iter()
-            .map(|p| Tensor::zeros(p.value.shape()))
-            .collect();
-        // Through each weight transform: ∂L/∂w = gain ⊙ ∂L/∂x̂, and its parameters' gradients
-        // Σ ∂L/∂x̂ · ∂x̂/∂θ (the layers last to first, as the backward produced them).
-        for l in (0..self.weights.len()).rev() {
-            let Some(QuantBack {
-                gain,
-                dparams,
-                gates,
-            }) = &backs[l]
-            else {
-                continue;
-            };
-            let i = self.weights[l];
-            if let Some(first) = self.quant[l].first {
-                let nw = self.metas[i].value.len();
-                let sums = self
-                    .dev
-                    .weighted_col_sums(&grads[i], Mat::new(dparams, nw, DPARAMS));
-                let sums = self.dev.download(&sums)?;
-                self.quant_grads(l, first, &sums, gates.as_ref(), &mut qgrads);
-            }
-            grads[i] = self.dev.mul(&grads[i], gain);
-        }
-        Ok(MinibatchGrads {
-            n,
-            stats,
-            grads,
-            qgrads,
-        })
+    /// every model parameter and every transform parameter, at the current state, from the
+    /// gradient source; changes nothing. The epoch must have started.
+    fn minibatch_grads(&mut self) -> Result<Gradients<D>, TrainError> {
+        // The source is taken out while it borrows the rest of the trainer through the batch.
+        let mut source = std::mem::replace(&mut self.source, Box::new(Backprop));
+        let out = source.gradients(self.batch());
+        self.source = source;
+        out
+    }
+
+    /// Rows in the current minibatch.
+    fn current_rows(&self) -> usize {
+        let bs = self.cfg.batch_size;
+        let start = self.pos.batch as usize * bs;
+        (start + bs).min(self.train.n) - start
     }
 
     /// One minibatch. Returns the epoch's metrics when it completes the epoch.
@@ -784,11 +523,11 @@ impl<D: Device + 'static> Trainer<D> {
         if !self.epoch_started {
             self.start_epoch()?;
         }
-        let MinibatchGrads {
-            n,
+        let n = self.current_rows();
+        let Gradients {
             stats,
             grads,
-            qgrads,
+            host_grads: qgrads,
         } = self.minibatch_grads()?;
         let layers = self.weights.len();
         let grad_refs: Vec<&D::Buf> = grads.iter().collect();
@@ -814,28 +553,18 @@ impl<D: Device + 'static> Trainer<D> {
             return Err(diverged(what, f64::from(sums[i])));
         }
         if let Some(p) = qgrads.iter().position(|g| !g.all_finite()) {
-            let what = format!("gradient of quant.{}", self.qparams[p].name);
+            let what = format!("gradient of quant.{}", self.transform.params()[p].name);
             let bad = qgrads[p].data().iter().find(|v| !v.is_finite());
             return Err(diverged(what, bad.map_or(f64::NAN, |&v| f64::from(v))));
         }
         self.opt.step(&mut self.dev, &mut self.params, &grad_refs)?;
-        if let Some(qopt) = &mut self.qopt {
-            let mut bufs: Vec<Vec<f32>> = self
-                .qparams
-                .iter_mut()
-                .map(|p| std::mem::take(p.value.data_vec_mut()))
-                .collect();
-            let grads: Vec<&Vec<f32>> = qgrads.iter().map(Tensor::data_vec).collect();
-            let res = qopt.step(&mut Cpu, &mut bufs, &grads);
-            for (p, b) in self.qparams.iter_mut().zip(bufs) {
-                *p.value.data_vec_mut() = b;
-            }
-            res?;
-            self.clamp_qparams();
-        }
-        if self.cfg.quant.method == QuantMethod::Proxquant {
-            self.prox_step()?;
-        }
+        let model = ModelState {
+            params: &mut self.params,
+            weights: &self.weights,
+            opt: self.opt.as_ref(),
+        };
+        self.transform
+            .after_step(&mut self.dev, &qgrads, model, self.pos.epoch)?;
         self.pos.loss_sum += f64::from(stats[0]);
         self.pos.correct += f64::from(stats[1]);
         self.pos.seen += n as u64;
@@ -866,83 +595,6 @@ impl<D: Device + 'static> Trainer<D> {
         Ok(Some(m))
     }
 
-    /// Keeps learned steps positive and finite (a step cannot cross zero).
-    fn clamp_qparams(&mut self) {
-        if self.cfg.quant.method == QuantMethod::Lsq {
-            for p in &mut self.qparams {
-                let v = &mut p.value.data_mut()[0];
-                *v = v.max(1e-6);
-            }
-        }
-    }
-
-    /// Chain rule from `Σ_i ∂L/∂x̂_i · ∂x̂_i/∂(α, σ, K)` to the layer's host parameters.
-    fn quant_grads(
-        &self,
-        l: usize,
-        first: usize,
-        sums: &[f32],
-        gates: Option<&Gates>,
-        out: &mut [Tensor],
-    ) {
-        let q = &self.cfg.quant;
-        let (alpha, sigma) = self.alpha_sigma(l);
-        match q.method {
-            QuantMethod::Lsq => {
-                let nw = self.metas[self.weights[l]].value.len();
-                let g = quant::lsq_grad_scale(nw, q.bits);
-                out[first].data_mut()[0] = g * sums[0];
-            }
-            m if m.is_categorical() => {
-                out[first].data_mut()[0] = (alpha * f64::from(sums[0])) as f32;
-                out[first + 1].data_mut()[0] = (sigma * f64::from(sums[1])) as f32;
-                if let (Some(g), Some(lb)) = (gates, &q.learn_bits) {
-                    let dk: Vec<f64> = (0..q.bits as usize)
-                        .map(|j| f64::from(sums[2 + j]))
-                        .collect();
-                    let grad = g.grad_log_a(&dk, lb.lambda);
-                    for (o, v) in out[first + 2].data_mut().iter_mut().zip(grad) {
-                        *o = v as f32;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// ProxQuant's prox after the optimizer step, `λ_t = reg_rate · epoch`.
-    fn prox_step(&mut self) -> Result<(), TrainError> {
-        let q = self.cfg.quant.clone();
-        let lambda = q.reg_rate * self.pos.epoch as f64;
-        if lambda == 0.0 {
-            return Ok(());
-        }
-        let threshold = (self.cfg.optimizer.lr() * lambda) as f32;
-        let layers = self.quant.len();
-        let scalars: Vec<ProxScalars> = (0..layers)
-            .map(|l| ProxScalars::signed(q.bits, self.quant[l].scale, threshold))
-            .collect();
-        if !q.revised {
-            for (l, s) in scalars.iter().enumerate() {
-                self.dev
-                    .prox_grid(&mut self.params[self.weights[l]], None, s);
-            }
-            return Ok(());
-        }
-        let (beta2, eps) = adam_precond(&self.cfg.optimizer)
-            .ok_or_else(|| ConfigError::invalid("quant.revised", true, "needs adam or adamw"))?;
-        revised_prox(
-            &mut self.dev,
-            &mut self.params,
-            &self.weights,
-            self.opt.as_ref(),
-            &scalars,
-            beta2,
-            eps,
-        )?;
-        Ok(())
-    }
-
     /// Test loss and accuracy with hard-quantized weights (in the optimizer's eval mode).
     pub fn evaluate_test(&mut self) -> Result<(f64, f64), TrainError> {
         self.evaluate(false)
@@ -963,25 +615,10 @@ impl<D: Device + 'static> Trainer<D> {
     ) -> Result<T, TrainError> {
         let eval = self.opt.eval_params(&mut self.dev, &self.params);
         let train = std::mem::replace(&mut self.params, eval);
-        let qtrain: Option<Vec<Vec<f32>>> = self.qopt.as_ref().map(|qopt| {
-            let bufs: Vec<Vec<f32>> = self
-                .qparams
-                .iter()
-                .map(|p| p.value.data().to_vec())
-                .collect();
-            let qeval = qopt.eval_params(&mut Cpu, &bufs);
-            for (p, e) in self.qparams.iter_mut().zip(qeval) {
-                *p.value.data_vec_mut() = e;
-            }
-            bufs
-        });
+        let qtrain = self.transform.enter_eval();
         let out = f(self);
         self.params = train;
-        if let Some(bufs) = qtrain {
-            for (p, b) in self.qparams.iter_mut().zip(bufs) {
-                *p.value.data_vec_mut() = b;
-            }
-        }
+        self.transform.leave_eval(qtrain);
         out
     }
 
@@ -992,11 +629,8 @@ impl<D: Device + 'static> Trainer<D> {
     fn evaluate_here(&mut self, train: bool) -> Result<(f64, f64), TrainError> {
         let weights: Vec<Option<D::Buf>> = (0..self.weights.len())
             .map(|l| {
-                self.eval_spec(l).map(|spec| {
-                    self.dev
-                        .quantize(&self.params[self.weights[l]], &spec, None)
-                        .xhat
-                })
+                let w = &self.params[self.weights[l]];
+                self.transform.eval(&mut self.dev, l, w)
             })
             .collect();
         let n_all = if train { self.train.n } else { self.test.n };
@@ -1029,49 +663,7 @@ impl<D: Device + 'static> Trainer<D> {
 
     fn layer_view_here(&mut self, l: usize) -> Result<LayerView, TrainError> {
         let weights = self.dev.download(&self.params[self.weights[l]])?;
-        let q = self.cfg.quant.clone();
-        let Some(spec) = self.eval_spec(l) else {
-            return Ok(LayerView {
-                xhat: weights.clone(),
-                weights,
-                grid: vec![],
-                levels: vec![],
-                keep: vec![],
-                stats: LayerStats {
-                    bits: 32,
-                    alpha: 0.0,
-                    near_frac: 1.0,
-                    mse: 0.0,
-                },
-            });
-        };
-        let xhat = crate::device::quant::kernel::quantize(&weights, &spec, &[]).xhat;
-        let (kmin, kmax) = {
-            let (qn, qp) = quant::signed_range(q.bits, q.restricted && !q.method.is_categorical());
-            (-qn, qp)
-        };
-        let grid: Vec<f32> = (kmin..=kmax).map(|k| spec.alpha * k as f32).collect();
-        let levels: Vec<u32> = (kmin..=kmax).map(|k| quant::bit_level(k, q.bits)).collect();
-        let keep = spec.keep[..q.bits as usize].to_vec();
-        let bits = if q.learn_bits.is_some() {
-            keep.iter().filter(|&&k| k > 0.0).count() as u32
-        } else {
-            q.bits
-        };
-        let stats = LayerStats {
-            bits,
-            alpha: f64::from(spec.alpha),
-            near_frac: quant::near_frac(&weights, &xhat, spec.alpha, 0.1),
-            mse: quant::mse(&weights, &xhat),
-        };
-        Ok(LayerView {
-            weights,
-            xhat,
-            grid,
-            levels,
-            keep,
-            stats,
-        })
+        Ok(self.transform.layer_view(l, weights))
     }
 
     /// Number of weight matrices.
@@ -1086,24 +678,11 @@ impl<D: Device + 'static> Trainer<D> {
             let data = self.dev.download(buf)?;
             c.put(format!("model.{}", m.name), m.value.shape().to_vec(), data);
         }
-        for p in &self.qparams {
-            c.put(
-                format!("quant.{}", p.name),
-                p.value.shape().to_vec(),
-                p.value.data().to_vec(),
-            );
-        }
+        self.transform.save(&mut c)?;
         let scalars = state::save_executor(&mut self.dev, self.opt.as_mut(), "optim.", &mut c)?;
-        let qscalars = match &mut self.qopt {
-            Some(qopt) => state::save_executor(&mut Cpu, qopt.as_mut(), "qoptim.", &mut c)?,
-            None => BTreeMap::new(),
-        };
         c.meta.insert("config".into(), json(&self.cfg));
         c.meta.insert("position".into(), json(&self.pos));
         c.meta.insert("optim_scalars".into(), json(&scalars));
-        c.meta.insert("qoptim_scalars".into(), json(&qscalars));
-        let scales: Vec<f32> = self.quant.iter().map(|q| q.scale).collect();
-        c.meta.insert("quant_scales".into(), json(&scales));
         Ok(c)
     }
 
@@ -1156,41 +735,13 @@ impl<D: Device + 'static> Trainer<D> {
             let data = c.take(&name, self.metas[i].value.len()).map_err(bad)?;
             self.params[i] = self.dev.upload(&data);
         }
-        for p in &mut self.qparams {
-            let data = c
-                .take(&format!("quant.{}", p.name), p.value.len())
-                .map_err(bad)?;
-            p.value.data_mut().copy_from_slice(&data);
-        }
-        let parse = |key: &str| -> Result<serde_json::Value, TrainError> {
-            let s = c
-                .meta
-                .get(key)
-                .ok_or_else(|| bad(format!("no `{key}` metadata")))?;
-            serde_json::from_str(s).map_err(|e| bad(format!("`{key}` metadata: {e}")))
-        };
-        let pos: Position = serde_json::from_value(parse("position")?)
-            .map_err(|e| bad(format!("position: {e}")))?;
+        let pos: Position = parse_meta(&c, "position")?;
         self.check_position(&pos)
             .map_err(|e| bad(format!("position: {e}")))?;
-        let scalars: BTreeMap<String, f64> = serde_json::from_value(parse("optim_scalars")?)
-            .map_err(|e| bad(format!("optim_scalars: {e}")))?;
-        let qscalars: BTreeMap<String, f64> = serde_json::from_value(parse("qoptim_scalars")?)
-            .map_err(|e| bad(format!("qoptim_scalars: {e}")))?;
-        let scales: Vec<f32> = serde_json::from_value(parse("quant_scales")?)
-            .map_err(|e| bad(format!("quant_scales: {e}")))?;
-        if scales.len() != self.quant.len() {
-            return Err(bad("quant_scales: wrong number of layers".into()));
-        }
+        let scalars: BTreeMap<String, f64> = parse_meta(&c, "optim_scalars")?;
         state::load_executor(&mut self.dev, self.opt.as_mut(), "optim.", &mut c, &scalars)
             .map_err(bad)?;
-        if let Some(qopt) = &mut self.qopt {
-            state::load_executor(&mut Cpu, qopt.as_mut(), "qoptim.", &mut c, &qscalars)
-                .map_err(bad)?;
-        }
-        for (q, s) in self.quant.iter_mut().zip(scales) {
-            q.scale = s;
-        }
+        self.transform.restore(&mut c)?;
         if let Some(extra) = c.tensors.keys().next() {
             return Err(bad(format!(
                 "unexpected tensor `{extra}` (a different model or optimizer?)"
@@ -1213,167 +764,16 @@ fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|e| format!("\"unserializable: {e}\""))
 }
 
-/// The optimizer of the quantizer's own parameters: the run's config without weight decay (which
-/// would pull log-steps and gate logits toward 0 regardless of the loss) and without parameter
-/// groups (they name the model's parameters).
-fn quant_optimizer(cfg: &OptimizerConfig) -> OptimizerConfig {
-    fn strip(v: &mut serde_json::Value) {
-        if let serde_json::Value::Object(map) = v {
-            for (k, val) in map.iter_mut() {
-                if k.starts_with("weight_decay") {
-                    *val = serde_json::json!(0.0);
-                } else {
-                    strip(val);
-                }
-            }
-            map.remove("param_groups");
-        }
-    }
-    let mut v = serde_json::to_value(cfg).unwrap_or_default();
-    strip(&mut v);
-    serde_json::from_value(v).unwrap_or_else(|_| cfg.clone())
-}
-
-/// Revised ProxQuant divides by Adam's `√v̂ + ε` with one learning rate: Adam or AdamW in
-/// PyTorch's form, without AMSGrad or per-group learning rates.
-fn check_revised_proxquant(cfg: &OptimizerConfig) -> Result<(), ConfigError> {
-    let why = match cfg {
-        OptimizerConfig::Adam(c) => adam_like_reason(c.amsgrad, c.eps_mode, &c.param_groups),
-        OptimizerConfig::Adamw(c) => adam_like_reason(c.amsgrad, c.eps_mode, &c.param_groups),
-        other => Some(format!("train with adam or adamw, not {}", other.name())),
-    };
-    match why {
-        None => Ok(()),
-        Some(why) => Err(ConfigError::invalid(
-            "quant.revised",
-            true,
-            format!(
-                "revised proxquant takes the prox in Adam's metric: {why} (or set the \
-                 quantizer's revised = false)"
-            ),
-        )),
-    }
-}
-
-fn adam_like_reason(
-    amsgrad: bool,
-    eps_mode: crate::optim::EpsMode,
-    groups: &[crate::optim::ParamGroup],
-) -> Option<String> {
-    if amsgrad {
-        Some("amsgrad is not supported".into())
-    } else if eps_mode != crate::optim::EpsMode::AfterBiasCorrection {
-        Some("eps_mode must be after_bias_correction".into())
-    } else if groups.iter().any(|g| g.lr.is_some()) {
-        Some("per-group learning rates are not supported".into())
-    } else {
-        None
-    }
-}
-
-/// Adam's (β2, ε) when the optimizer is Adam or AdamW.
-fn adam_precond(cfg: &OptimizerConfig) -> Option<(f64, f64)> {
-    match cfg {
-        OptimizerConfig::Adam(c) => Some((c.betas[1], c.eps)),
-        OptimizerConfig::Adamw(c) => Some((c.betas[1], c.eps)),
-        _ => None,
-    }
-}
-
-/// Hard-concrete gates of one layer's bit levels 2..=b, sampled for one step.
-#[derive(Debug, Clone)]
-struct Gates {
-    /// `z_j` (index j − 2).
-    z: Vec<f64>,
-    /// `∂z_j/∂log a_j`.
-    dz: Vec<f64>,
-    /// `log a_j`.
-    log_a: Vec<f64>,
-}
-
-impl Gates {
-    fn sample(log_a: &[f64], u: &[f64]) -> Self {
-        let (z, dz) = log_a
-            .iter()
-            .zip(u)
-            .map(|(&la, &u)| hard_concrete(la, u))
-            .unzip();
-        Self {
-            z,
-            dz,
-            log_a: log_a.to_vec(),
-        }
-    }
-
-    /// Nested keep weights `K_j = Π_{i=2}^{j} z_i`, `K_1 = 1`.
-    fn keep(&self) -> [f32; MAX_BITS as usize] {
-        let mut keep = [1.0f32; MAX_BITS as usize];
-        let mut k = 1.0;
-        for (j, z) in self.z.iter().enumerate() {
-            k *= z;
-            keep[j + 1] = k as f32;
-        }
-        keep
-    }
-
-    /// `∂/∂log a_i` of the loss (through `K_j`, given `∂L/∂K_j` for levels 1..=b) plus
-    /// `λ·∂P(z_i ≠ 0)/∂log a_i`.
-    fn grad_log_a(&self, dk: &[f64], lambda: f64) -> Vec<f64> {
-        let m = self.z.len();
-        (0..m)
-            .map(|i| {
-                // ∂K_j/∂z_i = Π_{2 ≤ m ≤ j, m ≠ i} z_m for j ≥ i.
-                let mut dz_i = 0.0;
-                for j in i..m {
-                    let prod: f64 = (0..=j).filter(|&t| t != i).map(|t| self.z[t]).product();
-                    dz_i += dk[j + 1] * prod;
-                }
-                dz_i * self.dz[i] + lambda * hard_concrete_open_prob(self.log_a[i]).1
-            })
-            .collect()
-    }
-}
-
-/// The model's parameters with each weight matrix `weights[l]` replaced by `transformed[l]`
-/// where there is one (the quantizer's output), as the forward and backward passes use them.
-fn with_transformed<'a, B>(
-    params: &'a [B],
-    weights: &[usize],
-    transformed: &'a [Option<B>],
-) -> Vec<&'a B> {
-    let mut out: Vec<&B> = params.iter().collect();
-    for (&i, t) in weights.iter().zip(transformed) {
-        if let Some(t) = t {
-            out[i] = t;
-        }
-    }
-    out
-}
-
-/// Revised ProxQuant's prox on each weight matrix (layer `l`: scalars
-/// `scalars[l]`, parameter `weights[l]`) in the metric of the optimizer's own second moment: the threshold
-/// `ηλ / (√v̂ + ε)` with `v̂ = v / (1 − β2ᵗ)` per coordinate (ProxGen).
-fn revised_prox<D: Device>(
-    dev: &mut D,
-    params: &mut [D::Buf],
-    weights: &[usize],
-    opt: &dyn Executor<D>,
-    scalars: &[ProxScalars],
-    beta2: f64,
-    eps: f64,
-) -> Result<(), ConfigError> {
-    for (&i, s) in weights.iter().zip(scalars) {
-        let moment = opt
-            .second_moment(i)
-            .ok_or_else(|| ConfigError::invalid("quant.revised", true, "needs adam or adamw"))?;
-        let s = ProxScalars {
-            bias_correction2: (1.0 - beta2.powf(moment.step as f64)) as f32,
-            eps: eps as f32,
-            ..*s
-        };
-        dev.prox_grid(&mut params[i], Some(moment.v), &s);
-    }
-    Ok(())
+/// Metadata `key` of a checkpoint, parsed (the error names the key).
+fn parse_meta<T: serde::de::DeserializeOwned>(c: &Checkpoint, key: &str) -> Result<T, TrainError> {
+    let bad = TrainError::Checkpoint;
+    let s = c
+        .meta
+        .get(key)
+        .ok_or_else(|| bad(format!("no `{key}` metadata")))?;
+    let v: serde_json::Value =
+        serde_json::from_str(s).map_err(|e| bad(format!("`{key}` metadata: {e}")))?;
+    serde_json::from_value(v).map_err(|e| bad(format!("{key}: {e}")))
 }
 
 #[cfg(test)]

@@ -1,8 +1,19 @@
+use super::quantizer::{quant_optimizer, revised_prox, Gates, Quantizer};
 use super::*;
+use crate::device::quant::kernel::{ProxScalars, DPARAMS};
 use crate::device::{Cpu, QuantOps};
 use crate::optim::OptimizerConfig;
-use crate::quant::dropbits::DropBitsConfig;
-use crate::quant::LearnBitsConfig;
+use crate::quant::dropbits::{hard_concrete, hard_concrete_open_prob, DropBitsConfig};
+use crate::quant::{self, LearnBitsConfig};
+use crate::Tensor;
+
+/// The trainer's quantizer, to look inside.
+fn quantizer(t: &mut Trainer<Cpu>) -> &mut Quantizer<Cpu> {
+    t.transform
+        .as_any_mut()
+        .downcast_mut::<Quantizer<Cpu>>()
+        .expect("the trainer's transform is its quantizer")
+}
 
 fn run(cfg: TrainConfig) -> (Trainer<Cpu>, Vec<EpochMetrics>) {
     let (train, test) = cfg.data.load(cfg.test_fraction, cfg.split_seed);
@@ -232,16 +243,12 @@ fn revised_proxquant_two_adam_steps_vector() {
     for (g, want) in grads.iter().zip(want) {
         exec.step(&mut Cpu, &mut params, &[&g.to_vec()]).unwrap();
         let scalars = [ProxScalars::binary(0.1 * 0.05)];
-        revised_prox(
-            &mut Cpu,
-            &mut params,
-            &[0],
-            exec.as_ref(),
-            &scalars,
-            0.999,
-            1e-8,
-        )
-        .unwrap();
+        let model = ModelState {
+            params: &mut params,
+            weights: &[0],
+            opt: exec.as_ref(),
+        };
+        revised_prox(&mut Cpu, model, &scalars, 0.999, 1e-8).unwrap();
         for (got, w) in params[0].iter().zip(want) {
             assert!(
                 (f64::from(*got) - w).abs() < 1e-6,
@@ -489,25 +496,23 @@ fn trainer_gradients_match_finite_differences_of_the_training_loss() {
                 );
             }
         }
-        for q in 0..t.qparams.len() {
+        let nq = quantizer(&mut t).qparams.len();
+        for q in 0..nq {
             let h = 1e-4f32;
-            let base = t.qparams[q].value.data()[0];
-            t.qparams[q].value.data_mut()[0] = base + h;
+            let base = quantizer(&mut t).qparams[q].value.data()[0];
+            quantizer(&mut t).qparams[q].value.data_mut()[0] = base + h;
             let up = minibatch_loss(&mut t);
-            t.qparams[q].value.data_mut()[0] = base - h;
+            quantizer(&mut t).qparams[q].value.data_mut()[0] = base - h;
             let down = minibatch_loss(&mut t);
-            t.qparams[q].value.data_mut()[0] = base;
+            quantizer(&mut t).qparams[q].value.data_mut()[0] = base;
             let fd = (up - down) / (2.0 * f64::from(h));
             assert_fd(
-                &format!("{method:?} quant.{}", t.qparams[q].name),
-                f64::from(g.qgrads[q].data()[0]),
+                &format!("{method:?} quant.{}", quantizer(&mut t).qparams[q].name),
+                f64::from(g.host_grads[q].data()[0]),
                 fd,
             );
         }
-        assert_eq!(
-            t.qparams.len(),
-            if method == QuantMethod::Rq { 4 } else { 0 }
-        );
+        assert_eq!(nq, if method == QuantMethod::Rq { 4 } else { 0 });
     }
 }
 
@@ -543,10 +548,11 @@ fn trainer_gradients_follow_the_chain_rule_of_every_quantizer() {
         fp.order = t.order.clone();
         fp.pos = t.pos;
         fp.params = t.params.clone();
-        let layers = t.quant.len();
+        let layers = t.weights.len();
+        let step = t.pos.step;
         let mut quantized = vec![];
         for l in 0..layers {
-            let (spec, noise, gates) = t.train_spec(l);
+            let (spec, noise, gates) = quantizer(&mut t).train_spec(&mut Cpu, l, step);
             let w = t.params[2 * l].clone();
             let (xhat, gain, dparams) = match &spec {
                 Some(spec) => {
@@ -570,7 +576,7 @@ fn trainer_gradients_follow_the_chain_rule_of_every_quantizer() {
                 let fd = directional_fd(&mut fp, 2 * l + 1, &vb);
                 assert_fd(&format!("{what} biases"), dot(&g.grads[2 * l + 1], &vb), fd);
             }
-            let Some(first) = t.quant[l].first else {
+            let Some(first) = quantizer(&mut t).layers[l].first else {
                 continue;
             };
             // Σ_i ∂L/∂x̂_i · dparams[i][j]: a directional derivative along column j.
@@ -579,7 +585,7 @@ fn trainer_gradients_follow_the_chain_rule_of_every_quantizer() {
             let mut sums: Vec<f64> = (0..DPARAMS)
                 .map(|j| directional_fd(&mut fp, 2 * l, &column(j)))
                 .collect();
-            let (alpha, sigma) = t.alpha_sigma(l);
+            let (alpha, sigma) = quantizer(&mut t).alpha_sigma(l);
             let q = t.cfg.quant.clone();
             let mut want = vec![];
             if q.method == QuantMethod::Lsq {
@@ -596,10 +602,11 @@ fn trainer_gradients_follow_the_chain_rule_of_every_quantizer() {
             }
             let got: Vec<f64> = (first..)
                 .take_while(|&p| {
-                    p < t.qparams.len() && t.qparams[p].name.starts_with(&format!("w{l}."))
+                    let qp = &quantizer(&mut t).qparams;
+                    p < qp.len() && qp[p].name.starts_with(&format!("w{l}."))
                 })
                 .flat_map(|p| {
-                    g.qgrads[p]
+                    g.host_grads[p]
                         .data()
                         .iter()
                         .map(|&v| f64::from(v))

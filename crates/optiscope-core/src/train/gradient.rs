@@ -1,0 +1,151 @@
+//! The gradient source of the trainer: how one minibatch becomes one gradient per parameter.
+//! Backpropagation ([`Backprop`]) now; MeZO's two-point SPSA estimate — two forward passes at
+//! `θ ± εz`, `z` from the device's `RandomOps::normal` — implements the same trait.
+
+use super::transform::WeightTransform;
+use super::TrainError;
+use crate::device::Device;
+use crate::models::Model;
+use crate::tensor::Tensor;
+
+use super::loss::{Loss, LossOut};
+
+/// One minibatch and everything a gradient source may use on it. The source may change
+/// `params` while it works (a perturbation) but must leave them as it found them.
+pub struct Batch<'a, D: Device> {
+    /// The device.
+    pub dev: &'a mut D,
+    /// The model.
+    pub model: &'a dyn Model<D>,
+    /// The loss of its output.
+    pub loss: &'a mut dyn Loss<D>,
+    /// The weight transform.
+    pub transform: &'a mut dyn WeightTransform<D>,
+    /// Every model parameter.
+    pub params: &'a mut [D::Buf],
+    /// The indices of the weight matrices in `params`, in layer order.
+    pub weights: &'a [usize],
+    /// The minibatch's inputs (`n` rows).
+    pub x: D::Buf,
+    /// Its targets.
+    pub y: D::Buf,
+    /// Rows.
+    pub n: usize,
+    /// The minibatch's number (0-based, over every epoch), for counter-based noise.
+    pub step: u64,
+}
+
+/// A training forward pass of a [`Batch`].
+pub struct Forward<D: Device> {
+    /// Rows.
+    pub n: usize,
+    /// The targets.
+    pub y: D::Buf,
+    /// The input and every layer's output (the last is the model's output).
+    pub acts: Vec<D::Buf>,
+    /// Each weight matrix as the forward used it (None: the parameter itself).
+    pub transformed: Vec<Option<D::Buf>>,
+}
+
+impl<D: Device> Batch<'_, D> {
+    /// The training forward at the current parameters: every weight matrix through the
+    /// transform, then the model. The input is copied, so a source may run it more than once.
+    pub fn forward(&mut self) -> Forward<D> {
+        let transformed: Vec<Option<D::Buf>> = (0..self.weights.len())
+            .map(|l| {
+                let w = &self.params[self.weights[l]];
+                self.transform.forward(self.dev, l, w, self.step)
+            })
+            .collect();
+        let x = self.dev.duplicate(&self.x);
+        let y = self.dev.duplicate(&self.y);
+        let params = with_transformed(self.params, self.weights, &transformed);
+        let acts = self.model.forward(self.dev, &params, x, self.n);
+        Forward {
+            n: self.n,
+            y,
+            acts,
+            transformed,
+        }
+    }
+}
+
+/// What a gradient source gives back for a minibatch.
+pub struct Gradients<D: Device> {
+    /// `[Σ loss over the rows, number correct]`.
+    pub stats: D::Buf,
+    /// One gradient per model parameter, of the mean loss.
+    pub grads: Vec<D::Buf>,
+    /// One gradient per parameter of the weight transform (host tensors).
+    pub host_grads: Vec<Tensor>,
+}
+
+/// How a minibatch becomes gradients.
+pub trait GradientSource<D: Device>: Send {
+    /// The source's name (`"backprop"`, …).
+    fn name(&self) -> &'static str;
+    /// The minibatch's loss statistics and gradients at the current parameters.
+    fn gradients(&mut self, batch: Batch<'_, D>) -> Result<Gradients<D>, TrainError>;
+}
+
+/// Backpropagation: the loss's and the model's hand-written backward passes, then the chain rule
+/// through each weight transform (last layer first, as the backward produced them).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Backprop;
+
+impl<D: Device> GradientSource<D> for Backprop {
+    fn name(&self) -> &'static str {
+        "backprop"
+    }
+
+    fn gradients(&mut self, mut batch: Batch<'_, D>) -> Result<Gradients<D>, TrainError> {
+        let Forward {
+            n,
+            y,
+            acts,
+            transformed,
+        } = batch.forward();
+        let out = acts
+            .last()
+            .unwrap_or_else(|| unreachable!("a forward pass has an output"));
+        let LossOut { d_output, stats } = batch.loss.loss(batch.dev, out, &y, n);
+        let params = with_transformed(batch.params, batch.weights, &transformed);
+        let mut grads = batch.model.backward(batch.dev, &params, &acts, d_output, n);
+        let mut host_grads: Vec<Tensor> = batch
+            .transform
+            .params()
+            .iter()
+            .map(|p| Tensor::zeros(p.value.shape()))
+            .collect();
+        for l in (0..batch.weights.len()).rev() {
+            if transformed[l].is_none() {
+                continue;
+            }
+            let i = batch.weights[l];
+            grads[i] = batch
+                .transform
+                .backward(batch.dev, l, &grads[i], &mut host_grads)?;
+        }
+        Ok(Gradients {
+            stats,
+            grads,
+            host_grads,
+        })
+    }
+}
+
+/// The model's parameters with each weight matrix `weights[l]` replaced by `transformed[l]`
+/// where there is one, as the forward and backward passes use them.
+pub(super) fn with_transformed<'a, B>(
+    params: &'a [B],
+    weights: &[usize],
+    transformed: &'a [Option<B>],
+) -> Vec<&'a B> {
+    let mut out: Vec<&B> = params.iter().collect();
+    for (&i, t) in weights.iter().zip(transformed) {
+        if let Some(t) = t {
+            out[i] = t;
+        }
+    }
+    out
+}
