@@ -5,14 +5,53 @@
 //!   `summary.json`, a list of [`crate::experiment::RunSummary`];
 //! - `optiscope train`: `metrics.jsonl`, one [`EpochLine`] per finished epoch.
 //!
-//! Non-finite numbers are written as `null` (JSON has no NaN); readers must expect it.
+//! Non-finite numbers are written as `null` (JSON has no NaN); readers must expect it. The record
+//! types themselves ([`Observation`], [`EpochMetrics`], [`LayerStats`]) are defined here, in the
+//! base layer, and used by the problems, the trainer and the experiments above it.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::problems::Observation;
-use crate::train::EpochMetrics;
+/// What a view draws for one run at one step, measured at the evaluation point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Observation {
+    /// The current point of a 2-D problem.
+    Point([f64; 2]),
+    /// Singular values of the product of a factorization, largest first.
+    SingularValues(Vec<f64>),
+}
+
+/// One finished epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: u64,
+    /// Mean minibatch loss over the epoch (training forward).
+    pub train_loss: f64,
+    /// Accuracy of the training forward over the epoch.
+    pub train_accuracy: f64,
+    /// Test loss with hard-quantized weights.
+    pub test_loss: f64,
+    /// Test accuracy with hard-quantized weights.
+    pub test_accuracy: f64,
+    /// Per weight layer: bits, step, near-grid fraction, quantization MSE.
+    pub layers: Vec<LayerStats>,
+}
+
+/// Quantization statistics of one weight matrix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerStats {
+    /// Effective bit-width (learned with `learn_bits`).
+    pub bits: u32,
+    /// Grid step α.
+    pub alpha: f64,
+    /// Fraction of weights within 0.1·α of their grid point.
+    pub near_frac: f64,
+    /// Mean squared quantization error.
+    pub mse: f64,
+}
 
 /// One line of a run's `metrics.jsonl`:
 /// `{"run": "muon", "step": 10, "loss": 0.12, "point": [x, y]}` (2-D problems) or

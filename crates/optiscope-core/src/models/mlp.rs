@@ -7,9 +7,9 @@ use super::Model;
 #[cfg(test)]
 use crate::data::Dataset;
 use crate::device::{Activation, Device, LinearGrads, Mat};
-use crate::optim::{Param, ParamRole};
 use crate::rng::{stream, Philox, StreamKind};
 use crate::tensor::Tensor;
+use crate::tensor::{Param, ParamRole};
 
 /// Layer widths, input first, classes last (e.g. `[64, 128, 10]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,8 +133,8 @@ mod tests {
     use super::*;
     use crate::data::{digits, moons};
     use crate::device::Cpu;
+    use crate::models::loss::{Loss, SoftmaxCrossEntropy};
     use crate::optim::OptimizerConfig;
-    use crate::train::loss::{Loss, SoftmaxCrossEntropy};
 
     /// The backward pass (the one the trainer runs) against finite differences of the forward.
     #[test]

@@ -4,12 +4,14 @@
 //! and on the GPU. The trainer ([`crate::train`]) drives any [`Model`] with a loss, a weight
 //! transform (the quantizers) and an optimizer.
 
+pub mod loss;
 mod mlp;
 
+pub use loss::{Loss, LossOut, SoftmaxCrossEntropy};
 pub use mlp::Mlp;
 
 use crate::device::Device;
-use crate::optim::Param;
+use crate::tensor::Param;
 
 /// A differentiable model on device `D`.
 pub trait Model<D: Device>: Send {
@@ -46,7 +48,7 @@ pub trait Model<D: Device>: Send {
 pub(crate) mod tests {
     use super::*;
     use crate::device::Cpu;
-    use crate::train::loss::{Loss, SoftmaxCrossEntropy};
+    use crate::models::loss::{Loss, SoftmaxCrossEntropy};
 
     /// The mean loss of `model` on `x`, `labels` with `params`, in f64 from its outputs.
     fn loss_of<M: Model<Cpu>>(model: &M, params: &[Vec<f32>], x: &[f32], labels: &[f32]) -> f64 {

@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, Observation, Problem, ProblemConfig};
-use crate::optim::{Param, ParamRole};
 use crate::rng::{stream, Philox, StreamKind};
 use crate::tensor::Tensor;
+use crate::tensor::{Param, ParamRole};
 
 fn check_point(field: &str, p: [f64; 2]) -> Result<(), ConfigError> {
     if p.iter().all(|v| v.is_finite()) {

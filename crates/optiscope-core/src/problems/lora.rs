@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, Observation, Problem};
 use crate::linalg;
-use crate::optim::{Param, ParamRole};
 use crate::rng::{stream, Philox, StreamKind};
 use crate::tensor::{matmul, Op, Tensor};
+use crate::tensor::{Param, ParamRole};
 
 /// How `B` starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

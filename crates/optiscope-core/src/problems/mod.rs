@@ -10,23 +10,14 @@ pub mod landscape;
 pub mod lora;
 
 pub use crate::config::ConfigError;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::optim::Param;
+use crate::tensor::Param;
 use crate::tensor::Tensor;
 
+pub use crate::metrics::Observation;
 pub use landscape::{Landscape, LandscapeKind};
 pub use lora::{LoraConfig, LoraFactorization};
-
-/// What a view draws for one run at one step, measured at the evaluation point.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Observation {
-    /// The current point of a 2-D problem.
-    Point([f64; 2]),
-    /// Singular values of the product of a factorization, largest first.
-    SingularValues(Vec<f64>),
-}
 
 /// A differentiable objective over named parameters.
 pub trait Problem: Send {

@@ -131,6 +131,44 @@ pub fn mse(x: &[f32], xhat: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::quant::kernel::{quantize, KernelMode, QuantSpec, DPARAMS};
+
+    /// The device's kernel in its Nearest mode is this module's LSQ baseline, bit for bit.
+    #[test]
+    fn nearest_mode_is_the_lsq_baseline() {
+        let x = [
+            -1.30f32, -0.62, -0.25, -0.05, 0.0, 0.07, 0.26, 0.49, 0.51, 1.20,
+        ];
+        let out = quantize(&x, &QuantSpec::new(KernelMode::Nearest, 3, 0.25), &[]);
+        let base = super::quantize_symmetric(&x, 0.25, 3, false);
+        assert_eq!(out.xhat, base.xhat);
+        assert_eq!(out.gain, base.ste_mask);
+        let ds: Vec<f32> = out.dparams.chunks(DPARAMS).map(|d| d[0]).collect();
+        assert_eq!(ds, super::lsq_scale_grad(&x, 0.25, 3, false));
+    }
+
+    /// The asymmetric mode on the spec A5 vector (b = 3, [−0.62, 1.20]: s = 0.26, z = 2).
+    #[test]
+    fn asymmetric_mode_is_the_baseline() {
+        let x = [
+            -1.30f32, -0.62, -0.25, -0.05, 0.0, 0.07, 0.26, 0.49, 0.51, 1.20,
+        ];
+        let (s, z) = super::asymmetric_params(-0.62, 1.20, 3);
+        let spec = QuantSpec {
+            zero_point: z,
+            ..QuantSpec::new(KernelMode::Asymmetric, 3, s)
+        };
+        let out = quantize(&x, &spec, &[]);
+        let base = super::quantize_asymmetric(&x, s, z, 3);
+        assert_eq!(out.xhat, base.xhat);
+        assert_eq!(out.gain, base.ste_mask);
+        let q: Vec<i32> = out
+            .xhat
+            .iter()
+            .map(|v| (v / s).round() as i32 + z)
+            .collect();
+        assert_eq!(q, [0, 0, 1, 2, 2, 2, 3, 4, 4, 7]);
+    }
 
     const X: [f32; 10] = [
         -1.30, -0.62, -0.25, -0.05, 0.0, 0.07, 0.26, 0.49, 0.51, 1.20,

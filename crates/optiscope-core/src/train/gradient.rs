@@ -8,7 +8,7 @@ use crate::device::Device;
 use crate::models::Model;
 use crate::tensor::Tensor;
 
-use super::loss::{Loss, LossOut};
+use crate::models::{Loss, LossOut};
 
 /// One minibatch and everything a gradient source may use on it. The source may change
 /// `params` while it works (a perturbation) but must leave them as it found them.

@@ -14,7 +14,6 @@
 
 pub mod checkpoint;
 pub mod gradient;
-pub mod loss;
 pub mod quantizer;
 mod state;
 pub mod transform;
@@ -27,6 +26,7 @@ use thiserror::Error;
 use crate::config::ConfigError;
 use crate::data::{self, Dataset};
 use crate::device::{Device, DeviceError, Mat};
+use crate::models::{Loss, LossOut, SoftmaxCrossEntropy};
 use crate::models::{Mlp, Model};
 use crate::optim::{Executor, OptimError, OptimizerConfig, Param};
 use crate::quant::{QuantConfig, QuantMethod};
@@ -34,10 +34,10 @@ use crate::rng::{stream, Philox, StreamKind};
 #[cfg(test)]
 use gradient::Forward;
 use gradient::{with_transformed, Backprop, Batch, GradientSource, Gradients};
-use loss::{Loss, LossOut, SoftmaxCrossEntropy};
 use quantizer::Quantizer;
 use transform::{ModelState, WeightTransform};
 
+pub use crate::metrics::{EpochMetrics, LayerStats};
 pub use checkpoint::Checkpoint;
 
 crate::config::choice_enum! {
@@ -198,36 +198,6 @@ impl From<DeviceError> for TrainError {
     fn from(e: DeviceError) -> Self {
         TrainError::Optim(e.into())
     }
-}
-
-/// One finished epoch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochMetrics {
-    /// 1-based epoch number.
-    pub epoch: u64,
-    /// Mean minibatch loss over the epoch (training forward).
-    pub train_loss: f64,
-    /// Accuracy of the training forward over the epoch.
-    pub train_accuracy: f64,
-    /// Test loss with hard-quantized weights.
-    pub test_loss: f64,
-    /// Test accuracy with hard-quantized weights.
-    pub test_accuracy: f64,
-    /// Per weight layer: bits, step, near-grid fraction, quantization MSE.
-    pub layers: Vec<LayerStats>,
-}
-
-/// Quantization statistics of one weight matrix.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LayerStats {
-    /// Effective bit-width (learned with `learn_bits`).
-    pub bits: u32,
-    /// Grid step α.
-    pub alpha: f64,
-    /// Fraction of weights within 0.1·α of their grid point.
-    pub near_frac: f64,
-    /// Mean squared quantization error.
-    pub mse: f64,
 }
 
 /// A snapshot of one weight matrix for visualisation.

@@ -388,7 +388,7 @@ mod tests {
             let (mut num, mut den, mut mk) = (0.0, 0.0, 0.0);
             for i in 0..m.n {
                 let k = g.kmin() + i as i32;
-                let kw = keep[crate::quant::bit_level(k, g.bits) as usize - 1];
+                let kw = keep[crate::device::quant::bit_level(k, g.bits) as usize - 1];
                 num += m.log_pi[i].exp() * kw * g.point(k);
                 mk += m.log_pi[i].exp() * kw * f64::from(k);
                 den += m.log_pi[i].exp() * kw;

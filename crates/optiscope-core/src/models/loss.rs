@@ -1,6 +1,6 @@
-//! Losses of the trainer: from a model's output and the targets, `∂L/∂output` and the statistics
-//! of the minibatch. Softmax cross-entropy now; language modelling, DPO/GRPO and distillation
-//! objectives implement the same trait.
+//! Losses of a model's output: from the output and the targets, `∂L/∂output` and the statistics
+//! of the minibatch, for the trainer. Softmax cross-entropy now; language modelling, DPO/GRPO and
+//! distillation objectives (in the layers above) implement the same trait.
 
 use crate::device::{Device, Mat, XentOut};
 
