@@ -14,7 +14,7 @@ struct NsParams {
 
 @group(0) @binding(0) var<uniform> np: NsParams;
 @group(0) @binding(1) var<storage, read> u: array<f32>;
-// inv_norm[0]: 1 / normalization of u (written by reduce.wgsl's finish_inverse_norm).
+// inv_norm[0]: 1 / normalization of u (written by dense_reduce.wgsl's finish_inverse_norm).
 @group(0) @binding(2) var<storage, read> inv_norm: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 

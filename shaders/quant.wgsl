@@ -3,7 +3,7 @@
 // (quantize_one, prox_grid). The chain rule around it (the gain product and the gradient-weighted
 // sums) is the dense family's (dense_rows.wgsl).
 //
-// The categorical modes follow quant/categorical.rs formula for formula: interval masses of the
+// The categorical modes follow core/src/device/quant/categorical.rs formula for formula: interval masses of the
 // logistic noise model in log space (stable many sigma away from a cell), the Gumbel-softmax
 // sample of Relaxed Quantization, and the multi-class straight-through estimator with level keep
 // weights. The CPU reference computes in f64; here everything is f32 (WGSL has neither f64 nor

@@ -120,7 +120,7 @@ fn compare_quantize(dev: &mut GpuDevice, w: &[f32], spec: &QuantSpec, noise: &[f
     (ex, eg.max(ed))
 }
 
-/// The quantization kernel in every mode against `quant::kernel::quantize`.
+/// The quantization kernel in every mode against `device::quant::kernel::quantize`.
 #[test]
 fn quantize_matches_cpu() {
     let Some(ctx) = gpu() else { return };
