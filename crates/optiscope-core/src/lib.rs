@@ -1,15 +1,20 @@
-//! optiscope-core: the methods of optiscope, in plain Rust that also compiles to wasm32.
+//! optiscope-core: the methods of optiscope, in plain Rust that also compiles to wasm32. Layers,
+//! from the bottom (`tests/layers.rs` checks that nothing imports upwards):
 //!
-//! * [`config`]: the one `ConfigError` of every config;
-//! * [`tensor`]: a small f32 tensor and matrix products (`matrixmultiply`);
-//! * [`linalg`]: SVD, polar factors, orthonormal bases (`nalgebra`, f64);
-//! * [`rng`]: the counter-based Philox4x32-10 generator shared with the WGSL shaders;
-//! * [`device`]: storage and the kernel families (optimizer updates, dense algebra, activations,
-//!   quantization, random), each a trait with its CPU twin;
-//! * [`optim`]: every optimizer as a serde config plus its executor, written once over the device;
-//! * [`problems`]: problems with hand-written losses and gradients;
-//! * [`experiment`]: a problem plus several runs, steppable, with snapshots for the views;
-//! * [`metrics`]: the `metrics.jsonl` lines the CLI writes and the explorer reads.
+//! * base — [`config`] (the one `ConfigError` of every config, the method registries),
+//!   [`tensor`] (a small f32 tensor, matrix products with `matrixmultiply`, named parameters),
+//!   [`linalg`] (SVD, polar factors; `nalgebra`, f64), [`rng`] (the counter-based Philox4x32-10
+//!   shared with the WGSL shaders), [`metrics`] (the `metrics.jsonl` records the CLI writes and
+//!   the explorer reads), [`data`] (the digits, the seeded split, spirals and moons);
+//! * [`device`] — storage and the kernel families (optimizer updates, dense algebra,
+//!   activations, quantization, random), each a trait with its CPU twin;
+//! * methods — [`optim`] (every optimizer as a serde config plus its executor, written once over
+//!   the device), [`quant`] (the quantizers' configs, grids and baselines), [`models`] (the
+//!   `Model` and `Loss` traits, the MLP), [`problems`] (2-D landscapes and the LoRA
+//!   factorization with hand-written gradients);
+//! * [`train`] — the one trainer over a model, a loss, a weight transform (the quantizers) and a
+//!   gradient source, with checkpoints;
+//! * [`experiment`] — a problem plus several runs, steppable, with snapshots for the views.
 //!
 //! Nothing here knows about GPUs, windows or files.
 

@@ -289,6 +289,68 @@ pub fn matmul(m: usize, k: usize, n: usize, a: &[f32], op_a: Op, b: &[f32], op_b
     c
 }
 
+/// How matrix-aware optimizers (Muon, SpecGD, AMUSE) see a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamRole {
+    /// Decide from the shape: rank ≥ 2 is a matrix (flattened to `[rows, rest]`), else a vector.
+    #[default]
+    Auto,
+    /// A weight matrix: orthogonalized by the matrix methods.
+    Matrix,
+    /// A gain, bias or embedding-like tensor: handled by the auxiliary AdamW of matrix methods.
+    Vector,
+    /// A vector standing for the diagonal matrix `diag(v)`: orthogonalized as that matrix (the 2-D
+    /// landscapes use this, spec §4.4, so Muon acts on them as on a 2×2 diagonal weight).
+    Diagonal,
+}
+
+/// A named parameter tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    /// Unique name (used by `param_groups`, metrics and traces).
+    pub name: String,
+    /// Current value.
+    pub value: Tensor,
+    /// How matrix-aware optimizers treat it.
+    pub role: ParamRole,
+}
+
+impl Param {
+    /// A parameter whose role follows from its shape.
+    pub fn new(name: impl Into<String>, value: Tensor) -> Self {
+        Self {
+            name: name.into(),
+            value,
+            role: ParamRole::Auto,
+        }
+    }
+
+    /// Checks that the role fits the shape: `Matrix` needs rank ≥ 2.
+    pub fn check_role(&self) -> Result<(), ConfigError> {
+        if self.role == ParamRole::Matrix && self.value.ndim() < 2 {
+            return Err(ConfigError::invalid(
+                format!("params.{}.role", self.name),
+                "matrix",
+                format!(
+                    "needs a tensor of rank >= 2, this one has shape {:?} (\"diagonal\" orthogonalizes diag(v); or reshape it to [n, 1])",
+                    self.value.shape()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The role with `Auto` resolved from the shape.
+    pub fn resolved_role(&self) -> ParamRole {
+        match self.role {
+            ParamRole::Auto if self.value.ndim() >= 2 => ParamRole::Matrix,
+            ParamRole::Auto => ParamRole::Vector,
+            r => r,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,67 +415,5 @@ mod tests {
         assert_eq!(dims(&[2, 3, 4, 5, 6]), Some((24, 5, 6)));
         assert_eq!(dims(&[4]), None);
         assert_eq!(dims(&[]), None);
-    }
-}
-
-/// How matrix-aware optimizers (Muon, SpecGD, AMUSE) see a parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum ParamRole {
-    /// Decide from the shape: rank ≥ 2 is a matrix (flattened to `[rows, rest]`), else a vector.
-    #[default]
-    Auto,
-    /// A weight matrix: orthogonalized by the matrix methods.
-    Matrix,
-    /// A gain, bias or embedding-like tensor: handled by the auxiliary AdamW of matrix methods.
-    Vector,
-    /// A vector standing for the diagonal matrix `diag(v)`: orthogonalized as that matrix (the 2-D
-    /// landscapes use this, spec §4.4, so Muon acts on them as on a 2×2 diagonal weight).
-    Diagonal,
-}
-
-/// A named parameter tensor.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Param {
-    /// Unique name (used by `param_groups`, metrics and traces).
-    pub name: String,
-    /// Current value.
-    pub value: Tensor,
-    /// How matrix-aware optimizers treat it.
-    pub role: ParamRole,
-}
-
-impl Param {
-    /// A parameter whose role follows from its shape.
-    pub fn new(name: impl Into<String>, value: Tensor) -> Self {
-        Self {
-            name: name.into(),
-            value,
-            role: ParamRole::Auto,
-        }
-    }
-
-    /// Checks that the role fits the shape: `Matrix` needs rank ≥ 2.
-    pub fn check_role(&self) -> Result<(), ConfigError> {
-        if self.role == ParamRole::Matrix && self.value.ndim() < 2 {
-            return Err(ConfigError::invalid(
-                format!("params.{}.role", self.name),
-                "matrix",
-                format!(
-                    "needs a tensor of rank >= 2, this one has shape {:?} (\"diagonal\" orthogonalizes diag(v); or reshape it to [n, 1])",
-                    self.value.shape()
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// The role with `Auto` resolved from the shape.
-    pub fn resolved_role(&self) -> ParamRole {
-        match self.role {
-            ParamRole::Auto if self.value.ndim() >= 2 => ParamRole::Matrix,
-            ParamRole::Auto => ParamRole::Vector,
-            r => r,
-        }
     }
 }

@@ -22,6 +22,7 @@ const CORE: &[(&str, u32)] = &[
     ("quant", 3),
     ("models", 3),
     ("problems", 3),
+    // To come with the alignment and compression labs.
     ("align", 4),
     ("sparsify", 4),
     ("train", 5),

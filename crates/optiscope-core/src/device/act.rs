@@ -82,6 +82,7 @@ impl ActOps for Cpu {
     }
 
     fn softmax_xent(&mut self, logits: Mat<'_, Vec<f32>>, labels: &Vec<f32>) -> XentOut<Vec<f32>> {
+        super::dense::as_stored(&logits, "softmax_xent");
         let (n, c) = (logits.rows, logits.cols);
         let logits = logits.buf;
         let mut d = vec![0.0f32; n * c];

@@ -71,7 +71,8 @@ pub struct LinearGrads<B> {
 pub trait DenseOps: Storage {
     /// `a·b` (each read through its [`Op`]), a new row-major buffer of `a`'s rows × `b`'s columns.
     fn matmul(&mut self, a: Mat<'_, Self::Buf>, b: Mat<'_, Self::Buf>) -> Self::Buf;
-    /// Rows `rows` of `src`, in that order.
+    /// Rows `rows` of `src` (read as stored, like every row-wise primitive), in that order; every
+    /// index must be below `src.rows`.
     fn gather_rows(&mut self, src: Mat<'_, Self::Buf>, rows: &[u32]) -> Self::Buf;
     /// The column sums of `m` (one value per column).
     fn col_sums(&mut self, m: Mat<'_, Self::Buf>) -> Self::Buf;
@@ -96,7 +97,7 @@ pub trait DenseOps: Storage {
     where
         Self: ActOps + Sized,
     {
-        let (n, out) = (x.shape().0, w.rows);
+        let (n, out) = (x.shape().0, w.shape().0);
         let mut y = self.matmul(x, w.t());
         self.bias_act(&mut y, b, n, out, act);
         y
@@ -121,6 +122,17 @@ pub trait DenseOps: Storage {
     }
 }
 
+/// Row-wise primitives read a matrix as stored: a transposed view is a caller's mistake, refused
+/// here (by every device's implementation) rather than read wrongly.
+pub fn as_stored<B>(m: &Mat<'_, B>, what: &str) {
+    assert!(
+        m.op == Op::N,
+        "{what} reads a {}×{} matrix as stored; it got a transposed view",
+        m.rows,
+        m.cols
+    );
+}
+
 /// The inner dimension of a product, checked.
 fn inner(a: (usize, usize), b: (usize, usize)) -> usize {
     assert_eq!(a.1, b.0, "matmul of {a:?} by {b:?}");
@@ -137,6 +149,10 @@ impl DenseOps for Cpu {
     }
 
     fn gather_rows(&mut self, src: Mat<'_, Vec<f32>>, rows: &[u32]) -> Vec<f32> {
+        as_stored(&src, "gather_rows");
+        if let Some(r) = rows.iter().find(|&&r| r as usize >= src.rows) {
+            panic!("gather_rows: row {r} of a matrix with {} rows", src.rows);
+        }
         let dim = src.cols;
         rows.iter()
             .flat_map(|&r| {
@@ -148,6 +164,7 @@ impl DenseOps for Cpu {
     }
 
     fn col_sums(&mut self, m: Mat<'_, Vec<f32>>) -> Vec<f32> {
+        as_stored(&m, "col_sums");
         let mut out = vec![0.0f32; m.cols];
         if m.cols > 0 {
             for row in m.buf.chunks(m.cols).take(m.rows) {
@@ -162,6 +179,7 @@ impl DenseOps for Cpu {
     }
 
     fn weighted_col_sums(&mut self, g: &Vec<f32>, d: Mat<'_, Vec<f32>>) -> Vec<f32> {
+        as_stored(&d, "weighted_col_sums");
         let p = d.cols;
         let mut out = vec![0.0f64; p];
         if p > 0 {

@@ -9,7 +9,7 @@
 //! | optimizer updates | [`OptimOps`] | [`optim`] (`elementwise`, `orthogonalize`) | `optim.wgsl`, `optim_newton_schulz.wgsl` | `gpu/src/ops/optim.rs` | `gpu/tests/optim.rs` |
 //! | dense algebra | [`DenseOps`] | [`dense`] | `dense.wgsl`, `dense_reduce.wgsl`, `dense_rows.wgsl` | `gpu/src/ops/dense.rs` | `gpu/tests/dense.rs` |
 //! | activations, softmax | [`ActOps`] | [`act`] | `act.wgsl` | `gpu/src/ops/act.rs` | `gpu/tests/act.rs` |
-//! | quantization | [`QuantOps`] | [`quant`] (`kernel`, `categorical`) | `quant.wgsl` | `gpu/src/ops/quant.rs` | `gpu/tests/quant.rs` |
+//! | quantization | [`QuantOps`] | [`quant`] (`kernel`, `categorical`, `prox`) | `quant.wgsl` | `gpu/src/ops/quant.rs` | `gpu/tests/quant.rs` |
 //! | random | [`RandomOps`] | [`random`] (Philox, [`crate::rng`]) | `random.wgsl` | `gpu/src/ops/random.rs` | `gpu/tests/random.rs` |
 //!
 //! Each family has a small set of *primitives* every device implements and *composites* with

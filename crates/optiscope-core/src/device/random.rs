@@ -25,11 +25,7 @@ pub trait RandomOps: Storage {
     /// `len` values `scale · N(0, 1)`: normals `offset .. offset + len` of the stream
     /// ([`Philox::normal_at`]).
     fn normal(&mut self, at: Counter, len: usize, scale: f32) -> Self::Buf {
-        let rng = Philox::new(at.seed);
-        let values: Vec<f32> = (0..len as u64)
-            .map(|i| scale * rng.normal_at(at.stream, at.offset + i))
-            .collect();
-        self.upload(&values)
+        self.upload(&host_normal(at, len, scale))
     }
 
     /// `len` standard Gumbel values `−ln(−ln u)`, u from words `offset .. offset + len` of the
@@ -45,3 +41,12 @@ pub trait RandomOps: Storage {
 }
 
 impl RandomOps for Cpu {}
+
+/// The values of [`RandomOps::normal`], computed on the host (the default, and a device's
+/// fallback for counters its kernel cannot address).
+pub fn host_normal(at: Counter, len: usize, scale: f32) -> Vec<f32> {
+    let rng = Philox::new(at.seed);
+    (0..len as u64)
+        .map(|i| scale * rng.normal_at(at.stream, at.offset + i))
+        .collect()
+}

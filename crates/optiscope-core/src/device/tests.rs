@@ -155,19 +155,31 @@ fn mat_transpose_reads_the_transpose() {
     assert_eq!(ata[2], 27.0);
 }
 
-/// The random family's defaults are the host generator's values, at any offset.
+/// `normal` at an offset is that slice of the stream as `Philox::fill_normal` writes it a
+/// block at a time (a second reading of the generator: whole blocks, both Box–Muller pairs).
 #[test]
 fn random_defaults_are_the_philox_streams() {
+    let mut stream3 = vec![0.0f32; 40];
+    Philox::new(7).fill_normal(3, 2.0, &mut stream3);
+    for offset in [0u64, 8, 13] {
+        let at = Counter {
+            seed: 7,
+            stream: 3,
+            offset,
+        };
+        let z = Cpu.normal(at, 20, 2.0);
+        assert_eq!(
+            z,
+            stream3[offset as usize..offset as usize + 20],
+            "offset {offset}"
+        );
+    }
     let at = Counter {
         seed: 7,
         stream: 3,
         offset: 10,
     };
-    let z = Cpu.normal(at, 6, 2.0);
     let rng = Philox::new(7);
-    for (i, v) in z.iter().enumerate() {
-        assert_eq!(*v, 2.0 * rng.normal_at(3, 10 + i as u64));
-    }
     let g = Cpu.gumbel(at, 5);
     // Gumbel of the word's open-unit value: −ln(−ln u), so exp(−exp(−g)) gives u back.
     for (i, v) in g.iter().enumerate() {

@@ -1,6 +1,7 @@
 //! The gradient source of the trainer: how one minibatch becomes one gradient per parameter.
 //! Backpropagation ([`Backprop`]) now; MeZO's two-point SPSA estimate — two forward passes at
-//! `θ ± εz`, `z` from the device's `RandomOps::normal` — implements the same trait.
+//! `θ ± εz`, `z` from the device's `RandomOps::normal`, each on a copy of the input
+//! (`Batch::input_copy`) — implements the same trait.
 
 use super::transform::WeightTransform;
 use super::TrainError;
@@ -25,8 +26,9 @@ pub struct Batch<'a, D: Device> {
     pub params: &'a mut [D::Buf],
     /// The indices of the weight matrices in `params`, in layer order.
     pub weights: &'a [usize],
-    /// The minibatch's inputs (`n` rows).
-    pub x: D::Buf,
+    /// The minibatch's inputs (`n` rows), until a forward pass takes them
+    /// ([`Batch::take_input`]; [`Batch::input_copy`] for a source that runs several).
+    pub x: Option<D::Buf>,
     /// Its targets.
     pub y: D::Buf,
     /// Rows.
@@ -37,10 +39,6 @@ pub struct Batch<'a, D: Device> {
 
 /// A training forward pass of a [`Batch`].
 pub struct Forward<D: Device> {
-    /// Rows.
-    pub n: usize,
-    /// The targets.
-    pub y: D::Buf,
     /// The input and every layer's output (the last is the model's output).
     pub acts: Vec<D::Buf>,
     /// Each weight matrix as the forward used it (None: the parameter itself).
@@ -48,25 +46,37 @@ pub struct Forward<D: Device> {
 }
 
 impl<D: Device> Batch<'_, D> {
-    /// The training forward at the current parameters: every weight matrix through the
-    /// transform, then the model. The input is copied, so a source may run it more than once.
-    pub fn forward(&mut self) -> Forward<D> {
+    /// The input, moved out (a forward pass keeps it as its first activation).
+    ///
+    /// # Panics
+    /// When it was taken already: a source that runs several forward passes copies it first.
+    pub fn take_input(&mut self) -> D::Buf {
+        self.x
+            .take()
+            .unwrap_or_else(|| panic!("the minibatch's input was already taken"))
+    }
+
+    /// A copy of the input, for a source that runs more than one forward pass.
+    pub fn input_copy(&mut self) -> D::Buf {
+        let x = self
+            .x
+            .as_ref()
+            .unwrap_or_else(|| panic!("the minibatch's input was already taken"));
+        self.dev.duplicate(x)
+    }
+
+    /// The training forward of input `x` at the current parameters: every weight matrix through
+    /// the transform, then the model.
+    pub fn forward(&mut self, x: D::Buf) -> Forward<D> {
         let transformed: Vec<Option<D::Buf>> = (0..self.weights.len())
             .map(|l| {
                 let w = &self.params[self.weights[l]];
                 self.transform.forward(self.dev, l, w, self.step)
             })
             .collect();
-        let x = self.dev.duplicate(&self.x);
-        let y = self.dev.duplicate(&self.y);
         let params = with_transformed(self.params, self.weights, &transformed);
         let acts = self.model.forward(self.dev, &params, x, self.n);
-        Forward {
-            n: self.n,
-            y,
-            acts,
-            transformed,
-        }
+        Forward { acts, transformed }
     }
 }
 
@@ -82,8 +92,6 @@ pub struct Gradients<D: Device> {
 
 /// How a minibatch becomes gradients.
 pub trait GradientSource<D: Device>: Send {
-    /// The source's name (`"backprop"`, …).
-    fn name(&self) -> &'static str;
     /// The minibatch's loss statistics and gradients at the current parameters.
     fn gradients(&mut self, batch: Batch<'_, D>) -> Result<Gradients<D>, TrainError>;
 }
@@ -94,21 +102,14 @@ pub trait GradientSource<D: Device>: Send {
 pub struct Backprop;
 
 impl<D: Device> GradientSource<D> for Backprop {
-    fn name(&self) -> &'static str {
-        "backprop"
-    }
-
     fn gradients(&mut self, mut batch: Batch<'_, D>) -> Result<Gradients<D>, TrainError> {
-        let Forward {
-            n,
-            y,
-            acts,
-            transformed,
-        } = batch.forward();
+        let x = batch.take_input();
+        let Forward { acts, transformed } = batch.forward(x);
+        let n = batch.n;
         let out = acts
             .last()
             .unwrap_or_else(|| unreachable!("a forward pass has an output"));
-        let LossOut { d_output, stats } = batch.loss.loss(batch.dev, out, &y, n);
+        let LossOut { d_output, stats } = batch.loss.loss(batch.dev, out, &batch.y, n);
         let params = with_transformed(batch.params, batch.weights, &transformed);
         let mut grads = batch.model.backward(batch.dev, &params, &acts, d_output, n);
         let mut host_grads: Vec<Tensor> = batch

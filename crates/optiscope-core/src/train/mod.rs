@@ -439,43 +439,55 @@ impl<D: Device + 'static> Trainer<D> {
         self.model.forward(&mut self.dev, &params, x, n)
     }
 
-    /// The current minibatch as a gradient source sees it (the epoch must have started).
-    fn batch(&mut self) -> Batch<'_, D> {
+    /// The current minibatch's rows, gathered on the device: `(x, y, n)`.
+    fn minibatch_rows(&mut self) -> (D::Buf, D::Buf, usize) {
         let bs = self.cfg.batch_size;
         let start = self.pos.batch as usize * bs;
         let rows: Vec<u32> = self.order[start..(start + bs).min(self.train.n)].to_vec();
         let x = self.train.x(&mut self.dev, self.input_dim, &rows);
         let y = self.train.y(&mut self.dev, &rows);
-        Batch {
+        (x, y, rows.len())
+    }
+
+    /// Runs `f` on the current minibatch as a gradient source sees it (the epoch must have
+    /// started), with the trainer's gradient source.
+    fn with_batch<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn GradientSource<D>, Batch<'_, D>) -> T,
+    ) -> T {
+        let (x, y, n) = self.minibatch_rows();
+        let batch = Batch {
             dev: &mut self.dev,
             model: self.model.as_ref(),
             loss: self.loss.as_mut(),
             transform: self.transform.as_mut(),
             params: &mut self.params,
             weights: &self.weights,
-            x,
+            x: Some(x),
             y,
-            n: rows.len(),
+            n,
             step: self.pos.step,
-        }
+        };
+        f(self.source.as_mut(), batch)
     }
 
-    /// The current minibatch's training forward: its labels, the activations of every layer
-    /// (the last are the logits) and each weight matrix's transform. Changes nothing.
+    /// The current minibatch's training forward — the activations of every layer (the last are
+    /// the logits) and each weight matrix's transform — with its labels and rows. Changes nothing.
     #[cfg(test)]
-    fn minibatch_forward(&mut self) -> Forward<D> {
-        self.batch().forward()
+    fn minibatch_forward(&mut self) -> (Forward<D>, D::Buf, usize) {
+        self.with_batch(|_, mut batch| {
+            let x = batch.take_input();
+            let fwd = batch.forward(x);
+            let y = batch.dev.duplicate(&batch.y);
+            (fwd, y, batch.n)
+        })
     }
 
     /// The current minibatch's loss statistics and gradients (of the mean loss) with respect to
     /// every model parameter and every transform parameter, at the current state, from the
     /// gradient source; changes nothing. The epoch must have started.
     fn minibatch_grads(&mut self) -> Result<Gradients<D>, TrainError> {
-        // The source is taken out while it borrows the rest of the trainer through the batch.
-        let mut source = std::mem::replace(&mut self.source, Box::new(Backprop));
-        let out = source.gradients(self.batch());
-        self.source = source;
-        out
+        self.with_batch(|source, batch| source.gradients(batch))
     }
 
     /// Rows in the current minibatch.

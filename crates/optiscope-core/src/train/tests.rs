@@ -415,12 +415,12 @@ fn moved(quant: QuantConfig) -> Trainer<Cpu> {
 /// The mean cross-entropy of the trainer's current minibatch (its training forward, same noise),
 /// summed in f64 from the logits: the f32 statistics of the trainer are too coarse to difference.
 fn minibatch_loss(t: &mut Trainer<Cpu>) -> f64 {
-    let fwd = t.minibatch_forward();
+    let (fwd, labels, n) = t.minibatch_forward();
     let logits = fwd.acts.last().unwrap();
-    let classes = logits.len() / fwd.n;
+    let classes = logits.len() / n;
     let total: f64 = logits
         .chunks(classes)
-        .zip(&fwd.y)
+        .zip(&labels)
         .map(|(row, &label)| {
             let row: Vec<f64> = row.iter().map(|&v| f64::from(v)).collect();
             let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -428,7 +428,7 @@ fn minibatch_loss(t: &mut Trainer<Cpu>) -> f64 {
             lse - row[label as usize]
         })
         .sum();
-    total / fwd.n as f64
+    total / n as f64
 }
 
 /// `[L(p + ε·dir) − L(p − ε·dir)] / 2ε` for model parameter `i`, with ε = 1e-4 / max|dir|.

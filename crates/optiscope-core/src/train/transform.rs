@@ -20,9 +20,10 @@ pub struct ModelState<'a, D: Device> {
 
 /// A transform of a model's weight matrices on the way forward.
 ///
-/// Weight matrix `l` is `params[weights[l]]`. Within a step the trainer calls `forward(l)` for
-/// every layer, then the model's backward, then `backward(l)` for every layer that `forward`
-/// transformed (last to first), then the model's optimizer, then `after_step`.
+/// Weight matrix `l` is `params[weights[l]]`. Within a step the gradient source calls
+/// `forward(l)` for every layer (through `Batch::forward`), then the model's backward, then
+/// `backward(l)` for every layer that `forward` transformed (last to first, for backprop); the
+/// trainer then runs the model's optimizer and `after_step`.
 pub trait WeightTransform<D: Device>: Send {
     /// Recomputes what the transform derives from the weights themselves (e.g. a step from
     /// `max|w|`), at construction and at every epoch start.

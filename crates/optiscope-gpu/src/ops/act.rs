@@ -86,6 +86,7 @@ impl ActOps for GpuDevice {
         logits: Mat<'_, GpuBuffer>,
         labels: &GpuBuffer,
     ) -> XentOut<GpuBuffer> {
+        optiscope_core::device::dense::as_stored(&logits, "softmax_xent");
         let (n, c) = (logits.rows, logits.cols);
         let d = self.ctx.zeros(n * c);
         let stats = self.ctx.zeros(2);

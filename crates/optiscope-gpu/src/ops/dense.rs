@@ -6,6 +6,7 @@
 //! `optiscope_core::device::dense`; `tests/dense.rs` compares them.
 
 use bytemuck::{Pod, Zeroable};
+use optiscope_core::device::dense::as_stored;
 use optiscope_core::device::{DenseOps, Mat};
 use optiscope_core::tensor::Op;
 use wgpu::util::DeviceExt;
@@ -287,6 +288,14 @@ impl DenseOps for GpuDevice {
     }
 
     fn gather_rows(&mut self, src: Mat<'_, GpuBuffer>, rows: &[u32]) -> GpuBuffer {
+        as_stored(&src, "gather_rows");
+        if let Some(r) = rows.iter().find(|&&r| r as usize >= src.rows) {
+            self.error.get_or_insert(GpuError::Unsupported(format!(
+                "gather_rows: row {r} of a matrix with {} rows",
+                src.rows
+            )));
+            return self.ctx.zeros(rows.len() * src.cols);
+        }
         let dim = src.cols;
         let out = self.ctx.zeros(rows.len() * dim);
         if out.len == 0 {
@@ -308,6 +317,7 @@ impl DenseOps for GpuDevice {
     }
 
     fn col_sums(&mut self, m: Mat<'_, GpuBuffer>) -> GpuBuffer {
+        as_stored(&m, "col_sums");
         let out = self.ctx.zeros(m.cols);
         if m.cols > 0 {
             let bufs = [(1, &m.buf.buffer), (3, &out.buffer)];
@@ -332,6 +342,7 @@ impl DenseOps for GpuDevice {
     }
 
     fn weighted_col_sums(&mut self, g: &GpuBuffer, d: Mat<'_, GpuBuffer>) -> GpuBuffer {
+        as_stored(&d, "weighted_col_sums");
         let p = d.cols;
         let out = self.ctx.zeros(p);
         if p > 0 {

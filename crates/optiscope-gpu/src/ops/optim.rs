@@ -386,7 +386,7 @@ impl GpuDevice {
         #[cfg(target_arch = "wasm32")]
         {
             let _ = (u, target, orth);
-            Err(DeviceError::Unsupported("the SVD orthogonalizer (SpecGD) needs a blocking read-back, which the browser does not allow".into()))
+            Err(DeviceError::Backend("the SVD orthogonalizer (SpecGD) needs a blocking read-back, which the browser does not allow".into()))
         }
     }
 }

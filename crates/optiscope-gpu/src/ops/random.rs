@@ -5,6 +5,7 @@
 //! `tests/random.rs` compares them.
 
 use bytemuck::{Pod, Zeroable};
+use optiscope_core::device::random::host_normal;
 use optiscope_core::device::{Counter, RandomOps};
 
 use crate::context::{GpuBuffer, GpuContext, GpuError};
@@ -85,10 +86,10 @@ impl RandomOps for GpuDevice {
     fn normal(&mut self, at: Counter, len: usize, scale: f32) -> GpuBuffer {
         // The shader's index is 32-bit: counters past it take the host path.
         let Ok(offset) = u32::try_from(at.offset) else {
-            return self.upload(&host_normals(at, len, scale));
+            return self.upload(&host_normal(at, len, scale));
         };
         if len == 0 || u64::from(offset) + len as u64 > u64::from(u32::MAX) {
-            return self.upload(&host_normals(at, len, scale));
+            return self.upload(&host_normal(at, len, scale));
         }
         let ctx = self.ctx.clone();
         match rng_normal(&ctx, self.enc(), at.seed, at.stream, offset, len, scale) {
@@ -99,14 +100,6 @@ impl RandomOps for GpuDevice {
             }
         }
     }
-}
-
-/// The host's normals for `at` (the trait's default, for counters the shader cannot address).
-fn host_normals(at: Counter, len: usize, scale: f32) -> Vec<f32> {
-    let rng = optiscope_core::rng::Philox::new(at.seed);
-    (0..len as u64)
-        .map(|i| scale * rng.normal_at(at.stream, at.offset + i))
-        .collect()
 }
 
 /// This module's uniform structs and their WGSL twins ([`crate::layout`]).
