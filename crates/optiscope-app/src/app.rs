@@ -421,9 +421,9 @@ impl eframe::App for ExplorerApp {
 mod tests {
     use super::*;
     use crate::labs::experiment::ExperimentLab;
+    use crate::labs::quantization::controls::QuantAction;
     use crate::labs::quantization::QuantLab;
     use crate::state::QuantViewState;
-    use crate::views::quant::QuantAction;
 
     fn cpu() -> ComputePath {
         ComputePath::Cpu {

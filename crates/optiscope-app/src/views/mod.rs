@@ -1,9 +1,9 @@
-//! The views, one module each. They draw from the experiment (or an opened metrics file, or the
-//! Quantization view's training run) and return what the user asked for; the app applies it.
+//! The experiment lab's views, one module each, and the run palette every lab shares. They draw
+//! from the experiment (or an opened metrics file) and return what the user asked for; the lab
+//! applies it. (The Quantization lab draws with its own modules, `labs/quantization/`.)
 
 pub mod landscape;
 pub mod loss;
-pub mod quant;
 pub mod runs;
 pub mod spectrum;
 

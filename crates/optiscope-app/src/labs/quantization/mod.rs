@@ -1,5 +1,18 @@
 //! The Quantization lab: an MLP trained live on the CPU with core's trainer, each weight matrix
-//! passing through a quantizer; its view ([`crate::views::quant`]) draws the weights on the grid.
+//! passing through a quantizer (STE, LSQ, RQ, SRQ, CPQ with DropBits and learned bit-widths,
+//! ProxQuant). It draws what spec `quant_align_prune.md` ("Quantization-grid visualisation") asks
+//! for: the histogram of the full-precision weights with bin width α/8, coloured by the grid point
+//! each weight is assigned to, solid lines at the grid points coloured by bit level (grey without
+//! DropBits), dashed lines at the cell boundaries, `near_frac(0.1)` and `mse` in the title; below,
+//! `near_frac` over training and the train/test accuracy per epoch.
+//!
+//! [`run`] (the training run and what it records), [`histogram`] (bins and colours),
+//! [`controls`] (the left panel), [`plots`] (the central view); this module is the [`Lab`].
+
+pub mod controls;
+pub mod histogram;
+pub mod plots;
+pub mod run;
 
 use optiscope_core::data::Dataset;
 use optiscope_core::train::{DataChoice, TrainConfig};
@@ -7,8 +20,8 @@ use optiscope_core::train::{DataChoice, TrainConfig};
 use crate::export;
 use crate::lab::{Lab, LabIo};
 use crate::state::{LabKind, LabStates, QuantViewState};
-use crate::views;
-use crate::views::quant::{QuantAction, QuantRun};
+use controls::QuantAction;
+use run::QuantRun;
 
 /// How long replaying a link's training run may take per frame (the page stays live meanwhile).
 const RESTORE_BUDGET_SECS: f64 = 0.040;
@@ -212,14 +225,14 @@ impl Lab for QuantLab {
     fn controls_ui(&mut self, ui: &mut egui::Ui, io: &mut LabIo<'_>) {
         ui.heading("Training");
         let cfg = self.state.train.clone();
-        if let Some(action) = views::quant::controls_ui(ui, &cfg, self.run.as_ref()) {
+        if let Some(action) = controls::controls_ui(ui, &cfg, self.run.as_ref()) {
             self.apply(action, io);
         }
     }
 
     fn view_ui(&mut self, ui: &mut egui::Ui, _io: &mut LabIo<'_>) {
         match &mut self.run {
-            Some(run) => views::quant::quant_ui(ui, run, &mut self.state.layer),
+            Some(run) => plots::quant_ui(ui, run, &mut self.state.layer),
             None => {
                 ui.label("The training run could not start: see the message below.");
             }
