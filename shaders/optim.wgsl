@@ -5,7 +5,7 @@
 struct ElemParams {
     n: u32,
     // Bit 0 nesterov, bit 1 maximize, bit 2 first step, bit 3 decoupled decay, bit 4 amsgrad,
-    // bit 5 AMUSE's explicit x.
+    // bit 5 AMUSE's explicit x, bit 6 apply the prox (ProxGen), bits 8-9 its regularizer.
     flags: u32,
     _pad0: u32,
     _pad1: u32,
@@ -22,7 +22,7 @@ struct ElemParams {
     ckp1: f32,
     y_step: f32,
     bias_correction2: f32,
-    // Interpolation weight of lerp kernels; decay factor of decay_sub.
+    // Interpolation weight of lerp kernels; decay factor of decay_sub; ProxGen's lr * penalty.
     w: f32,
     _pad2: f32,
     _pad3: f32,
@@ -34,6 +34,10 @@ const FIRST_STEP: u32 = 4u;
 const DECOUPLED: u32 = 8u;
 const AMSGRAD: u32 = 16u;
 const EXPLICIT_X: u32 = 32u;
+const PROX: u32 = 64u;
+const REG_L1: u32 = 0u;
+const REG_L0: u32 = 1u;
+const REG_LHALF: u32 = 2u;
 
 @group(0) @binding(0) var<uniform> ep: ElemParams;
 @group(0) @binding(1) var<storage, read_write> p: array<f32>;
@@ -214,4 +218,93 @@ fn amuse_tail(@builtin(global_invocation_id) gid: vec3<u32>) {
         s3[i] = x_next;
     }
     p[i] = lerp(x_next, s1[i], ep.w);
+}
+
+// prox_{lam R}(z) for R = |x|^q, q = 1, 0, 1/2, 2/3 (reg 0..3): the twin of
+// optiscope_core::device::optim::prox (computed there in f64). Branch-free per coordinate: every
+// transcendental function gets a safe argument (the coordinate clamped to the threshold, lam to a
+// tiny positive value) and `select` keeps the closed form only where |z| > threshold. `reg` is
+// uniform over the dispatch.
+fn prox_q(z: f32, lam_in: f32, reg: u32) -> f32 {
+    let az = abs(z);
+    let s = sign(z);
+    let lam = max(lam_in, 1e-30);
+    var x: f32;
+    if (reg == REG_L1) {
+        x = s * max(az - lam, 0.0);
+    } else if (reg == REG_L0) {
+        x = select(0.0, z, az > sqrt(2.0 * lam));
+    } else if (reg == REG_LHALF) {
+        let l2 = 2.0 * lam;
+        let thr = 1.5 * pow(lam, 2.0 / 3.0);
+        let a = max(az, thr);
+        // (L/8)(a/3)^(-3/2) <= 1/sqrt(2) for a >= thr.
+        let arg = min((l2 / 8.0) * pow(a / 3.0, -1.5), 1.0);
+        let phi = acos(arg);
+        var v = (2.0 / 3.0) * a * (1.0 + cos((2.0 / 3.0) * (3.14159265358979 - phi)));
+        // One Newton step on the stationarity of the magnitude, v - a + (lam/2) v^(-1/2) = 0
+        // (derivative 1 - (lam/4) v^(-3/2) >= 3/4 on this branch): f32 acos/cos lose ~1e-5.
+        let rv = inverseSqrt(v);
+        v = v - (v - a + 0.5 * lam * rv) / (1.0 - 0.25 * lam * rv * rv * rv);
+        x = select(0.0, s * v, az > thr);
+    } else {
+        let l2 = 2.0 * lam;
+        let thr = 2.0 * pow(2.0 * lam / 3.0, 0.75);
+        let a = max(az, thr);
+        // acosh((27/16) a^2 L^(-3/2)) in logs, so a tiny L cannot overflow: for large arguments
+        // acosh(y) = ln(2y) to f32 precision.
+        let ly = log(27.0 / 16.0) + 2.0 * log(a) - 1.5 * log(l2);
+        let y = exp(min(ly, 40.0));
+        let phi = select(log(y + sqrt(max(y * y - 1.0, 0.0))), 0.6931472 + ly, ly > 20.0);
+        // cosh(phi / 3) in logs for the same reason; sqrt(cosh) = exp(log(cosh) / 2).
+        let t = phi / 3.0;
+        let log_cosh = select(log(0.5 * (exp(t) + exp(-t))), t - 0.6931472, t > 20.0);
+        let aa = (2.0 / sqrt(3.0)) * exp(0.25 * log(l2) + 0.5 * log_cosh);
+        let r = (aa + sqrt(max(2.0 * a / aa - aa * aa, 0.0))) / 2.0;
+        var v = r * r * r;
+        // One Newton step on v - a + (2/3) lam v^(-1/3) = 0 (derivative 1 - (2/9) lam v^(-4/3)
+        // >= 2/3 on this branch).
+        let c = pow(v, -1.0 / 3.0);
+        v = v - (v - a + (2.0 / 3.0) * lam * c) / (1.0 - (2.0 / 9.0) * lam * c / v);
+        x = select(0.0, s * v, az > thr);
+    }
+    return select(x, z, lam_in <= 0.0);
+}
+
+fn prox_reg() -> u32 {
+    return (ep.flags >> 8u) & 3u;
+}
+
+// ProxGen (Adam instance): p, g, s1 = m, s2 = v. Decoupled decay, Adam's moments, z = Adam step,
+// then p = prox(z; lr*penalty / denom) where the PROX flag is set (weight tensors).
+@compute @workgroup_size(256)
+fn proxgen_step(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= ep.n) {
+        return;
+    }
+    let gi = g[i];
+    let pd = p[i] * (1.0 - ep.lr * ep.weight_decay);
+    let m = lerp(s1[i], gi, ep.one_minus_beta1);
+    s1[i] = m;
+    let v = ep.beta2 * s2[i] + ep.one_minus_beta2 * gi * gi;
+    s2[i] = v;
+    let denom = sqrt(v) / ep.bc2_sqrt + ep.eps;
+    let z = pd - ep.step_size * m / denom;
+    p[i] = select(z, prox_q(z, ep.w / denom, prox_reg()), has(PROX));
+}
+
+// Proximal SGD: p, g, s1 = momentum buffer. Decoupled decay, m = momentum * m + g, z = p - lr m,
+// then p = prox(z; lr*penalty) where the PROX flag is set.
+@compute @workgroup_size(256)
+fn prox_sgd_step(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= ep.n) {
+        return;
+    }
+    let pd = p[i] * (1.0 - ep.lr * ep.weight_decay);
+    let m = ep.momentum * s1[i] + g[i];
+    s1[i] = m;
+    let z = pd - ep.lr * m;
+    p[i] = select(z, prox_q(z, ep.w, prox_reg()), has(PROX));
 }

@@ -8,8 +8,11 @@
 
 pub mod elementwise;
 pub mod orthogonalize;
+pub mod prox;
 
-use self::elementwise::{AdamScalars, AmuseAuxScalars, ScheduleFreeScalars, SgdScalars};
+use self::elementwise::{
+    AdamScalars, AmuseAuxScalars, ProxGenScalars, ProxSgdScalars, ScheduleFreeScalars, SgdScalars,
+};
 use self::orthogonalize::{OrthoTarget, Orthogonalizer};
 use super::{Cpu, DeviceError, Storage};
 
@@ -33,6 +36,17 @@ pub trait OptimOps: Storage {
         v_max: &mut Self::Buf,
         s: &AdamScalars,
     );
+    /// One ProxGen step with Adam's preconditioner ([`elementwise::proxgen_step`]).
+    fn proxgen(
+        &mut self,
+        p: &mut Self::Buf,
+        g: &Self::Buf,
+        m: &mut Self::Buf,
+        v: &mut Self::Buf,
+        s: &ProxGenScalars,
+    );
+    /// One proximal SGD step, the identity preconditioner ([`elementwise::prox_sgd_step`]).
+    fn prox_sgd(&mut self, p: &mut Self::Buf, g: &Self::Buf, m: &mut Self::Buf, s: &ProxSgdScalars);
     /// One Schedule-Free SGD step ([`elementwise::sgd_schedulefree_step`]).
     fn sgd_schedulefree(
         &mut self,
@@ -97,6 +111,21 @@ pub trait OptimOps: Storage {
 }
 
 impl OptimOps for Cpu {
+    fn proxgen(
+        &mut self,
+        p: &mut Vec<f32>,
+        g: &Vec<f32>,
+        m: &mut Vec<f32>,
+        v: &mut Vec<f32>,
+        s: &ProxGenScalars,
+    ) {
+        elementwise::proxgen_step(p, g, m, v, s);
+    }
+
+    fn prox_sgd(&mut self, p: &mut Vec<f32>, g: &Vec<f32>, m: &mut Vec<f32>, s: &ProxSgdScalars) {
+        elementwise::prox_sgd_step(p, g, m, s);
+    }
+
     fn sgd(&mut self, p: &mut Vec<f32>, g: &Vec<f32>, momentum_buf: &mut Vec<f32>, s: &SgdScalars) {
         elementwise::sgd_step(p, g, momentum_buf, s);
     }

@@ -9,6 +9,7 @@
 mod adam;
 mod amuse;
 mod muon;
+mod proxgen;
 mod registry;
 mod schedulefree;
 mod sgd;
@@ -25,6 +26,7 @@ pub use crate::tensor::{Param, ParamRole};
 pub use adam::{AdamConfig, AdamWConfig, EpsMode};
 pub use amuse::{amuse_beta, AmuseAuxConfig, AmuseConfig};
 pub use muon::{AdjustLrFn, AuxAdamConfig, MuonConfig, OrthogonalizerKind, Route, SpecGdConfig};
+pub use proxgen::{ProxGenConfig, ProxSgdConfig};
 pub use registry::{MethodInfo, OptimizerMethod};
 pub use schedulefree::{AdamWScheduleFreeConfig, SfAdamVariant, SgdScheduleFreeConfig};
 pub use sgd::SgdConfig;
@@ -65,6 +67,10 @@ registry::optimizer_registry! {
     "adamw_schedulefree" => AdamwSchedulefree(AdamWScheduleFreeConfig),
     /// AMUSE: Muon with Schedule-Free averaging and a growing interpolation β (kjeiun/amuse).
     "amuse" => Amuse(AmuseConfig),
+    /// ProxGen: Adam with the closed-form prox of an l1/l0/l1/2/l2/3 penalty in Adam's metric (abcdxyzpqrst/proxgen).
+    "proxgen" => Proxgen(ProxGenConfig),
+    /// Proximal SGD: ProxGen with the identity preconditioner.
+    "prox_sgd" => ProxSgd(ProxSgdConfig),
 }
 
 impl OptimizerConfig {

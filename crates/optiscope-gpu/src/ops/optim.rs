@@ -5,9 +5,10 @@
 
 use bytemuck::{Pod, Zeroable};
 use optiscope_core::device::optim::elementwise::{
-    AdamScalars, AmuseAuxScalars, ScheduleFreeScalars, SgdScalars,
+    AdamScalars, AmuseAuxScalars, ProxGenScalars, ProxSgdScalars, ScheduleFreeScalars, SgdScalars,
 };
 use optiscope_core::device::optim::orthogonalize::{OrthoTarget, Orthogonalizer};
+use optiscope_core::device::optim::prox::Regularizer;
 use optiscope_core::device::{DeviceError, OptimOps};
 use optiscope_core::tensor::Op;
 
@@ -62,6 +63,12 @@ const FIRST_STEP: u32 = 4;
 const DECOUPLED: u32 = 8;
 const AMSGRAD: u32 = 16;
 const EXPLICIT_X: u32 = 32;
+const PROX: u32 = 64;
+
+/// The flag bits of a prox: bit 6 on, the regularizer in bits 8-9.
+fn prox_flags(reg: Option<Regularizer>) -> u32 {
+    reg.map_or(0, |r| PROX | ((r as u32) << 8))
+}
 
 fn flag(on: bool, bit: u32) -> u32 {
     if on {
@@ -107,6 +114,35 @@ impl ElemParams {
             eps: s.eps,
             step_size: s.step_size,
             bc2_sqrt: s.bc2_sqrt,
+            ..Self::new(n)
+        }
+    }
+
+    /// The uniform of a ProxGen step.
+    pub fn proxgen(n: usize, s: &ProxGenScalars) -> Self {
+        Self {
+            flags: prox_flags(s.regularizer),
+            lr: s.lr,
+            weight_decay: s.weight_decay,
+            one_minus_beta1: s.one_minus_beta1,
+            beta2: s.beta2,
+            one_minus_beta2: s.one_minus_beta2,
+            eps: s.eps,
+            step_size: s.step_size,
+            bc2_sqrt: s.bc2_sqrt,
+            w: s.lr_penalty,
+            ..Self::new(n)
+        }
+    }
+
+    /// The uniform of a proximal SGD step.
+    pub fn prox_sgd(n: usize, s: &ProxSgdScalars) -> Self {
+        Self {
+            flags: prox_flags(s.regularizer),
+            lr: s.lr,
+            momentum: s.momentum,
+            weight_decay: s.weight_decay,
+            w: s.lr_penalty,
             ..Self::new(n)
         }
     }
@@ -392,6 +428,29 @@ impl GpuDevice {
 }
 
 impl OptimOps for GpuDevice {
+    fn proxgen(
+        &mut self,
+        p: &mut GpuBuffer,
+        g: &GpuBuffer,
+        m: &mut GpuBuffer,
+        v: &mut GpuBuffer,
+        s: &ProxGenScalars,
+    ) {
+        let params = ElemParams::proxgen(p.len, s);
+        self.elementwise("proxgen_step", params, &[(1, p), (2, g), (3, m), (4, v)]);
+    }
+
+    fn prox_sgd(
+        &mut self,
+        p: &mut GpuBuffer,
+        g: &GpuBuffer,
+        m: &mut GpuBuffer,
+        s: &ProxSgdScalars,
+    ) {
+        let params = ElemParams::prox_sgd(p.len, s);
+        self.elementwise("prox_sgd_step", params, &[(1, p), (2, g), (3, m)]);
+    }
+
     fn sgd(
         &mut self,
         p: &mut GpuBuffer,

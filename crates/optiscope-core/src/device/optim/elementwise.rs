@@ -104,6 +104,76 @@ pub fn adam_step(
     }
 }
 
+/// Scalars of one ProxGen step (spec §5.2, the official Adam instance).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProxGenScalars {
+    /// Learning rate η (for the decoupled decay).
+    pub lr: f32,
+    /// `1 − β1`.
+    pub one_minus_beta1: f32,
+    /// β2.
+    pub beta2: f32,
+    /// `1 − β2`.
+    pub one_minus_beta2: f32,
+    /// ε.
+    pub eps: f32,
+    /// Decoupled weight decay λ_wd (`p ← p(1 − η λ_wd)` first).
+    pub weight_decay: f32,
+    /// `η / (1 − β1ᵗ)`.
+    pub step_size: f32,
+    /// `√(1 − β2ᵗ)`.
+    pub bc2_sqrt: f32,
+    /// `η · λ`: the prox threshold before the preconditioner divides it (`λ' = ηλ / denom`).
+    pub lr_penalty: f32,
+    /// The penalty, or None for the plain Adam step (vectors).
+    pub regularizer: Option<super::prox::Regularizer>,
+}
+
+/// One ProxGen step: decoupled decay, Adam's moments, `z = p − η/(1−β1ᵗ) · m / denom` with
+/// `denom = √v / √(1−β2ᵗ) + ε`, then `p = prox(z; ηλ / denom)` per coordinate.
+pub fn proxgen_step(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &ProxGenScalars) {
+    for i in 0..p.len() {
+        let gi = g[i];
+        p[i] *= 1.0 - s.lr * s.weight_decay;
+        m[i] = lerp(m[i], gi, s.one_minus_beta1);
+        v[i] = s.beta2 * v[i] + s.one_minus_beta2 * gi * gi;
+        let denom = v[i].sqrt() / s.bc2_sqrt + s.eps;
+        let z = p[i] - s.step_size * m[i] / denom;
+        p[i] = match s.regularizer {
+            Some(reg) => super::prox::prox_f32(reg, z, s.lr_penalty / denom),
+            None => z,
+        };
+    }
+}
+
+/// Scalars of one proximal SGD step (ProxGen with C = I).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProxSgdScalars {
+    /// Learning rate η.
+    pub lr: f32,
+    /// Heavy-ball momentum μ (`m ← μ m + g`; 0: plain proximal gradient).
+    pub momentum: f32,
+    /// Decoupled weight decay (`p ← p(1 − η λ_wd)` first).
+    pub weight_decay: f32,
+    /// `η · λ`, the prox threshold.
+    pub lr_penalty: f32,
+    /// The penalty, or None for the plain step (vectors).
+    pub regularizer: Option<super::prox::Regularizer>,
+}
+
+/// One proximal SGD step: decoupled decay, `m ← μ m + g`, `z = p − η m`, `p = prox(z; ηλ)`.
+pub fn prox_sgd_step(p: &mut [f32], g: &[f32], m: &mut [f32], s: &ProxSgdScalars) {
+    for i in 0..p.len() {
+        p[i] *= 1.0 - s.lr * s.weight_decay;
+        m[i] = s.momentum * m[i] + g[i];
+        let z = p[i] - s.lr * m[i];
+        p[i] = match s.regularizer {
+            Some(reg) => super::prox::prox_f32(reg, z, s.lr_penalty),
+            None => z,
+        };
+    }
+}
+
 /// Scalars of one Schedule-Free step in the memory-efficient form (spec §3.5).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScheduleFreeScalars {
