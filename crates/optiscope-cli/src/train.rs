@@ -52,6 +52,13 @@ pub struct TrainArgs {
     /// Learning rate of the optimizer.
     #[arg(long)]
     lr: Option<f64>,
+    /// The penalty R of a proximal optimizer (proxgen, prox_sgd): l1, l0, l1/2 or l2/3
+    /// [default: l1].
+    #[arg(long, value_parser = ["l1", "l0", "l1/2", "l2/3"])]
+    regularizer: Option<String>,
+    /// The strength λ of that penalty (proxgen, prox_sgd) [default: 0].
+    #[arg(long, value_name = "LAMBDA")]
+    penalty: Option<f64>,
     /// Weight quantizer [default: none].
     #[arg(long, value_parser = choices(QuantMethod::INFO))]
     quant: Option<String>,
@@ -133,6 +140,24 @@ impl TrainArgs {
             set_lr(&mut cfg.optimizer, lr)?;
             changed.push("--lr");
         }
+        if let Some(r) = &self.regularizer {
+            set_field(
+                &mut cfg.optimizer,
+                "--regularizer",
+                "regularizer",
+                serde_json::json!(r),
+            )?;
+            changed.push("--regularizer");
+        }
+        if let Some(p) = self.penalty {
+            set_field(
+                &mut cfg.optimizer,
+                "--penalty",
+                "penalty",
+                serde_json::json!(p),
+            )?;
+            changed.push("--penalty");
+        }
         if let Some(q) = &self.quant {
             cfg.quant.method =
                 QuantMethod::from_name(q).ok_or_else(|| bad(format!("--quant {q:?}: unknown")))?;
@@ -187,6 +212,28 @@ fn set_lr(cfg: &mut OptimizerConfig, lr: f64) -> anyhow::Result<()> {
     let mut v = serde_json::to_value(&*cfg)?;
     v["lr"] = serde_json::json!(lr);
     *cfg = parse_json(&v.to_string()).map_err(|e| bad(format!("--lr {lr}: {e}")))?;
+    Ok(())
+}
+
+/// Sets the optimizer's field `field` (one only some optimizers have) from the flag `flag`.
+fn set_field(
+    cfg: &mut OptimizerConfig,
+    flag: &str,
+    field: &str,
+    value: serde_json::Value,
+) -> anyhow::Result<()> {
+    let mut v = serde_json::to_value(&*cfg)?;
+    let name = cfg.name();
+    match v.get_mut(field) {
+        Some(slot) => *slot = value.clone(),
+        None => {
+            return Err(bad(format!(
+                "{flag}: the optimizer {name} has no `{field}` (proxgen and prox_sgd do: \
+                 --optimizer proxgen)"
+            )))
+        }
+    }
+    *cfg = parse_json(&v.to_string()).map_err(|e| bad(format!("{flag} {value}: {e}")))?;
     Ok(())
 }
 
@@ -456,13 +503,24 @@ fn run_on<D: Device + 'static>(
     match last {
         Some(m) => {
             let bits: Vec<String> = m.layers.iter().map(|l| l.bits.to_string()).collect();
+            let zeros: Vec<String> = m
+                .layers
+                .iter()
+                .map(|l| format!("{:.1}%", 100.0 * l.sparsity))
+                .collect();
+            let zeros = if m.layers.iter().any(|l| l.sparsity > 0.0) {
+                format!("  zeros per layer [{}]", zeros.join(", "))
+            } else {
+                String::new()
+            };
             eprintln!(
-                "done: epoch {}  train loss {:.4}  train acc {:.2}%  test acc {:.2}%  bits per layer [{}]",
+                "done: epoch {}  train loss {:.4}  train acc {:.2}%  test acc {:.2}%  bits per layer [{}]{}",
                 m.epoch,
                 m.train_loss,
                 100.0 * m.train_accuracy,
                 100.0 * m.test_accuracy,
-                bits.join(", ")
+                bits.join(", "),
+                zeros
             );
         }
         None => eprintln!("nothing to do: the run in {} has finished its {} epochs (pass a larger --epochs to continue)", dir.display(), t.config().epochs),

@@ -331,6 +331,8 @@ fn list_shows_every_method_and_default() {
         "sgd_schedulefree",
         "adamw_schedulefree",
         "amuse",
+        "proxgen",
+        "prox_sgd",
         "river-valley",
         "lora-spectrum",
     ] {
@@ -869,4 +871,47 @@ fn sizes_past_their_bounds_are_refused() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
     }
+}
+
+/// `optiscope train --optimizer proxgen --regularizer l1/2 --penalty λ` records the share of exact
+/// zeros per layer (and zeroes some); the flags are refused for an optimizer without a penalty.
+#[test]
+fn proxgen_trains_sparse_and_penalty_needs_a_proximal_optimizer() {
+    let d = tempdir("proxgen");
+    let o = bin()
+        .args(["train", "-q", "--epochs", "2", "--optimizer", "proxgen"])
+        .args(["--regularizer", "l1/2", "--penalty", "0.002", "--out"])
+        .arg(d.join("run"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let metrics = read(&d.join("run/metrics.jsonl"));
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    let sparsity: Vec<f64> = last["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["sparsity"].as_f64().unwrap())
+        .collect();
+    assert!(
+        sparsity.iter().all(|s| (0.0..1.0).contains(s)),
+        "{sparsity:?}"
+    );
+    assert!(sparsity[0] > 0.05, "the prox zeroes weights: {sparsity:?}");
+    let config = read(&d.join("run/config.json"));
+    assert!(
+        config.contains(r#""regularizer": "l1/2""#) || config.contains(r#""regularizer":"l1/2""#),
+        "{config}"
+    );
+    let o = bin()
+        .args(["train", "-q", "--epochs", "1", "--penalty", "0.01", "--out"])
+        .arg(d.join("bad"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("--penalty") && e.contains("adamw") && e.contains("proxgen"),
+        "{e}"
+    );
 }

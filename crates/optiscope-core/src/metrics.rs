@@ -51,6 +51,10 @@ pub struct LayerStats {
     pub near_frac: f64,
     /// Mean squared quantization error.
     pub mse: f64,
+    /// Share of the layer's (latent) weights that are exactly zero (ProxGen's sparsity; 0 in
+    /// files written before it was recorded).
+    #[serde(default)]
+    pub sparsity: f64,
 }
 
 /// One line of a run's `metrics.jsonl`:

@@ -442,6 +442,7 @@ impl<D: Device + 'static> WeightTransform<D> for Quantizer<D> {
     fn layer_view(&self, l: usize, weights: Vec<f32>) -> LayerView {
         let q = &self.cfg;
         let Some(spec) = self.eval_spec(l) else {
+            let sparsity = exact_zeros(&weights);
             return LayerView {
                 xhat: weights.clone(),
                 weights,
@@ -453,6 +454,7 @@ impl<D: Device + 'static> WeightTransform<D> for Quantizer<D> {
                     alpha: 0.0,
                     near_frac: 1.0,
                     mse: 0.0,
+                    sparsity,
                 },
             };
         };
@@ -474,6 +476,7 @@ impl<D: Device + 'static> WeightTransform<D> for Quantizer<D> {
             alpha: f64::from(spec.alpha),
             near_frac: quant::near_frac(&weights, &xhat, spec.alpha, 0.1),
             mse: quant::mse(&weights, &xhat),
+            sparsity: exact_zeros(&weights),
         };
         LayerView {
             weights,
@@ -532,6 +535,14 @@ impl<D: Device + 'static> WeightTransform<D> for Quantizer<D> {
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
     }
+}
+
+/// The share of exactly zero values (0 for an empty tensor).
+fn exact_zeros(w: &[f32]) -> f64 {
+    if w.is_empty() {
+        return 0.0;
+    }
+    w.iter().filter(|&&v| v == 0.0).count() as f64 / w.len() as f64
 }
 
 /// The optimizer of the quantizer's own parameters: the run's config without weight decay (which

@@ -151,6 +151,7 @@ mod tests {
                 alpha: 0.0,
                 near_frac: 1.0,
                 mse: 0.0,
+                sparsity: 0.0,
             },
         };
         let h = histogram(&view);
