@@ -78,7 +78,7 @@ enum Command {
     /// `--resume DIR` continues bit for bit. Weights are quantized per layer; biases stay in full
     /// precision. The train/test split is fixed (seed 0, 20 % test).
     #[command(verbatim_doc_comment)]
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
 }
 
 fn main() -> ExitCode {
@@ -88,7 +88,7 @@ fn main() -> ExitCode {
         Command::Replay(a) => replay::replay(a),
         Command::List(a) => list::list(a),
         Command::Bench(a) => bench::bench(a),
-        Command::Train(a) => train::train(a),
+        Command::Train(a) => train::train(*a),
     };
     match result {
         Ok(code) => code,
