@@ -41,7 +41,9 @@ TOL_RANDOM = 1e-5
 TOL_SPEC = 1e-6
 SEED = 20260521
 TRACES_PER_OPTIMIZER = 8
-OPTIMIZERS = ["sgd", "adam", "adamw", "muon", "specgd", "sgd_schedulefree", "adamw_schedulefree", "amuse"]
+OPTIMIZERS = ["sgd", "adam", "adamw", "muon", "specgd", "sgd_schedulefree", "adamw_schedulefree", "amuse",
+              "proxgen", "prox_sgd"]
+PROXIMAL = {"proxgen", "prox_sgd"}
 MATRIX_METHODS = {"muon", "specgd", "amuse"}
 
 
@@ -142,6 +144,19 @@ def random_config(name, rng, i):
         c["orthogonalizer"] = ["newton_schulz", "polar_express", "svd", "newton_schulz"][i % 4]
         c["aux"] = {"lr": _u(rng, 1e-3, 0.05), "beta2": _choice(rng, [0.9, 0.99, 0.999]),
                     "eps": _choice(rng, [1e-10, 1e-3]), "weight_decay": _choice(rng, [0.0, 0.01, 0.1])}
+    elif name == "proxgen":
+        c["lr"] = _u(rng, 1e-3, 0.05)
+        c["betas"] = [_u(rng, 0.8, 0.95), _choice(rng, [0.9, 0.99, 0.999])]
+        c["eps"] = _choice(rng, [1e-8, 1e-3])
+        c["weight_decay"] = _choice(rng, [0.0, 0.01, 0.1])
+        c["regularizer"] = ["l1", "l0", "l1/2", "l2/3"][i % 4]
+        c["penalty"] = _choice(rng, [0.0, 0.05, 0.3, 1.0]) if i >= 4 else 0.3
+    elif name == "prox_sgd":
+        c["lr"] = _u(rng, 0.01, 0.3)
+        c["momentum"] = _choice(rng, [0.0, 0.5, 0.9])
+        c["weight_decay"] = _choice(rng, [0.0, 0.01, 0.1])
+        c["regularizer"] = ["l1", "l0", "l1/2", "l2/3"][i % 4]
+        c["penalty"] = _choice(rng, [0.05, 0.3, 1.0])
     return c
 
 
@@ -221,7 +236,7 @@ def random_traces():
             if "lowrank" in params and cfg.get("rank_tol", 1e-6) < 1e-4:
                 # rank-1 gradients: keep the threshold well above f32 round-off of the null singular values
                 cfg["rank_tol"] = 1e-4
-            groups = random_param_groups(name, rng, params, i)
+            groups = [] if name in PROXIMAL else random_param_groups(name, rng, params, i)
             if groups:
                 cfg["param_groups"] = groups
             steps = int(rng.integers(3, 7))

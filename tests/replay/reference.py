@@ -72,7 +72,12 @@ DEFAULTS = {
               "orthogonalizer": "newton_schulz", "ns_steps": 5, "ns_coefficients": list(MUON_NS_COEFFICIENTS),
               "eps": 1e-7, "rank_tol": 1e-6, "explicit_x": False, "aux": AMUSE_AUX_DEFAULTS,
               "param_groups": []},
+    # ProxGen (abcdxyzpqrst/proxgen opt.py) and its C = I member; no parameter groups.
+    "proxgen": {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 1e-2, "regularizer": "l1",
+                "penalty": 0.0},
+    "prox_sgd": {"lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "regularizer": "l1", "penalty": 0.0},
 }
+REGULARIZERS = ("l1", "l0", "l1/2", "l2/3")
 NESTED = {"aux_adam": AUX_ADAM_DEFAULTS, "aux": AMUSE_AUX_DEFAULTS}
 GROUP_KEYS = {"params", "lr", "weight_decay", "use_muon"}
 ROLES = ("auto", "matrix", "vector", "diagonal")
@@ -103,7 +108,7 @@ def resolve_config(config):
             out[k] = sub
         else:
             out[k] = v
-    for g in out["param_groups"]:
+    for g in out.get("param_groups", []):
         if set(g) - GROUP_KEYS:
             raise ConfigError(f"param_groups: unknown field(s) {sorted(set(g) - GROUP_KEYS)}")
     out["name"] = name
@@ -123,7 +128,7 @@ def _validate(c):
 
     req(c["lr"] > 0 and math.isfinite(c["lr"]), "lr must be > 0")
     req(c["weight_decay"] >= 0, "weight_decay must be >= 0")
-    for g in c["param_groups"]:
+    for g in c.get("param_groups", []):
         req(g.get("lr") is None or g["lr"] > 0, "group lr must be > 0")
         req(g.get("weight_decay") is None or g["weight_decay"] >= 0, "group weight_decay must be >= 0")
     if name == "sgd":
@@ -148,6 +153,13 @@ def _validate(c):
     if name == "adamw_schedulefree":
         req(0 < c["betas"][0] <= 1 and unit(c["betas"][1]), "betas")
         req(c["variant"] in ("current", "paper"), "variant")
+    if name in ("proxgen", "prox_sgd"):
+        req(c["regularizer"] in REGULARIZERS, "regularizer")
+        req(c["penalty"] >= 0, "penalty must be >= 0")
+    if name == "proxgen":
+        req(unit(c["betas"][0]) and unit(c["betas"][1]) and c["eps"] > 0, "betas, eps")
+    if name == "prox_sgd":
+        req(c["momentum"] >= 0, "momentum must be >= 0")
     if name == "amuse":
         req(c["warmup_steps"] >= 1, "warmup_steps must be >= 1")
         req(0 < c["beta1"] < 1, "beta1 in (0, 1)")
@@ -325,7 +337,7 @@ class _Base:
             if data.size != int(np.prod(self.shapes[n], dtype=np.int64)):
                 raise ValueError(f"param {n}: {data.size} values for shape {self.shapes[n]}")
             self.p[n] = data.reshape(self.shapes[n])
-        self.groups = resolve_groups(cfg["param_groups"], self.names)
+        self.groups = resolve_groups(cfg.get("param_groups", []), self.names)
         self.t = 0
 
     def lr_of(self, n, default=None):
@@ -613,6 +625,64 @@ class Amuse(_Base):
         return out
 
 
+def prox_lq(z, lam, reg):
+    """argmin_x lam*|x|^q + (x - z)^2 / 2 per coordinate (lam > 0 elementwise), written from the
+    closed forms of spec 5.3 in float64 (lam2 = 2*lam, the official code's parameterisation)."""
+    z = np.asarray(z, dtype=np.float64)
+    lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), z.shape)
+    az = np.abs(z)
+    if reg == "l1":
+        return np.sign(z) * np.maximum(az - lam, 0.0)
+    if reg == "l0":
+        return np.where(az > np.sqrt(2.0 * lam), z, 0.0)
+    lam2 = 2.0 * lam
+    out = np.zeros_like(z)
+    if reg == "l1/2":
+        m = az > 1.5 * lam ** (2.0 / 3.0)
+        phi = np.arccos((lam2[m] / 8.0) * (az[m] / 3.0) ** -1.5)
+        out[m] = (2.0 / 3.0) * z[m] * (1.0 + np.cos((2.0 / 3.0) * (np.pi - phi)))
+        return out
+    m = az > 2.0 * (2.0 * lam / 3.0) ** 0.75
+    phi = np.arccosh((27.0 / 16.0) * z[m] ** 2 * lam2[m] ** -1.5)
+    a = (2.0 / np.sqrt(3.0)) * lam2[m] ** 0.25 * np.sqrt(np.cosh(phi / 3.0))
+    out[m] = np.sign(z[m]) * ((a + np.sqrt(2.0 * az[m] / a - a * a)) / 2.0) ** 3
+    return out
+
+
+class ProxGen(_Base):
+    """ProxGen's Adam instance (adam=True) or proximal SGD: the prox acts on weight tensors only
+    (role matrix, or auto with rank >= 2); other parameters take the plain step."""
+
+    def __init__(self, cfg, params, adam):
+        super().__init__(cfg, params)
+        self.adam = adam
+        self.m = {n: np.zeros(self.shapes[n]) for n in self.names}
+        self.v = {n: np.zeros(self.shapes[n]) for n in self.names}
+
+    def _regularized(self, n):
+        role = self.roles[n]
+        return role == "matrix" or (role == "auto" and len(self.shapes[n]) >= 2)
+
+    def _step_param(self, n, g):
+        c = self.cfg
+        lr = c["lr"]
+        p = self.p[n] * (1.0 - lr * c["weight_decay"])
+        if self.adam:
+            b1, b2 = c["betas"]
+            self.m[n] = b1 * self.m[n] + (1.0 - b1) * g
+            self.v[n] = b2 * self.v[n] + (1.0 - b2) * g * g
+            denom = np.sqrt(self.v[n]) / math.sqrt(1.0 - b2 ** self.t) + c["eps"]
+            z = p - (lr / (1.0 - b1 ** self.t)) * self.m[n] / denom
+            lam = lr * c["penalty"] / denom
+        else:
+            self.m[n] = c["momentum"] * self.m[n] + g
+            z = p - lr * self.m[n]
+            lam = np.full(z.shape, lr * c["penalty"])
+        if self._regularized(n) and c["penalty"] > 0:
+            z = prox_lq(z, lam, c["regularizer"])
+        self.p[n] = z
+
+
 def build(config, params):
     cfg = resolve_config(config)
     name = cfg["name"]
@@ -632,6 +702,10 @@ def build(config, params):
         return ScheduleFree(cfg, params, "adamw")
     if name == "amuse":
         return Amuse(cfg, params)
+    if name == "proxgen":
+        return ProxGen(cfg, params, adam=True)
+    if name == "prox_sgd":
+        return ProxGen(cfg, params, adam=False)
     raise ConfigError(name)
 
 
@@ -815,6 +889,29 @@ def amuse_grads(p):
     return {"W": p["W"] - AMUSE_T, "b": AMUSE_HB * p["b"]}
 
 
+# spec 5.2-5.3 (proxgen.out.txt): two ProxGen-Adam steps, lr 0.1, weight_decay 0, penalty 0.05,
+# on the vector as a weight tensor [5, 1]
+PROXGEN_P0 = [0.5, -0.02, 0.3, -0.8, 0.05]
+PROXGEN_GRADS = [[0.1, 0.01, -0.2, 0.05, 0.3], [0.2, -0.01, -0.1, 0.0, 0.2]]
+PROXGEN_CASES = [
+    ("l1", [[0.350000015, 0.0, 0.3749999963, -0.8, -0.03333333056],
+            [0.2218637886, 0.0, 0.4365904328, -0.7255491039, -0.1107550399]]),
+    ("l0", [[0.40000001, 0.0, 0.399999995, -0.89999998, 0.0],
+            [0.3034818135, 0.0, 0.493217953, -0.9670057865, 0.0]]),
+    ("l1/2", [[0.358230571, 0.0, 0.379714702, -0.8456273414, 0.0],
+              [0.2286512173, 0.0, 0.4493416338, -0.8352427317, 0.0]]),
+    ("l2/3", [[0.3528272453, 0.0, 0.3769274154, -0.8290338314, 0.0],
+              [0.221469524, 0.0, 0.4424752624, -0.7942068268, -0.06441667853]]),
+]
+PROX_Z = [-3.0, -1.2, -0.7, -0.2, 0.0, 0.15, 0.5, 0.9, 1.3, 2.5]
+PROX_Z_OUT = {
+    "l1": [-2.6, -0.8, -0.3, 0, 0, 0, 0.1, 0.5, 0.9, 2.1],
+    "l0": [-3, -1.2, 0, 0, 0, 0, 0, 0.9, 1.3, 2.5],
+    "l1/2": [-2.882193728, -1, 0, 0, 0, 0, 0, 0.6523842524, 1.110184145, 2.370088464],
+    "l2/3": [-2.811050454, -0.9264560422, 0, 0, 0, 0, 0, 0.5802922698, 1.036501098, 2.297919794],
+}
+
+
 def spec_vector_traces():
     """The spec's vectors as replay traces: list of (label, trace, expected) where expected is a list
     (per step) of {"params": {name: flat}, "eval_params": {name: flat}} holding the published numbers
@@ -843,6 +940,12 @@ def spec_vector_traces():
     out.append(("amuse 3-step (Muon group W + aux group b)", {"optimizer": AMUSE_CONFIG, "params": params, "grads": grads},
                 [{"params": {"W": np.ravel(e[3]).tolist(), "b": e[6]},
                   "eval_params": {"W": np.ravel(e[5]).tolist(), "b": e[8]}} for e in AMUSE_EXPECTED]))
+    for reg, ps in PROXGEN_CASES:
+        cfg = {"name": "proxgen", "lr": 0.1, "weight_decay": 0.0, "regularizer": reg, "penalty": 0.05}
+        trace = {"optimizer": cfg, "params": {"w": {"shape": [5, 1], "data": PROXGEN_P0}},
+                 "grads": [{"w": g} for g in PROXGEN_GRADS]}
+        out.append((f"proxgen two Adam-prox steps {reg}", trace,
+                    [{"params": {"w": p}, "eval_params": {"w": p}} for p in ps]))
     return out
 
 
@@ -888,6 +991,15 @@ def self_test(verbose=True):
         v = np.array([0.3, -1.2, 0.0, 2e-4, 0.7])
         check(f"diagonal route == matrix route ({kind})", orthogonalize_diagonal(v, cfg),
               np.diag(orthogonalize(np.diag(v), cfg)), 1e-12)
+    # ProxGen's closed forms on the spec vector (lam' = 0.4)
+    for reg, want in PROX_Z_OUT.items():
+        check(f"prox {reg} on the spec vector", prox_lq(PROX_Z, 0.4, reg), want, 1e-9)
+    for reg, ps in PROXGEN_CASES:
+        opt = build({"name": "proxgen", "lr": 0.1, "weight_decay": 0.0, "regularizer": reg, "penalty": 0.05},
+                    {"w": {"shape": [5, 1], "data": PROXGEN_P0}})
+        for t, g in enumerate(PROXGEN_GRADS):
+            opt.step({"w": g})
+            check(f"proxgen {reg} p{t + 1}", np.ravel(opt.params()["w"]), ps[t], 1e-8)
     # zero matrices
     check("svd polar(0) = 0", svd_polar(np.zeros((3, 2))), np.zeros((3, 2)), 0.0)
     check("NS5(0) = 0", newton_schulz(np.zeros((3, 2))), np.zeros((3, 2)), 0.0)
