@@ -103,6 +103,13 @@ pub fn quant_ui(ui: &mut egui::Ui, run: &mut QuantRun, layer: &mut usize) {
             }
         )
     };
+    // Exact zeros of the latent weights (ProxGen's sparsity; ProxQuant's prox also lands weights
+    // exactly on the grid point 0).
+    let title = if s.sparsity > 0.0 {
+        format!("{title} · {:.1} % exactly zero", 100.0 * s.sparsity)
+    } else {
+        title
+    };
     ui.label(RichText::new(title).strong());
     let leveled =
         !view.grid.is_empty() && (dropbits_on(&cfg.quant) || cfg.quant.learn_bits.is_some());

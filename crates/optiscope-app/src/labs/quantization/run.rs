@@ -334,4 +334,24 @@ mod tests {
             );
         }
     }
+
+    /// A ProxGen run (the optimizer menu lists it like every other) trains in the lab and its
+    /// layer view reports the share of exact zeros.
+    #[test]
+    fn a_proxgen_run_reports_its_sparsity() {
+        let mut cfg = default_quant_train();
+        cfg.quant = fresh_quant(QuantMethod::None, 3);
+        cfg.optimizer = serde_json::from_str(
+            r#"{"name":"proxgen","lr":0.01,"regularizer":"l1/2","penalty":0.001}"#,
+        )
+        .unwrap();
+        let mut run = QuantRun::new(&cfg, &data(&cfg), 0).unwrap();
+        for _ in 0..20 {
+            run.step().unwrap();
+        }
+        let view = run.layer_view(0).unwrap();
+        let zeros = view.weights.iter().filter(|&&w| w == 0.0).count() as f64;
+        assert!(view.stats.sparsity > 0.1, "{}", view.stats.sparsity);
+        assert_eq!(view.stats.sparsity, zeros / view.weights.len() as f64);
+    }
 }
