@@ -6,7 +6,7 @@
 //! | family | trait | CPU twin | WGSL | GPU launch | conformance |
 //! |---|---|---|---|---|---|
 //! | storage | [`Storage`] | [`Cpu`] below | — | `gpu/src/device.rs` | every file |
-//! | optimizer updates | [`OptimOps`] | [`optim`] (`elementwise`, `orthogonalize`) | `optim.wgsl`, `optim_newton_schulz.wgsl` | `gpu/src/ops/optim.rs` | `gpu/tests/optim.rs` |
+//! | optimizer updates | [`OptimOps`] | [`optim`] (`elementwise`, `orthogonalize`, `prox`) | `optim.wgsl`, `optim_newton_schulz.wgsl` | `gpu/src/ops/optim.rs` | `gpu/tests/optim.rs` |
 //! | dense algebra | [`DenseOps`] | [`dense`] | `dense.wgsl`, `dense_reduce.wgsl`, `dense_rows.wgsl` | `gpu/src/ops/dense.rs` | `gpu/tests/dense.rs` |
 //! | activations, softmax | [`ActOps`] | [`act`] | `act.wgsl` | `gpu/src/ops/act.rs` | `gpu/tests/act.rs` |
 //! | quantization | [`QuantOps`] | [`quant`] (`kernel`, `categorical`, `prox`) | `quant.wgsl` | `gpu/src/ops/quant.rs` | `gpu/tests/quant.rs` |
