@@ -73,7 +73,7 @@ pub struct QuantConfig {
     pub restricted: bool,
     /// RQ's Gumbel-softmax temperature τ.
     pub tau: f64,
-    /// Initial σ as a fraction of α (RQ, SRQ: 1/3; CPQ: 1/6 when unset) [R].
+    /// Initial σ as a fraction of α (RQ, SRQ: 1/3; CPQ: 1/6 when unset) \[R\].
     pub sigma_init: Option<f64>,
     /// Extend the outermost cells to ±∞ (spec A1's convention).
     pub extend_edges: bool,

@@ -1,4 +1,4 @@
-//! DropBits (spec A2, structure reconstructed [R]) and the hard-concrete gates that learn a
+//! DropBits (spec A2, structure reconstructed \[R\]) and the hard-concrete gates that learn a
 //! per-layer bit-width.
 //!
 //! Bit level j of a b-bit grid is kept with a nested indicator `K_j = Π_{i=2}^{j} Z_i`, so the
