@@ -216,6 +216,17 @@ for (const mode of Object.keys(MODES)) {
       assert.equal(after.view, "quantization");
       assert.equal(after.detail, before.detail, "the link's run differs from the original");
       await other.close();
+
+      // A hand-written ProxGen link (full precision, the l1/2 penalty) trains one epoch (23
+      // minibatches) and reports exact zeros per layer.
+      const prox = await page.context().newPage();
+      await prox.goto(base + "#view=quantization&method=none&optimizer=proxgen&regularizer=l1/2&penalty=0.001&step=23");
+      await waitForApp(prox, logs);
+      await waitForStep(prox, 23, 90_000);
+      const p = await status(prox);
+      assert.equal(p.error, "", `error line: ${p.error}`);
+      assert.match(p.detail, /^epoch 1\/200 test_accuracy=[0-9.]+ .* layer1: bits=32 .* zeros=0\.[0-9]+/, `ProxGen detail: ${p.detail}`);
+      await prox.close();
     } finally {
       await close();
     }

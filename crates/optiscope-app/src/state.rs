@@ -5,7 +5,7 @@
 use base64::Engine;
 use optiscope_core::experiment::presets::preset;
 use optiscope_core::experiment::ExperimentConfig;
-use optiscope_core::optim::{AdamWConfig, OptimizerConfig};
+use optiscope_core::optim::{AdamWConfig, OptimizerConfig, METHODS};
 use optiscope_core::quant::dropbits::DropBitsConfig;
 use optiscope_core::quant::{LearnBitsConfig, QuantConfig, QuantMethod};
 use optiscope_core::train::{
@@ -370,7 +370,8 @@ impl ExplorerState {
 /// The parameters `#view=NAME&...` accepts, for the error message.
 const VIEW_PARAMS: &str = "speed=N, step=N, data=digits|moons|spirals, hidden=W[,W...], \
      method=none|ste|lsq|rq|srq|cpq|proxquant, bits=N, dropbits=P|off, learn_bits=LAMBDA|off, \
-     lr=X, batch=N, epochs=N, seed=N, layer=N";
+     optimizer=NAME, lr=X, regularizer=l1|l0|l1/2|l2/3, penalty=X (proxgen, prox_sgd), batch=N, \
+     epochs=N, seed=N, layer=N";
 
 impl ExplorerState {
     /// `NAME[&speed=N][&step=N][&data=...][&method=...]...`: a short, hand-writable link to a
@@ -400,8 +401,13 @@ impl ExplorerState {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        // The method first: it resets the quantizer's other settings.
-        params.sort_by_key(|(key, _)| *key != "method");
+        // The method first (it resets the quantizer's other settings), then the optimizer (it
+        // resets the optimizer's fields but keeps the run's learning rate).
+        params.sort_by_key(|(key, _)| match *key {
+            "method" => 0,
+            "optimizer" => 1,
+            _ => 2,
+        });
         for (key, v) in params {
             let part = format!("{key}={v}");
             let num = |what: &str| {
@@ -433,6 +439,41 @@ impl ExplorerState {
                     value["lr"] = lr.into();
                     t.optimizer = serde_json::from_value(value)
                         .map_err(|e| format!("lr={v:?} in the link: {e}"))?;
+                }
+                "optimizer" => {
+                    let lr = t.optimizer.lr();
+                    let mut value = OptimizerConfig::default_for(v)
+                        .and_then(|o| serde_json::to_value(o).ok())
+                        .ok_or_else(|| {
+                            let names: Vec<_> = METHODS.iter().map(|m| m.name).collect();
+                            format!(
+                                "optimizer={v:?} in the link (allowed: {})",
+                                names.join(", ")
+                            )
+                        })?;
+                    value["lr"] = lr.into();
+                    t.optimizer = serde_json::from_value(value)
+                        .map_err(|e| format!("optimizer={v:?} in the link: {e}"))?;
+                }
+                "regularizer" | "penalty" => {
+                    let new: serde_json::Value = if key == "penalty" {
+                        float(key)?.into()
+                    } else {
+                        v.into()
+                    };
+                    let mut value = serde_json::to_value(&t.optimizer).unwrap_or_default();
+                    match value.get_mut(key) {
+                        Some(slot) => *slot = new,
+                        None => {
+                            return Err(format!(
+                                "{key}={v:?} in the link: the optimizer {} has none (proxgen and \
+                                 prox_sgd do: optimizer=proxgen)",
+                                t.optimizer.name()
+                            ))
+                        }
+                    }
+                    t.optimizer = serde_json::from_value(value)
+                        .map_err(|e| format!("{key}={v:?} in the link: {e}"))?;
                 }
                 "data" => {
                     t.data = DataChoice::from_name(v).ok_or_else(|| {
@@ -726,5 +767,25 @@ mod tests {
             let e = ExplorerState::from_fragment(bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");
         }
+    }
+
+    /// A hand-written link picks the optimizer and ProxGen's penalty; the penalty is refused for
+    /// an optimizer without one, and an unknown optimizer names the allowed ones.
+    #[test]
+    fn short_links_pick_the_optimizer_and_its_penalty() {
+        let st = ExplorerState::from_fragment(
+            "#view=quantization&penalty=0.002&regularizer=l1/2&optimizer=proxgen&lr=0.05",
+        )
+        .unwrap()
+        .unwrap();
+        let opt = serde_json::to_value(&st.labs.quantization.unwrap().train.optimizer).unwrap();
+        assert_eq!(opt["name"], "proxgen");
+        assert_eq!(opt["regularizer"], "l1/2");
+        assert_eq!(opt["penalty"], 0.002);
+        assert_eq!(opt["lr"], 0.05);
+        let err = ExplorerState::from_fragment("#view=quantization&penalty=0.1").unwrap_err();
+        assert!(err.contains("penalty") && err.contains("proxgen"), "{err}");
+        let err = ExplorerState::from_fragment("#view=quantization&optimizer=adan").unwrap_err();
+        assert!(err.contains("optimizer") && err.contains("amuse"), "{err}");
     }
 }

@@ -130,8 +130,11 @@ pub fn quant_ui(ui: &mut egui::Ui, run: &mut QuantRun, layer: &mut usize) {
     weights_plot_ui(ui, &view, &hist, *layer, leveled, hist_height);
     let curve_height = (ui.available_height() - 8.0).max(120.0);
     let full_precision = cfg.quant.method == QuantMethod::None;
+    let sparse = run.zeros.iter().any(|(_, z)| z.iter().any(|&v| v > 0.0));
     ui.columns(2, |cols| {
-        if full_precision {
+        if full_precision && sparse {
+            zeros_plot_ui(&mut cols[0], &run.zeros, layers, curve_height);
+        } else if full_precision {
             cols[0].label("near_frac(0.1): no grid in full precision.");
         } else {
             near_frac_plot_ui(&mut cols[0], &run.near, layers, curve_height);
@@ -213,6 +216,19 @@ fn weights_plot_ui(
                         })),
                 );
             }
+            // The zero bar: the weights that are exactly 0 (ProxGen's prox), drawn over the bin
+            // that holds them so they stand apart from the merely small ones.
+            let exact = view.weights.iter().filter(|&&w| w == 0.0).count();
+            if exact > 0 {
+                let bar = Bar::new(0.0, exact as f64)
+                    .width(hist.bin / 3.0)
+                    .fill(Color32::from_rgb(240, 90, 60))
+                    .name("exactly 0");
+                plot.bar_chart(
+                    BarChart::new(format!("exactly 0 ({exact})"), vec![bar])
+                        .color(Color32::from_rgb(240, 90, 60)),
+                );
+            }
             if view.grid.is_empty() {
                 return;
             }
@@ -247,6 +263,32 @@ fn weights_plot_ui(
                 } else {
                     line.style(LineStyle::dotted_loose()).width(1.5)
                 });
+            }
+        });
+}
+
+/// The share of exact zeros per layer over training (ProxGen's sparsity, in full precision).
+fn zeros_plot_ui(ui: &mut egui::Ui, zeros: &[(f64, Vec<f64>)], layers: usize, height: f32) {
+    ui.label("exact zeros over training: the share of each layer's weights the prox set to 0");
+    Plot::new("quant-zeros")
+        .height(height)
+        .legend(Legend::default())
+        .include_y(0.0)
+        .include_y(1.0)
+        .include_x(0.0)
+        .x_axis_label("epoch")
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            for l in 0..layers {
+                let pts: Vec<[f64; 2]> = zeros
+                    .iter()
+                    .filter_map(|(x, v)| v.get(l).map(|z| [*x, *z]))
+                    .collect();
+                plot.line(
+                    Line::new(format!("layer {}", l + 1), pts)
+                        .color(run_color(l))
+                        .width(1.5),
+                );
             }
         });
 }

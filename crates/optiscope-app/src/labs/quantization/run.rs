@@ -17,7 +17,9 @@ pub struct QuantRun {
     pub(super) epochs: Vec<EpochMetrics>,
     /// `(epoch, near_frac per layer)`, the epoch fractional between epoch ends.
     pub(super) near: Vec<(f64, Vec<f64>)>,
-    /// Record `near_frac` every this many minibatches (and at every epoch end).
+    /// `(epoch, share of exact zeros per layer)` at the same points (ProxGen's sparsity).
+    pub(super) zeros: Vec<(f64, Vec<f64>)>,
+    /// Record `near_frac` and the zeros every this many minibatches (and at every epoch end).
     record_every: u64,
     /// The step a link asked for: the run steps there over the next frames.
     pub(super) target: u64,
@@ -46,12 +48,13 @@ impl QuantRun {
             .div_ceil(RECORDS_PER_EPOCH)
             .max(1);
         let first = (0..trainer.layers())
-            .map(|l| trainer.layer_view(l).map(|v| v.stats.near_frac))
+            .map(|l| trainer.layer_view(l).map(|v| v.stats.clone()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             trainer,
             epochs: vec![],
-            near: vec![(0.0, first)],
+            near: vec![(0.0, first.iter().map(|s| s.near_frac).collect())],
+            zeros: vec![(0.0, first.iter().map(|s| s.sparsity).collect())],
             record_every,
             target,
             view: None,
@@ -121,7 +124,7 @@ impl QuantRun {
         self.summary = None;
     }
 
-    /// One minibatch (nothing once finished); records `near_frac` and the epoch's metrics. An
+    /// One minibatch (nothing once finished); records `near_frac`, the zeros and the epoch's metrics. An
     /// error stops the run for good ([`QuantRun::stopped`]): it is returned once, and the run
     /// takes no further steps.
     pub fn step(&mut self) -> Result<(), TrainError> {
@@ -139,16 +142,20 @@ impl QuantRun {
         let bpe = self.trainer.batches_per_epoch() as f64;
         let x = self.trainer.steps() as f64 / bpe;
         if let Some(m) = metrics {
-            self.near.push((
-                m.epoch as f64,
-                m.layers.iter().map(|s| s.near_frac).collect(),
-            ));
+            let x = m.epoch as f64;
+            self.near
+                .push((x, m.layers.iter().map(|s| s.near_frac).collect()));
+            self.zeros
+                .push((x, m.layers.iter().map(|s| s.sparsity).collect()));
             self.epochs.push(m);
         } else if self.trainer.steps() % self.record_every == 0 {
-            let near = (0..self.trainer.layers())
-                .map(|l| self.trainer.layer_view(l).map(|v| v.stats.near_frac))
+            let stats = (0..self.trainer.layers())
+                .map(|l| self.trainer.layer_view(l).map(|v| v.stats.clone()))
                 .collect::<Result<Vec<_>, _>>()?;
-            self.near.push((x, near));
+            self.near
+                .push((x, stats.iter().map(|s| s.near_frac).collect()));
+            self.zeros
+                .push((x, stats.iter().map(|s| s.sparsity).collect()));
         }
         Ok(())
     }
@@ -210,6 +217,9 @@ impl QuantRun {
                     v.stats.near_frac,
                     v.stats.mse
                 ));
+                if v.stats.sparsity > 0.0 {
+                    s.push_str(&format!(" zeros={:.4}", v.stats.sparsity));
+                }
             }
         }
         self.summary = Some((step, s.clone()));
@@ -353,5 +363,9 @@ mod tests {
         let zeros = view.weights.iter().filter(|&&w| w == 0.0).count() as f64;
         assert!(view.stats.sparsity > 0.1, "{}", view.stats.sparsity);
         assert_eq!(view.stats.sparsity, zeros / view.weights.len() as f64);
+        // The curve over training starts dense and records the zeros as they appear.
+        assert_eq!(run.zeros[0].1, vec![0.0, 0.0]);
+        assert!(run.zeros.len() > 1 && run.zeros.last().unwrap().1[0] > 0.1);
+        assert_eq!(run.zeros.len(), run.near.len());
     }
 }
