@@ -84,13 +84,11 @@ pub fn rng_normal(
 
 impl RandomOps for GpuDevice {
     fn normal(&mut self, at: Counter, len: usize, scale: f32) -> GpuBuffer {
-        // The shader's index is 32-bit: counters past it take the host path.
-        let Ok(offset) = u32::try_from(at.offset) else {
-            return self.upload(&host_normal(at, len, scale));
+        // The shader's index is 32-bit: counters past it (and empty tensors) take the host path.
+        let offset = match u32::try_from(at.offset) {
+            Ok(offset) if len > 0 && at.offset + len as u64 <= u64::from(u32::MAX) => offset,
+            _ => return self.upload(&host_normal(at, len, scale)),
         };
-        if len == 0 || u64::from(offset) + len as u64 > u64::from(u32::MAX) {
-            return self.upload(&host_normal(at, len, scale));
-        }
         let ctx = self.ctx.clone();
         match rng_normal(&ctx, self.enc(), at.seed, at.stream, offset, len, scale) {
             Ok(buf) => buf,

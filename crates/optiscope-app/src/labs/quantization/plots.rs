@@ -270,49 +270,52 @@ fn weights_plot_ui(
 /// The share of exact zeros per layer over training (ProxGen's sparsity, in full precision).
 fn zeros_plot_ui(ui: &mut egui::Ui, zeros: &[(f64, Vec<f64>)], layers: usize, height: f32) {
     ui.label("exact zeros over training: the share of each layer's weights the prox set to 0");
-    Plot::new("quant-zeros")
-        .height(height)
-        .legend(Legend::default())
-        .include_y(0.0)
-        .include_y(1.0)
-        .include_x(0.0)
-        .x_axis_label("epoch")
-        .allow_scroll(false)
-        .show(ui, |plot| {
-            for l in 0..layers {
-                let pts: Vec<[f64; 2]> = zeros
-                    .iter()
-                    .filter_map(|(x, v)| v.get(l).map(|z| [*x, *z]))
-                    .collect();
-                plot.line(
-                    Line::new(format!("layer {}", l + 1), pts)
-                        .color(run_color(l))
-                        .width(1.5),
-                );
-            }
-        });
+    per_layer_curves_ui(ui, "quant-zeros", zeros, layers, 1.0, None, height);
 }
 
 fn near_frac_plot_ui(ui: &mut egui::Ui, near: &[(f64, Vec<f64>)], layers: usize, height: f32) {
     ui.label("near_frac(0.1) over training: the share of weights within 0.1·α of their grid point");
-    Plot::new("quant-near-frac")
+    let uniform = HLine::new("uniform weights (0.2)", 0.2)
+        .color(Color32::GRAY)
+        .style(LineStyle::dashed_loose());
+    per_layer_curves_ui(
+        ui,
+        "quant-near-frac",
+        near,
+        layers,
+        0.5,
+        Some(uniform),
+        height,
+    );
+}
+
+/// One curve per layer of `(epoch, value per layer)` records, y from 0 to at least `y_max`, with
+/// an optional reference line.
+fn per_layer_curves_ui(
+    ui: &mut egui::Ui,
+    id: &str,
+    records: &[(f64, Vec<f64>)],
+    layers: usize,
+    y_max: f64,
+    reference: Option<HLine>,
+    height: f32,
+) {
+    Plot::new(id)
         .height(height)
         .legend(Legend::default())
         .include_y(0.0)
-        .include_y(0.5)
+        .include_y(y_max)
         .include_x(0.0)
         .x_axis_label("epoch")
         .allow_scroll(false)
         .show(ui, |plot| {
-            plot.hline(
-                HLine::new("uniform weights (0.2)", 0.2)
-                    .color(Color32::GRAY)
-                    .style(LineStyle::dashed_loose()),
-            );
+            if let Some(line) = reference {
+                plot.hline(line);
+            }
             for l in 0..layers {
-                let pts: Vec<[f64; 2]> = near
+                let pts: Vec<[f64; 2]> = records
                     .iter()
-                    .filter_map(|(x, v)| v.get(l).map(|n| [*x, *n]))
+                    .filter_map(|(x, v)| v.get(l).map(|y| [*x, *y]))
                     .collect();
                 plot.line(
                     Line::new(format!("layer {}", l + 1), pts)
