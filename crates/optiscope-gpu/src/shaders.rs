@@ -21,6 +21,7 @@ macro_rules! shader {
 
 shader!(OPTIM, "optim.wgsl");
 shader!(OPTIM_NEWTON_SCHULZ, "optim_newton_schulz.wgsl");
+shader!(OPTIM_ADABLOCK, "optim_adablock.wgsl");
 shader!(DENSE, "dense.wgsl");
 shader!(DENSE_REDUCE, "dense_reduce.wgsl");
 shader!(DENSE_ROWS, "dense_rows.wgsl");
@@ -33,6 +34,7 @@ shader!(LANDSCAPE, "landscape.wgsl");
 pub const ALL: &[Shader] = &[
     OPTIM,
     OPTIM_NEWTON_SCHULZ,
+    OPTIM_ADABLOCK,
     DENSE,
     DENSE_REDUCE,
     DENSE_ROWS,

@@ -2,14 +2,16 @@
 //! Muon-type methods. The host logic of every optimizer (step counters, bias corrections,
 //! Schedule-Free weights, AMUSE's β, routing of parameters) is written once over [`OptimOps`] in
 //! `crate::optim`; only these kernels differ between devices. The CPU twins are the functions of
-//! [`elementwise`] and [`orthogonalize`]; the WGSL twins are `shaders/optim.wgsl` and
-//! `shaders/optim_newton_schulz.wgsl` (with the dense family's matmul and reductions), launched
+//! [`elementwise`], [`orthogonalize`], [`prox`] and [`adablock`]; the WGSL twins are
+//! `shaders/optim.wgsl`, `shaders/optim_adablock.wgsl` and `shaders/optim_newton_schulz.wgsl` (with the dense family's matmul and reductions), launched
 //! from `optiscope-gpu/src/ops/optim.rs`.
 
+pub mod adablock;
 pub mod elementwise;
 pub mod orthogonalize;
 pub mod prox;
 
+use self::adablock::{AdaBlockScalars, BlockLayout};
 use self::elementwise::{
     AdamScalars, AmuseAuxScalars, ProxGenScalars, ProxSgdScalars, ScheduleFreeScalars, SgdScalars,
 };
@@ -47,6 +49,17 @@ pub trait OptimOps: Storage {
     );
     /// One proximal SGD step, the identity preconditioner ([`elementwise::prox_sgd_step`]).
     fn prox_sgd(&mut self, p: &mut Self::Buf, g: &Self::Buf, m: &mut Self::Buf, s: &ProxSgdScalars);
+    /// One AdaBlock step on a parameter laid out in blocks ([`adablock::adablock_step`]); `v`
+    /// holds the `g × g` second moment of every block.
+    fn adablock(
+        &mut self,
+        p: &mut Self::Buf,
+        g: &Self::Buf,
+        m: &mut Self::Buf,
+        v: &mut Self::Buf,
+        layout: &BlockLayout,
+        s: &AdaBlockScalars,
+    );
     /// One Schedule-Free SGD step ([`elementwise::sgd_schedulefree_step`]).
     fn sgd_schedulefree(
         &mut self,
@@ -124,6 +137,18 @@ impl OptimOps for Cpu {
 
     fn prox_sgd(&mut self, p: &mut Vec<f32>, g: &Vec<f32>, m: &mut Vec<f32>, s: &ProxSgdScalars) {
         elementwise::prox_sgd_step(p, g, m, s);
+    }
+
+    fn adablock(
+        &mut self,
+        p: &mut Vec<f32>,
+        g: &Vec<f32>,
+        m: &mut Vec<f32>,
+        v: &mut Vec<f32>,
+        layout: &BlockLayout,
+        s: &AdaBlockScalars,
+    ) {
+        adablock::adablock_step(p, g, m, v, layout, s);
     }
 
     fn sgd(&mut self, p: &mut Vec<f32>, g: &Vec<f32>, momentum_buf: &mut Vec<f32>, s: &SgdScalars) {

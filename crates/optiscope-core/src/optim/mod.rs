@@ -6,6 +6,7 @@
 //! `param_groups` list overrides `lr` and `weight_decay` (and, for the matrix methods, whether a
 //! parameter is orthogonalized) for the parameters it names.
 
+mod adablock;
 mod adam;
 mod amuse;
 mod muon;
@@ -23,6 +24,7 @@ use crate::linalg::SvdError;
 use crate::tensor::Tensor;
 pub use crate::tensor::{Param, ParamRole};
 
+pub use adablock::AdaBlockConfig;
 pub use adam::{AdamConfig, AdamWConfig, EpsMode};
 pub use amuse::{amuse_beta, AmuseAuxConfig, AmuseConfig};
 pub use muon::{AdjustLrFn, AuxAdamConfig, MuonConfig, OrthogonalizerKind, Route, SpecGdConfig};
@@ -71,6 +73,8 @@ registry::optimizer_registry! {
     "proxgen" => Proxgen(ProxGenConfig),
     /// Proximal SGD: ProxGen with the identity preconditioner.
     "prox_sgd" => ProxSgd(ProxSgdConfig),
+    /// AdaBlockW: Adam with a full second-moment matrix per block of output units (Yun et al. 2022).
+    "adablock" => Adablock(AdaBlockConfig),
 }
 
 impl OptimizerConfig {

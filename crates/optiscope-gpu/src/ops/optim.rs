@@ -4,6 +4,7 @@
 //! diagonal). The CPU twins are `optiscope_core::device::optim`; `tests/optim.rs` compares them.
 
 use bytemuck::{Pod, Zeroable};
+use optiscope_core::device::optim::adablock::{AdaBlockScalars, BlockLayout, JACOBI_SWEEPS};
 use optiscope_core::device::optim::elementwise::{
     AdamScalars, AmuseAuxScalars, ProxGenScalars, ProxSgdScalars, ScheduleFreeScalars, SgdScalars,
 };
@@ -227,6 +228,94 @@ pub fn elementwise(
     Ok(())
 }
 
+/// `BlockParams` of `optim_adablock.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+pub struct BlockParams {
+    blocks: u32,
+    groups: u32,
+    out_units: u32,
+    in_units: u32,
+    flags: u32,
+    sweeps: u32,
+    _pad0: [u32; 2],
+    lr: f32,
+    weight_decay: f32,
+    one_minus_beta1: f32,
+    beta2: f32,
+    one_minus_beta2: f32,
+    step_size: f32,
+    jitter: f32,
+    delta: f32,
+    clip_lo: f32,
+    clip_hi: f32,
+    _pad1: [f32; 2],
+}
+
+impl BlockParams {
+    /// The uniform of an AdaBlock step on a parameter laid out by `layout`.
+    pub fn new(layout: &BlockLayout, s: &AdaBlockScalars) -> Self {
+        let (clip_lo, clip_hi) = s.clip.unwrap_or((0.0, 0.0));
+        Self {
+            blocks: layout.blocks() as u32,
+            groups: layout.groups as u32,
+            out_units: layout.out as u32,
+            in_units: layout.inp as u32,
+            flags: u32::from(s.clip.is_some()),
+            sweeps: JACOBI_SWEEPS as u32,
+            lr: s.lr,
+            weight_decay: s.weight_decay,
+            one_minus_beta1: s.one_minus_beta1,
+            beta2: s.beta2,
+            one_minus_beta2: s.one_minus_beta2,
+            step_size: s.step_size,
+            jitter: s.jitter,
+            delta: s.delta,
+            clip_lo,
+            clip_hi,
+            ..Self::default()
+        }
+    }
+}
+
+/// Records one AdaBlock step: `adablock_diag` (a thread per coordinate) for `g = 1`, else
+/// `adablock_block` (a workgroup per block, on a 2-D grid when there are more blocks than one
+/// dimension allows). Bindings: p, g, m, v.
+pub fn adablock(
+    ctx: &GpuContext,
+    enc: &mut wgpu::CommandEncoder,
+    params: &BlockParams,
+    bufs: [&GpuBuffer; 4],
+) -> Result<(), GpuError> {
+    let bindings: Vec<(u32, &wgpu::Buffer)> = (1..).zip(bufs.iter().map(|b| &b.buffer)).collect();
+    let (entry, groups) = if params.groups == 1 {
+        let entry = "adablock_diag";
+        (entry, ctx.groups_1d(entry, params.blocks as usize, 256)?)
+    } else {
+        let entry = "adablock_block";
+        let allowed = ctx.device.limits().max_compute_workgroups_per_dimension;
+        let x = params.blocks.min(allowed);
+        let y = params.blocks.div_ceil(x.max(1));
+        if y > allowed {
+            return Err(GpuError::TooLarge {
+                what: entry,
+                needed: u64::from(params.blocks),
+                allowed,
+            });
+        }
+        (entry, [x, y, 1])
+    };
+    ctx.dispatch(
+        enc,
+        shaders::OPTIM_ADABLOCK,
+        entry,
+        bytemuck::bytes_of(params),
+        &bindings,
+        groups,
+    );
+    Ok(())
+}
+
 /// `NsParams` of `optim_newton_schulz.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
@@ -428,6 +517,26 @@ impl GpuDevice {
 }
 
 impl OptimOps for GpuDevice {
+    fn adablock(
+        &mut self,
+        p: &mut GpuBuffer,
+        g: &GpuBuffer,
+        m: &mut GpuBuffer,
+        v: &mut GpuBuffer,
+        layout: &BlockLayout,
+        s: &AdaBlockScalars,
+    ) {
+        if p.len == 0 {
+            return;
+        }
+        let params = BlockParams::new(layout, s);
+        let ctx = self.ctx.clone();
+        let result = adablock(&ctx, self.enc(), &params, [p, g, m, v]);
+        if let Err(e) = result {
+            self.error.get_or_insert(e);
+        }
+    }
+
     fn proxgen(
         &mut self,
         p: &mut GpuBuffer,
@@ -642,5 +751,9 @@ pub(crate) fn uniform_layouts() -> Vec<crate::layout::UniformLayout> {
             one_minus_beta2, eps, step_size, bc2_sqrt, ckp1, y_step, bias_correction2, w,
         }),
         uniform_layout!(NsParams in shaders::OPTIM_NEWTON_SCHULZ, "NsParams" { n, steps, coefficients }),
+        uniform_layout!(BlockParams in shaders::OPTIM_ADABLOCK, "BlockParams" {
+            blocks, groups, out_units, in_units, flags, sweeps, lr, weight_decay, one_minus_beta1,
+            beta2, one_minus_beta2, step_size, jitter, delta, clip_lo, clip_hi,
+        }),
     ]
 }
