@@ -14,12 +14,13 @@ What it does:
   1. for every optimizer, replays random traces (fixed seed; random hyperparameters covering the
      config flags; params [7], [5,3] tall, [3,6] wide, [4,2,3] 3-D, [2] role diagonal, ...; 3-6
      gradient steps of magnitude 0.1-1) and compares params and eval_params after every step with the
-     reference: per tensor max|a-b| / max(max|b|, 1e-12) <= 1e-5;
+     reference: per tensor max|a-b| / max(max|b|, 1e-12) <= 1e-5 (AdaBlock, whose f32 eigendecompositions
+     meet float64 eigh: 1e-4);
   1b. replays tensors of rank >= 3 whose answer depends on how they are read (a stack [b, m, n] as b
      matrices, a conv filter [o, i, kh, kw] as one [o, i*kh*kw] matrix with that shape's factor),
      each checked to differ from the wrong reading, so that the case can catch it;
   2. replays the spec's vectors (baselines, Muon two-step, SpecGD tiny, Schedule-Free 3 steps, AMUSE 3
-     steps) and compares the binary with the published numbers to 1e-6 relative.
+     steps, ProxGen two Adam-prox steps per regularizer, AdaBlock two steps for groups 1/2/4 and clipping) and compares the binary with the published numbers to 1e-6 relative.
 Prints the worst error per optimizer, every failure, and finally `N passed, M failed`; exits 1 on failure.
 """
 import json
@@ -42,8 +43,12 @@ TOL_SPEC = 1e-6
 SEED = 20260521
 TRACES_PER_OPTIMIZER = 8
 OPTIMIZERS = ["sgd", "adam", "adamw", "muon", "specgd", "sgd_schedulefree", "adamw_schedulefree", "amuse",
-              "proxgen", "prox_sgd"]
-PROXIMAL = {"proxgen", "prox_sgd"}
+              "proxgen", "prox_sgd", "adablock"]
+# Methods without parameter groups.
+NO_GROUPS = {"proxgen", "prox_sgd", "adablock"}
+# AdaBlock's f32 eigendecompositions against float64 eigh: the issue's 1e-4 (steps along near-null
+# eigen-directions amplify f32 rounding of m).
+TOL_BY_OPTIMIZER = {"adablock": 1e-4}
 MATRIX_METHODS = {"muon", "specgd", "amuse"}
 
 
@@ -151,6 +156,18 @@ def random_config(name, rng, i):
         c["weight_decay"] = _choice(rng, [0.0, 0.01, 0.1])
         c["regularizer"] = ["l1", "l0", "l1/2", "l2/3"][i % 4]
         c["penalty"] = _choice(rng, [0.0, 0.05, 0.3, 1.0]) if i >= 4 else 0.3
+    elif name == "adablock":
+        c["lr"] = _u(rng, 1e-3, 0.05)
+        c["betas"] = [_u(rng, 0.8, 0.95), _choice(rng, [0.9, 0.99, 0.999])]
+        c["delta"] = _choice(rng, [1e-4, 1e-3])
+        c["eps"] = _choice(rng, [1e-8, 1e-4])
+        c["weight_decay"] = _choice(rng, [0.0, 0.01, 0.1])
+        c["groups"] = [2, 3, 4, 1, 6, 32, 2, 5, 3][i % 9]
+        c["jitter"] = _choice(rng, [1e-6, 1e-4])
+        c["clipping"] = bool(i % 3 == 2)
+        if c["clipping"]:
+            c["final_lr"] = _u(rng, 0.005, 0.05)
+            c["gamma"] = _choice(rng, [1e-3, 0.3, 1.0])
     elif name == "prox_sgd":
         c["lr"] = _u(rng, 0.01, 0.3)
         c["momentum"] = _choice(rng, [0.0, 0.5, 0.9])
@@ -160,7 +177,15 @@ def random_config(name, rng, i):
     return c
 
 
-def random_params(name, rng, i, scalar=False):
+def adablock_shapes(groups):
+    """Shapes whose output size the block size divides (or is below): two blocks per input unit, one,
+    fewer outputs than groups, a rank-3 tensor read as [shape[0], rest], a one-row weight, vectors."""
+    return {"vec7": ([7], None), "two": ([2 * groups, 3], None), "one": ([groups, 5], None),
+            "few": ([min(groups, 3) if groups > 3 else 2 * groups, 4], None), "cube": ([groups, 2, 3], None),
+            "row": ([1, 4], None), "diag": ([2], "diagonal")}
+
+
+def random_params(name, rng, i, scalar=False, cfg=None):
     """(params dict, gradient shaping dict name -> callable(rng, step) -> array)."""
     shapes = {"vec7": ([7], None), "tall": ([5, 3], None), "wide": ([3, 6], None), "cube": ([4, 2, 3], None),
               "diag": ([2], "diagonal")}
@@ -173,8 +198,12 @@ def random_params(name, rng, i, scalar=False):
             shapes["gain4"] = ([4], "auto")
         if name == "specgd" or i % 4 == 2:
             shapes["lowrank"] = ([4, 3], None)        # rank-1 gradients (svd keeps one direction)
+    if name == "adablock":
+        shapes = adablock_shapes(cfg["groups"])
     if scalar:
         shapes = {"scalar": ([], None), "vec7": ([7], None), "tall": ([5, 3], None)}
+        if name == "adablock":
+            shapes["tall"] = ([5 * cfg["groups"], 3], None)
     params = {}
     for n, (shape, role) in shapes.items():
         entry = {"shape": shape, "data": (rng.standard_normal(int(np.prod(shape, dtype=np.int64))) * 0.5).tolist()}
@@ -232,11 +261,11 @@ def random_traces():
         for i in range(TRACES_PER_OPTIMIZER + 1):
             scalar = i == TRACES_PER_OPTIMIZER                   # last trace: includes a 0-D parameter
             cfg = random_config(name, rng, i)
-            params = random_params(name, rng, i, scalar=scalar)
+            params = random_params(name, rng, i, scalar=scalar, cfg=cfg)
             if "lowrank" in params and cfg.get("rank_tol", 1e-6) < 1e-4:
                 # rank-1 gradients: keep the threshold well above f32 round-off of the null singular values
                 cfg["rank_tol"] = 1e-4
-            groups = [] if name in PROXIMAL else random_param_groups(name, rng, params, i)
+            groups = [] if name in NO_GROUPS else random_param_groups(name, rng, params, i)
             if groups:
                 cfg["param_groups"] = groups
             steps = int(rng.integers(3, 7))
@@ -366,7 +395,7 @@ def main(argv):
         if err is None:
             if keep:
                 write(f"random_{idx:03d}_{name}.out.json", got)
-            worst, problems = compare(got, want, all_names, TOL_RANDOM)
+            worst, problems = compare(got, want, all_names, TOL_BY_OPTIMIZER.get(name, TOL_RANDOM))
         else:
             worst, problems = float("inf"), [err]
         w = worst_by_opt.setdefault(name, [0.0, ""])
@@ -416,10 +445,11 @@ def main(argv):
         else:
             passed += 1
 
-    print("\nworst relative error per optimizer (random traces, tol %g):" % TOL_RANDOM)
+    print("\nworst relative error per optimizer (random traces, tol %g unless stated):" % TOL_RANDOM)
     for name in OPTIMIZERS:
         w, label = worst_by_opt.get(name, [float("nan"), ""])
-        print(f"  {name:20s} {w:.3e}  ({label})")
+        tol = f", tol {TOL_BY_OPTIMIZER[name]:g}" if name in TOL_BY_OPTIMIZER else ""
+        print(f"  {name:20s} {w:.3e}  ({label}{tol})")
     print("spec vectors (tol %g):" % TOL_SPEC)
     for label, w in spec_worst.items():
         print(f"  {w:.3e}  {label}")

@@ -76,6 +76,9 @@ DEFAULTS = {
     "proxgen": {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 1e-2, "regularizer": "l1",
                 "penalty": 0.0},
     "prox_sgd": {"lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "regularizer": "l1", "penalty": 0.0},
+    # AdaBlockW (AdaBlock's official optimizer file); final_lr/gamma from its randomized variant.
+    "adablock": {"lr": 1e-3, "betas": [0.9, 0.999], "delta": 1e-4, "eps": 1e-4, "weight_decay": 0.0, "groups": 10,
+                 "jitter": 1e-6, "clipping": False, "final_lr": 0.5, "gamma": 1e-3},
 }
 REGULARIZERS = ("l1", "l0", "l1/2", "l2/3")
 NESTED = {"aux_adam": AUX_ADAM_DEFAULTS, "aux": AMUSE_AUX_DEFAULTS}
@@ -160,6 +163,12 @@ def _validate(c):
         req(unit(c["betas"][0]) and unit(c["betas"][1]) and c["eps"] > 0, "betas, eps")
     if name == "prox_sgd":
         req(c["momentum"] >= 0, "momentum must be >= 0")
+    if name == "adablock":
+        req(unit(c["betas"][0]) and unit(c["betas"][1]), "betas in [0, 1)")
+        req(isinstance(c["groups"], int) and 1 <= c["groups"] <= 32, "groups in 1..=32")
+        req(c["delta"] >= 0 and c["jitter"] >= 0 and c["eps"] > 0, "delta, jitter >= 0, eps > 0")
+        req(c["delta"] > 0 or c["jitter"] > 0, "delta and jitter cannot both be 0")
+        req(c["final_lr"] > 0 and c["gamma"] > 0, "final_lr, gamma > 0")
     if name == "amuse":
         req(c["warmup_steps"] >= 1, "warmup_steps must be >= 1")
         req(0 < c["beta1"] < 1, "beta1 in (0, 1)")
@@ -683,6 +692,63 @@ class ProxGen(_Base):
         self.p[n] = z
 
 
+class AdaBlock(_Base):
+    """AdaBlockW in float64 with numpy's eigh: weights (role matrix, or auto with rank >= 2, read as
+    [shape[0], rest]) get blocks of g = min(groups, out) consecutive output units per input unit
+    (W.T.reshape(-1, g)), V_b + jitter*I eigendecomposed, steps step/(sqrt(max(s,0)) + delta);
+    vectors get diagonal Adam with eps. Clipping clamps every step into
+    [final_lr (1 - 1/(gamma t + 1)), final_lr (1 + 1/(gamma t))] (constant lr: eta/eta_base = 1)."""
+
+    def __init__(self, cfg, params):
+        super().__init__(cfg, params)
+        self.m = {n: np.zeros(self.shapes[n]) for n in self.names}
+        self.V = {}
+        self.g = {}
+        for n in self.names:
+            shape = self.shapes[n]
+            size = int(np.prod(shape, dtype=np.int64))
+            role = self.roles[n]
+            if (role == "matrix" or (role == "auto" and len(shape) >= 2)) and size > 0:
+                out = shape[0]
+                g = min(cfg["groups"], out)
+                if out % g != 0:
+                    raise ConfigError(f"adablock: groups {cfg['groups']} does not divide the output size {out} of {n}")
+                self.g[n] = g
+                self.V[n] = np.zeros((size // g, g, g))
+            else:
+                self.V[n] = np.zeros(shape)
+
+    def _clip(self, e):
+        c = self.cfg
+        if not c["clipping"]:
+            return e
+        lo = c["final_lr"] * (1.0 - 1.0 / (c["gamma"] * self.t + 1.0))
+        hi = c["final_lr"] * (1.0 + 1.0 / (c["gamma"] * self.t))
+        return np.clip(e, lo, hi)
+
+    def _step_param(self, n, g):
+        c = self.cfg
+        lr = c["lr"]
+        b1, b2 = c["betas"]
+        p = self.p[n] * (1.0 - lr * c["weight_decay"])
+        self.m[n] = b1 * self.m[n] + (1.0 - b1) * g
+        step = lr * math.sqrt(1.0 - b2 ** self.t) / (1.0 - b1 ** self.t)
+        if n not in self.g:
+            self.V[n] = b2 * self.V[n] + (1.0 - b2) * g * g
+            self.p[n] = p - self._clip(step / (np.sqrt(self.V[n]) + c["eps"])) * self.m[n]
+            return
+        k = self.g[n]
+        out = self.shapes[n][0]
+        inp = g.size // out
+        gb = g.reshape(out, inp).T.reshape(-1, k)
+        mb = self.m[n].reshape(out, inp).T.reshape(-1, k)
+        self.V[n] = b2 * self.V[n] + (1.0 - b2) * np.einsum("bi,bj->bij", gb, gb)
+        S, Q = np.linalg.eigh(self.V[n] + c["jitter"] * np.eye(k))
+        eff = self._clip(step / (np.sqrt(np.maximum(S, 0.0)) + c["delta"]))
+        upd = np.einsum("bij,bj,bkj,bk->bi", Q, eff, Q, mb)
+        self.p[n] = p - upd.reshape(inp, out).T.reshape(self.shapes[n])
+
+
 def build(config, params):
     cfg = resolve_config(config)
     name = cfg["name"]
@@ -706,6 +772,8 @@ def build(config, params):
         return ProxGen(cfg, params, adam=True)
     if name == "prox_sgd":
         return ProxGen(cfg, params, adam=False)
+    if name == "adablock":
+        return AdaBlock(cfg, params)
     raise ConfigError(name)
 
 
@@ -912,6 +980,35 @@ PROX_Z_OUT = {
 }
 
 
+# spec 6 (adablock.out.txt): two AdaBlockW steps on W[4, 3], lr 0.01, for groups 1, 2, 4 and with
+# spectrum clipping (final_lr 0.5; gamma 1e-3 does not bite, gamma 1 does at step 2)
+ADABLOCK_W0 = [[0.5, -0.2, 0.1], [0.3, 0.4, -0.6], [-0.1, 0.2, 0.3], [0.0, -0.5, 0.25]]
+ADABLOCK_GRADS = [[[0.1, -0.3, 0.2], [0.05, 0.2, -0.1], [-0.2, 0.1, 0.0], [0.3, -0.05, 0.1]],
+                  [[-0.1, 0.1, 0.1], [0.2, -0.1, 0.05], [0.1, 0.1, -0.2], [0.0, 0.2, 0.1]]]
+_ADABLOCK_G2 = [[[0.4916214068, -0.1917831069, 0.09126614951], [0.2958107034, 0.3945220712, -0.5956330748],
+                 [-0.09452207125, 0.1916214068, 0.3], [-0.008216893131, -0.4958107034, 0.2407444397]],
+                [[0.4892571281, -0.1857338855, 0.08171713442], [0.2865045894, 0.3969878146, -0.5968941922],
+                 [-0.09754403979, 0.1827579484, 0.3049992452], [-0.01699617183, -0.4995029489, 0.2325106858]]]
+ADABLOCK_CASES = [
+    ("groups=1", {"groups": 1},
+     [[[0.4907444397, -0.1901582662, 0.09027458943], [0.2919772894, 0.3902745894, -0.5907444397],
+       [-0.09027458943, 0.1907444397, 0.3], [-0.009841733759, -0.4919772894, 0.2407444397]],
+      [[0.4912470938, -0.1862152127, 0.08117221681], [0.2833663366, 0.3876739115, -0.5882496122],
+       [-0.08767391154, 0.1811940123, 0.3072370361], [-0.01643619858, -0.497425035, 0.2311940123]]]),
+    ("groups=2", {"groups": 2}, _ADABLOCK_G2),
+    ("groups=4", {"groups": 4},
+     [[[0.497382036, -0.1921461079, 0.09200460721], [0.298691018, 0.3947640719, -0.5960023036],
+       [-0.09476407191, 0.197382036, 0.3], [-0.007853892135, -0.498691018, 0.2460023036]],
+      [[0.4986099052, -0.1880820601, 0.08506071946], [0.2911452657, 0.3932871715, -0.595055357],
+       [-0.09395593559, 0.1910974942, 0.3050499945], [-0.01396190877, -0.504792233, 0.2412678611]]]),
+    ("clipping gamma=1e-3", {"groups": 2, "clipping": True, "final_lr": 0.5, "gamma": 1e-3}, _ADABLOCK_G2),
+    ("clipping gamma=1", {"groups": 2, "clipping": True, "final_lr": 0.5, "gamma": 1.0},
+     [_ADABLOCK_G2[0],
+      [[0.4893408716, -0.1853354091, 0.08117590947], [0.2863371025, 0.3929636382, -0.5964584166],
+       [-0.09499828743, 0.1826742049, 0.3054291112], [-0.01948233419, -0.4996704358, 0.2324082519]]]),
+]
+
+
 def spec_vector_traces():
     """The spec's vectors as replay traces: list of (label, trace, expected) where expected is a list
     (per step) of {"params": {name: flat}, "eval_params": {name: flat}} holding the published numbers
@@ -946,6 +1043,12 @@ def spec_vector_traces():
                  "grads": [{"w": g} for g in PROXGEN_GRADS]}
         out.append((f"proxgen two Adam-prox steps {reg}", trace,
                     [{"params": {"w": p}, "eval_params": {"w": p}} for p in ps]))
+    for label, extra, ws in ADABLOCK_CASES:
+        cfg = dict({"name": "adablock", "lr": 0.01}, **extra)
+        trace = {"optimizer": cfg, "params": {"W": {"shape": [4, 3], "data": np.ravel(ADABLOCK_W0).tolist()}},
+                 "grads": [{"W": np.ravel(g).tolist()} for g in ADABLOCK_GRADS]}
+        out.append((f"adablock two steps {label}", trace,
+                    [{"params": {"W": np.ravel(w).tolist()}, "eval_params": {"W": np.ravel(w).tolist()}} for w in ws]))
     return out
 
 
@@ -1000,6 +1103,15 @@ def self_test(verbose=True):
         for t, g in enumerate(PROXGEN_GRADS):
             opt.step({"w": g})
             check(f"proxgen {reg} p{t + 1}", np.ravel(opt.params()["w"]), ps[t], 1e-8)
+    # AdaBlock: the official block layout and the two-step vectors
+    W = np.arange(12.0).reshape(4, 3)
+    check("adablock block layout W[4,3] g=2", W.T.reshape(-1, 2), [[0, 3], [6, 9], [1, 4], [7, 10], [2, 5], [8, 11]], 0.0)
+    for label, extra, ws in ADABLOCK_CASES:
+        opt = build(dict({"name": "adablock", "lr": 0.01}, **extra),
+                    {"W": {"shape": [4, 3], "data": np.ravel(ADABLOCK_W0).tolist()}})
+        for t, g in enumerate(ADABLOCK_GRADS):
+            opt.step({"W": np.ravel(g).tolist()})
+            check(f"adablock {label} W{t + 1}", opt.params()["W"], ws[t], 1e-8)
     # zero matrices
     check("svd polar(0) = 0", svd_polar(np.zeros((3, 2))), np.zeros((3, 2)), 0.0)
     check("NS5(0) = 0", newton_schulz(np.zeros((3, 2))), np.zeros((3, 2)), 0.0)
