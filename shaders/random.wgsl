@@ -13,7 +13,8 @@ struct RngParams {
     // First output index (outputs are words/normals offset .. offset + n).
     offset: u32,
     scale: f32,
-    _pad: u32,
+    // axpy_normal: the factor of the old value.
+    decay: f32,
 }
 
 @group(0) @binding(0) var<uniform> rp: RngParams;
@@ -70,14 +71,8 @@ fn unit_f32(w: u32) -> f32 {
     return f32(w >> 8u) * (1.0 / 16777216.0);
 }
 
-// Writes scale * normals offset .. offset + n (Box-Muller on word pairs, as on the CPU).
-@compute @workgroup_size(256)
-fn fill_normal(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
-    if (i >= rp.n) {
-        return;
-    }
-    let idx = rp.offset + i;
+// Standard normal idx of the stream (Box-Muller on word pairs, as on the CPU).
+fn normal_at(idx: u32) -> f32 {
     let w = block_at(idx / 4u);
     let lane = idx % 4u;
     let pair = (lane / 2u) * 2u;
@@ -85,9 +80,26 @@ fn fill_normal(@builtin(global_invocation_id) gid: vec3<u32>) {
     let u2 = unit_f32(w[pair + 1u]);
     let r = sqrt(-2.0 * log(u1));
     let theta = 6.2831855 * u2;
-    var z = r * cos(theta);
-    if (lane % 2u == 1u) {
-        z = r * sin(theta);
+    return select(r * cos(theta), r * sin(theta), lane % 2u == 1u);
+}
+
+// Writes scale * normals offset .. offset + n.
+@compute @workgroup_size(256)
+fn fill_normal(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= rp.n) {
+        return;
     }
-    out_f32[i] = rp.scale * z;
+    out_f32[i] = rp.scale * normal_at(rp.offset + i);
+}
+
+// In place, MeZO's perturbation and update: out_f32[i] = decay * out_f32[i] + scale * z_i with z_i
+// normal offset + i, regenerated here and never stored.
+@compute @workgroup_size(256)
+fn axpy_normal(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= rp.n) {
+        return;
+    }
+    out_f32[i] = rp.decay * out_f32[i] + rp.scale * normal_at(rp.offset + i);
 }

@@ -5,7 +5,7 @@
 use base64::Engine;
 use optiscope_core::experiment::presets::preset;
 use optiscope_core::experiment::ExperimentConfig;
-use optiscope_core::optim::{AdamWConfig, OptimizerConfig, METHODS};
+use optiscope_core::optim::{who_has_it, AdamWConfig, FieldError, OptimizerConfig, METHODS};
 use optiscope_core::quant::dropbits::DropBitsConfig;
 use optiscope_core::quant::{LearnBitsConfig, QuantConfig, QuantMethod};
 use optiscope_core::train::{
@@ -461,19 +461,17 @@ impl ExplorerState {
                     } else {
                         v.into()
                     };
-                    let mut value = serde_json::to_value(&t.optimizer).unwrap_or_default();
-                    match value.get_mut(key) {
-                        Some(slot) => *slot = new,
-                        None => {
-                            return Err(format!(
-                                "{key}={v:?} in the link: the optimizer {} has none (proxgen and \
-                                 prox_sgd do: optimizer=proxgen)",
-                                t.optimizer.name()
-                            ))
-                        }
-                    }
-                    t.optimizer = serde_json::from_value(value)
-                        .map_err(|e| format!("{key}={v:?} in the link: {e}"))?;
+                    t.optimizer.set_field(key, new).map_err(|e| match e {
+                        FieldError::Missing {
+                            optimizer, have, ..
+                        } => format!(
+                            "{key}={v:?} in the link: the optimizer {optimizer} has none ({}: \
+                             optimizer={})",
+                            who_has_it(&have),
+                            have.first().copied().unwrap_or("?")
+                        ),
+                        FieldError::Invalid(e) => format!("{key}={v:?} in the link: {e}"),
+                    })?;
                 }
                 "data" => {
                     t.data = DataChoice::from_name(v).ok_or_else(|| {

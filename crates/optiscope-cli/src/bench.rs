@@ -42,6 +42,17 @@ pub struct BenchArgs {
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// What to measure: `kernels` (GPU kernels and MLP training against the CPU executor; needs
+    /// an adapter) or `zo` (MeZO-BCD against MeZO on MLP 64-1024-1024-10, CPU and, if present,
+    /// GPU; peak memory of a MeZO step against an AdamW step).
+    #[arg(long, value_parser = ["kernels", "zo"], default_value = "kernels")]
+    suite: String,
+    /// zo: the target training loss (mean over the last 23 minibatches).
+    #[arg(long, default_value_t = 1.0)]
+    zo_target: f64,
+    /// zo: the most steps per run.
+    #[arg(long, default_value_t = 3000)]
+    zo_steps: u64,
 }
 
 #[derive(Serialize)]
@@ -328,6 +339,9 @@ const MAX_SIZE: usize = 8192;
 const MAX_PARAMS: usize = 1 << 28;
 
 pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.suite == "zo" {
+        return zo(&args);
+    }
     if let Some(n) = args.sizes.iter().find(|&&n| !(1..=MAX_SIZE).contains(&n)) {
         return Err(crate::input::bad(format!(
             "--sizes {n}: each size must be in 1..={MAX_SIZE}"
@@ -432,5 +446,25 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
             r.model, r.quant, r.batch, r.gpu_samples_per_s, r.cpu_samples_per_s, r.gpu_speedup
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--suite zo`.
+fn zo(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    if !(args.zo_target.is_finite() && args.zo_target > 0.0) {
+        return Err(crate::input::bad(format!(
+            "--zo-target {}: must be a finite number > 0",
+            args.zo_target
+        )));
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("note: this is a debug build; build with --release for meaningful figures");
+    }
+    let report = crate::bench_zo::bench_zo(args.zo_target, args.zo_steps)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", crate::bench_zo::table(&report, &cpu_name()));
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@
 
 mod backend;
 mod bench;
+mod bench_zo;
 mod input;
 mod list;
 mod replay;
@@ -56,7 +57,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// List the optimizers with their parameters and defaults, and the presets.
     List(list::ListArgs),
-    /// Benchmark the GPU kernels against the CPU executor (matrix product, Newton–Schulz, AdamW).
+    /// Benchmark the GPU kernels against the CPU executor (matrix product, Newton–Schulz, AdamW),
+    /// or (`--suite zo`) MeZO-BCD against MeZO.
     ///
     /// Build with --release. Every figure is measured in the same run as its CPU or naive-kernel
     /// baseline, after a warm-up, with the GPU's completion inside the timed region; the adapter,
@@ -80,6 +82,11 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Train(Box<train::TrainArgs>),
 }
+
+/// Counts live host bytes for `optiscope bench --suite zo`'s memory figures (a relaxed atomic
+/// addition per allocation).
+#[global_allocator]
+static ALLOC: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::optim::{ConfigError, Optimizer, OptimizerConfig, Param};
+use crate::optim::{zeroth_order_step, ConfigError, Optimizer, OptimizerConfig, Param};
 use crate::problems::{Observation, Problem, ProblemConfig};
 
 /// One run: an optimizer with a label.
@@ -268,14 +268,28 @@ impl Experiment {
                 if run.stopped() {
                     continue;
                 }
-                let values: Vec<_> = run.params.iter().map(|p| p.value.clone()).collect();
-                let grads = self.problem.gradient(&values, self.step);
                 let warmup = run.config.lr_warmup_steps;
                 if warmup > 0 {
                     run.optimizer
                         .set_lr_scale((t as f64 / warmup as f64).min(1.0));
                 }
-                if let Err(e) = run.optimizer.step(&mut run.params, &grads) {
+                let stepped = if run.optimizer.zeroth_order().is_some() {
+                    // MeZO: two losses at the step's perturbations, no gradient.
+                    let problem = self.problem.as_ref();
+                    zeroth_order_step(
+                        run.optimizer.as_mut(),
+                        &mut run.params,
+                        self.config.seed,
+                        self.step,
+                        |values| problem.loss(values),
+                    )
+                    .map(|_| ())
+                } else {
+                    let values: Vec<_> = run.params.iter().map(|p| p.value.clone()).collect();
+                    let grads = self.problem.gradient(&values, self.step);
+                    run.optimizer.step(&mut run.params, &grads)
+                };
+                if let Err(e) = stepped {
                     let f = Failure {
                         step: t,
                         error: e.to_string(),

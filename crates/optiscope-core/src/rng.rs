@@ -68,6 +68,8 @@ pub enum StreamKind {
     Shuffle = 4,
     /// Quantizer noise (Gumbel, DropBits, hard-concrete gates); id chosen by the trainer.
     Quant = 5,
+    /// MeZO: perturbations (id 16 + parameter index, keyed per step) and block schedules (ids 1, 2).
+    Mezo = 6,
 }
 
 /// The 64-bit stream number of `kind` and `id`.

@@ -4,7 +4,8 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use optiscope_core::optim::{
-    check_grads, ConfigError, Executor, OptimError, Optimizer, OptimizerConfig, Param,
+    check_grads, ConfigError, Executor, OptimError, Optimizer, OptimizerConfig, Param, ZoPlan,
+    ZoStep,
 };
 use optiscope_core::Tensor;
 
@@ -120,5 +121,19 @@ impl Optimizer for GpuOptimizer {
 
     fn steps_taken(&self) -> u64 {
         self.exec.steps_taken()
+    }
+
+    fn zeroth_order(&self) -> Option<ZoPlan> {
+        self.exec.zeroth_order()
+    }
+
+    /// The update on the GPU (z regenerated there; the estimate's z came from the host, equal
+    /// within the normals' conformance tolerance).
+    fn step_projected(&mut self, params: &mut [Param], zo: &ZoStep) -> Result<(), OptimError> {
+        self.upload(params);
+        let dev = self.dev.get_mut().unwrap_or_else(PoisonError::into_inner);
+        self.exec.step_projected(dev, &mut self.params, zo)?;
+        self.check()?;
+        self.download(params)
     }
 }

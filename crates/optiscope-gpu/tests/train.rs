@@ -57,6 +57,47 @@ fn trainer_matches_cpu() {
     }
 }
 
+/// MeZO and MeZO-BCD end to end (forward passes only): the same perturbations (keyed by step),
+/// so after 10 steps the weights agree to 1e-4 (tensor-relative) and the running loss to 1e-4.
+#[test]
+fn zeroth_order_trainer_matches_cpu() {
+    let Some(ctx) = gpu() else { return };
+    for json in [
+        r#"{"name":"mezo","lr":0.01,"eps":0.001,"weight_decay":0.1}"#,
+        r#"{"name":"mezo_bcd","lr":0.01,"schedule":"permutation"}"#,
+    ] {
+        let cfg = TrainConfig {
+            epochs: 1,
+            hidden: vec![32],
+            optimizer: serde_json::from_str(json).unwrap(),
+            ..TrainConfig::default()
+        };
+        let (train, test) = cfg.data.load(cfg.test_fraction, cfg.split_seed);
+        let mut cpu = Trainer::new(cfg.clone(), &train, &test, Cpu).unwrap();
+        let mut gpu = Trainer::new(cfg, &train, &test, gpu_device(&ctx)).unwrap();
+        let before = cpu.layer_view(0).unwrap().weights;
+        for _ in 0..10 {
+            cpu.step().unwrap();
+            gpu.step().unwrap();
+        }
+        let mut worst = 0.0f64;
+        for l in 0..cpu.layers() {
+            let (c, g) = (cpu.layer_view(l).unwrap(), gpu.layer_view(l).unwrap());
+            worst = worst.max(rel_err(&g.weights, &c.weights));
+        }
+        let moved = rel_err(&cpu.layer_view(0).unwrap().weights, &before);
+        let (cl, gl) = (cpu.running().0, gpu.running().0);
+        let lerr = (gl - cl).abs() / cl.abs();
+        eprintln!("{json}, 10 steps: weights {worst:.2e} (moved {moved:.2e}), loss {lerr:.2e}");
+        assert!(
+            moved > 1e-3,
+            "{json}: the weights moved by {moved:.2e} only"
+        );
+        assert!(worst < 1e-4, "{json}: weights differ by {worst:.2e}");
+        assert!(lerr < 1e-4, "{json}: running loss differs by {lerr:.2e}");
+    }
+}
+
 /// End to end with CPQ at 2 bits, which cannot be compared weight for weight after 5 steps: its
 /// quantized weights are exact multiples α·k, the digits' pixels are multiples of 1/16 and the
 /// biases start at 0, so some pre-activations `Σ_j x_j·α·k_j` are exactly 0 by cancellation (27

@@ -16,6 +16,7 @@ use self::elementwise::{
     AdamScalars, AmuseAuxScalars, ProxGenScalars, ProxSgdScalars, ScheduleFreeScalars, SgdScalars,
 };
 use self::orthogonalize::{OrthoTarget, Orthogonalizer};
+use super::random::Counter;
 use super::{Cpu, DeviceError, Storage};
 
 /// The optimizer-update kernels (every one in place on its state buffers).
@@ -60,6 +61,9 @@ pub trait OptimOps: Storage {
         layout: &BlockLayout,
         s: &AdaBlockScalars,
     );
+    /// In place `p ← decay·p + scale·z` with `z` regenerated from the counter, never stored
+    /// ([`elementwise::axpy_normal`]): MeZO's perturbations and update.
+    fn axpy_normal(&mut self, p: &mut Self::Buf, at: Counter, decay: f32, scale: f32);
     /// One Schedule-Free SGD step ([`elementwise::sgd_schedulefree_step`]).
     fn sgd_schedulefree(
         &mut self,
@@ -137,6 +141,10 @@ impl OptimOps for Cpu {
 
     fn prox_sgd(&mut self, p: &mut Vec<f32>, g: &Vec<f32>, m: &mut Vec<f32>, s: &ProxSgdScalars) {
         elementwise::prox_sgd_step(p, g, m, s);
+    }
+
+    fn axpy_normal(&mut self, p: &mut Vec<f32>, at: Counter, decay: f32, scale: f32) {
+        elementwise::axpy_normal(p, at, decay, scale);
     }
 
     fn adablock(

@@ -2,8 +2,8 @@
 
 use super::{ExperimentConfig, RunConfig};
 use crate::optim::{
-    AdamConfig, AdamWScheduleFreeConfig, AdjustLrFn, AmuseConfig, MuonConfig, OptimizerConfig,
-    SgdConfig, SgdScheduleFreeConfig, SpecGdConfig,
+    AdamConfig, AdamWScheduleFreeConfig, AdjustLrFn, AmuseConfig, MezoConfig, MuonConfig,
+    OptimizerConfig, SgdConfig, SgdScheduleFreeConfig, SpecGdConfig,
 };
 use crate::problems::landscape::{
     BealeConfig, QuadraticConfig, RiverValleyConfig, RosenbrockConfig, SaddleConfig,
@@ -27,6 +27,7 @@ pub const PRESETS: &[PresetInfo] = &[
     PresetInfo { name: "beale", summary: "Beale's function with six optimizers" },
     PresetInfo { name: "saddle", summary: "escaping a saddle point with six optimizers" },
     PresetInfo { name: "quadratic", summary: "ill-conditioned rotated quadratic (kappa = 50) with six optimizers" },
+    PresetInfo { name: "mezo-quadratic", summary: "the same quadratic: gradient descent against MeZO (one random direction per step, two losses) at the same learning rate" },
 ];
 
 fn run(label: &str, optimizer: OptimizerConfig) -> RunConfig {
@@ -205,6 +206,23 @@ pub fn preset(name: &str) -> Option<ExperimentConfig> {
             }),
             500,
         ),
+        "mezo-quadratic" => {
+            let mezo = |lr| {
+                OptimizerConfig::Mezo(MezoConfig {
+                    lr,
+                    ..Default::default()
+                })
+            };
+            (
+                ProblemConfig::Quadratic(QuadraticConfig::default()),
+                vec![
+                    run("gd", sgd(0.01, 0.0)),
+                    run("mezo", mezo(0.01)),
+                    run("mezo-lr-0.003", mezo(0.003)),
+                ],
+                1000,
+            )
+        }
         _ => return None,
     };
     Some(ExperimentConfig {

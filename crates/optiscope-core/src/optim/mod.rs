@@ -9,6 +9,7 @@
 mod adablock;
 mod adam;
 mod amuse;
+mod mezo;
 mod muon;
 mod proxgen;
 mod registry;
@@ -27,6 +28,10 @@ pub use crate::tensor::{Param, ParamRole};
 pub use adablock::AdaBlockConfig;
 pub use adam::{AdamConfig, AdamWConfig, EpsMode};
 pub use amuse::{amuse_beta, AmuseAuxConfig, AmuseConfig};
+pub use mezo::{
+    block_at, layer_blocks, mezo_update, spsa_estimate, step_key, BlockSchedule,
+    CounterPerturbation, MezoBcdConfig, MezoConfig, Perturbation, ZoPlan, ZoStep,
+};
 pub use muon::{AdjustLrFn, AuxAdamConfig, MuonConfig, OrthogonalizerKind, Route, SpecGdConfig};
 pub use proxgen::{ProxGenConfig, ProxSgdConfig};
 pub use registry::{MethodInfo, OptimizerMethod};
@@ -75,9 +80,78 @@ registry::optimizer_registry! {
     "prox_sgd" => ProxSgd(ProxSgdConfig),
     /// AdaBlockW: Adam with a full second-moment matrix per block of output units (Yun et al. 2022).
     "adablock" => Adablock(AdaBlockConfig),
+    /// MeZO: zeroth-order SGD from two forward passes (princeton-nlp/MeZO).
+    "mezo" => Mezo(MezoConfig),
+    /// MeZO-BCD: MeZO on one block of parameters per step (arXiv 2501.19099).
+    "mezo_bcd" => MezoBcd(MezoBcdConfig),
+}
+
+/// Setting one field of an optimizer's config by name ([`OptimizerConfig::set_field`]) failed.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum FieldError {
+    /// The optimizer has no such field.
+    #[error("the optimizer {optimizer} has no `{field}` ({})", who_has_it(have))]
+    Missing {
+        /// The optimizer's name.
+        optimizer: &'static str,
+        /// The field asked for.
+        field: String,
+        /// The optimizers that have it.
+        have: Vec<&'static str>,
+    },
+    /// The value does not fit the field (the deserializer's message).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// `"adablock has it"`, `"proxgen and prox_sgd have it"`, `"sgd, adam and adamw have it"`.
+pub fn who_has_it(have: &[&str]) -> String {
+    match have {
+        [] => "no optimizer has it".into(),
+        [one] => format!("{one} has it"),
+        [rest @ .., last] => format!("{} and {last} have it", rest.join(", ")),
+    }
 }
 
 impl OptimizerConfig {
+    /// Whether the method is zeroth-order (MeZO, MeZO-BCD): it trains from forward passes.
+    pub fn is_zeroth_order(&self) -> bool {
+        matches!(self, Self::Mezo(_) | Self::MezoBcd(_))
+    }
+
+    /// The optimizers whose config has the top-level field `field`, in registry order.
+    pub fn methods_with_field(field: &str) -> Vec<&'static str> {
+        METHODS
+            .iter()
+            .filter(|m| {
+                Self::default_for(m.name)
+                    .and_then(|c| serde_json::to_value(c).ok())
+                    .is_some_and(|v| v.get(field).is_some())
+            })
+            .map(|m| m.name)
+            .collect()
+    }
+
+    /// Sets the top-level field `field` (one only some optimizers have, such as `penalty` or
+    /// `groups`) to `value`, through the config's JSON form so that every method is served by its
+    /// own serde definition. The config is unchanged on error.
+    pub fn set_field(&mut self, field: &str, value: serde_json::Value) -> Result<(), FieldError> {
+        let mut json =
+            serde_json::to_value(&*self).map_err(|e| FieldError::Invalid(e.to_string()))?;
+        match json.get_mut(field) {
+            Some(slot) => *slot = value,
+            None => {
+                return Err(FieldError::Missing {
+                    optimizer: self.name(),
+                    field: field.to_string(),
+                    have: Self::methods_with_field(field),
+                })
+            }
+        }
+        *self = serde_json::from_value(json).map_err(|e| FieldError::Invalid(e.to_string()))?;
+        Ok(())
+    }
+
     /// Validates the config and builds its executor on `dev` for `params` (their names, shapes and
     /// roles; the values are not read).
     pub fn build_on<D: OptimOps + 'static>(
@@ -141,6 +215,22 @@ pub trait Executor<D: OptimOps>: Send {
 
     /// Number of steps taken.
     fn steps_taken(&self) -> u64;
+
+    /// Zeroth-order methods (MeZO): the perturbations their gradient source must evaluate.
+    /// `None` (every other method): the source backpropagates and [`Executor::step`] is called.
+    fn zeroth_order(&self) -> Option<ZoPlan> {
+        None
+    }
+
+    /// A zeroth-order method's update from the step's projected gradient.
+    fn step_projected(
+        &mut self,
+        _dev: &mut D,
+        _params: &mut [D::Buf],
+        _zo: &ZoStep,
+    ) -> Result<(), OptimError> {
+        Err(OptimError::NotZerothOrder)
+    }
 
     /// Adam's second moment `v` of parameter `index` with the step count `t` of its bias
     /// correction (`v̂ = v / (1 − β2ᵗ)`): what revised ProxQuant (ProxGen) divides by. `None` for
@@ -232,6 +322,15 @@ impl Optimizer for CpuOptimizer {
     fn steps_taken(&self) -> u64 {
         self.exec.steps_taken()
     }
+
+    fn zeroth_order(&self) -> Option<ZoPlan> {
+        self.exec.zeroth_order()
+    }
+
+    fn step_projected(&mut self, params: &mut [Param], zo: &ZoStep) -> Result<(), OptimError> {
+        let exec = &mut self.exec;
+        Self::with_buffers(params, |bufs| exec.step_projected(&mut Cpu, bufs, zo))
+    }
 }
 
 /// An optimizer on host parameters: what experiments, `optiscope replay` and the explorer use.
@@ -263,6 +362,47 @@ pub trait Optimizer: Send {
 
     /// Number of steps taken.
     fn steps_taken(&self) -> u64;
+
+    /// Zeroth-order methods (MeZO): what to perturb ([`Executor::zeroth_order`]); `None` for
+    /// gradient methods. [`zeroth_order_step`] runs a whole step with it.
+    fn zeroth_order(&self) -> Option<ZoPlan> {
+        None
+    }
+
+    /// A zeroth-order method's update from the projected gradient ([`Executor::step_projected`]).
+    fn step_projected(&mut self, _params: &mut [Param], _zo: &ZoStep) -> Result<(), OptimError> {
+        Err(OptimError::NotZerothOrder)
+    }
+}
+
+/// One step of a zeroth-order optimizer on host parameters (what experiments on a landscape
+/// do): the two-point estimate of `loss` at the perturbations of step `step` of a run seeded
+/// `seed`, computed on the host, then the optimizer's update. Returns the step with its projected
+/// gradient. Errors with [`OptimError::NotZerothOrder`] for gradient methods.
+pub fn zeroth_order_step(
+    opt: &mut dyn Optimizer,
+    params: &mut [Param],
+    seed: u64,
+    step: u64,
+    mut loss: impl FnMut(&[Tensor]) -> f64,
+) -> Result<ZoStep, OptimError> {
+    let plan = opt.zeroth_order().ok_or(OptimError::NotZerothOrder)?;
+    let mut zo = plan.at(seed, step);
+    let mut z = CounterPerturbation { key: zo.key };
+    let shapes: Vec<Vec<usize>> = params.iter().map(|p| p.value.shape().to_vec()).collect();
+    let (_, _, g) = CpuOptimizer::with_buffers(params, |bufs| {
+        spsa_estimate(&mut Cpu, bufs, &zo.active, plan.eps, &mut z, |_, bufs| {
+            let values: Vec<Tensor> = bufs
+                .iter()
+                .zip(&shapes)
+                .map(|(b, s)| Tensor::sized(s.clone(), b.clone()))
+                .collect();
+            Ok::<f64, OptimError>(loss(&values))
+        })
+    })?;
+    zo.projected_grad = g;
+    opt.step_projected(params, &zo)?;
+    Ok(zo)
 }
 
 /// A step could not be taken.
@@ -302,6 +442,17 @@ pub enum OptimError {
     /// The device executing the step failed (e.g. a lost GPU or a failed read-back).
     #[error("device: {0}")]
     Device(String),
+    /// A zeroth-order method (MeZO) was handed gradients.
+    #[error("a zeroth-order optimizer (mezo, mezo_bcd) steps from the projected gradient of two forward passes, not from gradients: run it in a trainer or an experiment")]
+    ZerothOrder,
+    /// A gradient method was asked for a zeroth-order step.
+    #[error(
+        "this optimizer steps from gradients; only mezo and mezo_bcd take a projected gradient"
+    )]
+    NotZerothOrder,
+    /// A step's input is NaN or infinite.
+    #[error("{0} is not finite")]
+    NonFinite(String),
 }
 
 impl From<DeviceError> for OptimError {

@@ -1,7 +1,8 @@
-//! The gradient source of the trainer: how one minibatch becomes one gradient per parameter.
-//! Backpropagation ([`Backprop`]) now; MeZO's two-point SPSA estimate — two forward passes at
-//! `θ ± εz`, `z` from the device's `RandomOps::normal`, each on a copy of the input
-//! (`Batch::input_copy`) — implements the same trait.
+//! The gradient source of the trainer: how one minibatch becomes what the optimizer steps from.
+//! Backpropagation ([`Backprop`]): one gradient per parameter. MeZO's two-point estimate
+//! ([`Spsa`]): two forward passes at `θ ± εz` (each on a copy of the input, `Batch::input_copy`;
+//! no backward, no activations kept past the loss), `z` regenerated on the device from the step's
+//! key, and the projected gradient `ĝ` handed to the zeroth-order executor.
 
 use super::transform::WeightTransform;
 use super::TrainError;
@@ -10,6 +11,7 @@ use crate::models::Model;
 use crate::tensor::Tensor;
 
 use crate::models::{Loss, LossOut};
+use crate::optim::{spsa_estimate, CounterPerturbation, ZoPlan, ZoStep};
 
 /// One minibatch and everything a gradient source may use on it. The source may change
 /// `params` while it works (a perturbation) but must leave them as it found them.
@@ -88,6 +90,8 @@ pub struct Gradients<D: Device> {
     pub grads: Vec<D::Buf>,
     /// One gradient per parameter of the weight transform (host tensors).
     pub host_grads: Vec<Tensor>,
+    /// A zeroth-order source's step with its projected gradient (`grads` is then empty).
+    pub projected: Option<ZoStep>,
 }
 
 /// How a minibatch becomes gradients.
@@ -131,6 +135,81 @@ impl<D: Device> GradientSource<D> for Backprop {
             stats,
             grads,
             host_grads,
+            projected: None,
+        })
+    }
+}
+
+/// MeZO's two-point (SPSA) estimate for a zeroth-order executor ([`ZoPlan`]): the step's
+/// perturbation of the active parameters by `+εz`, a forward pass and its loss, `−2εz`, another,
+/// `+εz` (restore). The minibatch's reported loss and accuracy are the means of the two passes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spsa {
+    plan: ZoPlan,
+    seed: u64,
+}
+
+impl Spsa {
+    /// The source of `plan` in a run seeded `seed`.
+    pub fn new(plan: ZoPlan, seed: u64) -> Self {
+        Self { plan, seed }
+    }
+}
+
+impl<D: Device> GradientSource<D> for Spsa {
+    fn gradients(&mut self, batch: Batch<'_, D>) -> Result<Gradients<D>, TrainError> {
+        let Batch {
+            dev,
+            model,
+            loss,
+            transform,
+            params,
+            weights,
+            x,
+            y,
+            n,
+            step,
+        } = batch;
+        let x = x.unwrap_or_else(|| panic!("the minibatch's input was already taken"));
+        let mut zo = self.plan.at(self.seed, step);
+        let mut z = CounterPerturbation { key: zo.key };
+        let mut sums = [0.0f64; 2];
+        let (_, _, g) = spsa_estimate(
+            dev,
+            params,
+            &zo.active,
+            self.plan.eps,
+            &mut z,
+            |dev, params| -> Result<f64, TrainError> {
+                let transformed: Vec<Option<D::Buf>> = (0..weights.len())
+                    .map(|l| transform.forward(dev, l, &params[weights[l]], step))
+                    .collect();
+                let used = with_transformed(params, weights, &transformed);
+                let input = dev.duplicate(&x);
+                let acts = model.forward(dev, &used, input, n);
+                let out = acts
+                    .last()
+                    .unwrap_or_else(|| unreachable!("a forward pass has an output"));
+                let LossOut { stats, .. } = loss.loss(dev, out, &y, n);
+                drop(acts);
+                let stats = dev.download(&stats)?;
+                sums[0] += f64::from(stats[0]);
+                sums[1] += f64::from(stats[1]);
+                Ok(f64::from(stats[0]) / n as f64)
+            },
+        )?;
+        zo.projected_grad = g;
+        let stats = dev.upload(&[(sums[0] / 2.0) as f32, (sums[1] / 2.0) as f32]);
+        let host_grads = transform
+            .params()
+            .iter()
+            .map(|p| Tensor::zeros(p.value.shape()))
+            .collect();
+        Ok(Gradients {
+            stats,
+            grads: vec![],
+            host_grads,
+            projected: Some(zo),
         })
     }
 }

@@ -1,8 +1,8 @@
 //! The one trainer, written once for every device: a [`Model`] (the MLP today), a [`Loss`] of
 //! its output, a [`WeightTransform`] of its weight matrices (the quantizers of [`crate::quant`],
-//! [`quantizer::Quantizer`]), a [`GradientSource`] (backpropagation, [`gradient::Backprop`]) and
-//! any optimizer of [`crate::optim`], in minibatches, evaluated with the transform's evaluation
-//! weights (hard quantization).
+//! [`quantizer::Quantizer`]), a [`GradientSource`] (backpropagation, [`gradient::Backprop`], or the
+//! two forward passes of MeZO, [`gradient::Spsa`]) and any optimizer of [`crate::optim`], in
+//! minibatches, evaluated with the transform's evaluation weights (hard quantization).
 //!
 //! * weights and biases, their optimizer and the data live on the [`Device`];
 //! * the transform's few learnable scalars (step α, noise σ, bit gates) live on the host and are
@@ -33,7 +33,7 @@ use crate::quant::{QuantConfig, QuantMethod};
 use crate::rng::{stream, Philox, StreamKind};
 #[cfg(test)]
 use gradient::Forward;
-use gradient::{with_transformed, Backprop, Batch, GradientSource, Gradients};
+use gradient::{with_transformed, Backprop, Batch, GradientSource, Gradients, Spsa};
 use quantizer::Quantizer;
 use transform::{ModelState, WeightTransform};
 
@@ -132,6 +132,17 @@ impl TrainConfig {
                 "test_fraction",
                 self.test_fraction,
                 "must be in (0, 1)",
+            ));
+        }
+        if self.optimizer.is_zeroth_order() && self.quant.method != QuantMethod::None {
+            return Err(ConfigError::invalid(
+                "quant.method",
+                self.quant.method.name(),
+                format!(
+                    "{} trains without a quantizer: its two forward passes give no gradient to a \
+                     quantizer's learned parameters (use quant none)",
+                    self.optimizer.name()
+                ),
             ));
         }
         if self.quant.method == QuantMethod::Proxquant && self.quant.revised {
@@ -278,6 +289,8 @@ pub struct Trainer<D: Device> {
     /// lazily at its first minibatch, so `set_epochs` after the end continues like a longer run.
     epoch_started: bool,
     pos: Position,
+    /// The mean loss of the last minibatch (not saved in checkpoints).
+    last_loss: f64,
 }
 
 impl<D: Device + 'static> Trainer<D> {
@@ -332,13 +345,17 @@ impl<D: Device + 'static> Trainer<D> {
         let input_dim = train.dim;
         let train = upload(&mut dev, train);
         let test = upload(&mut dev, test);
+        let source: Box<dyn GradientSource<D>> = match opt.zeroth_order() {
+            Some(plan) => Box::new(Spsa::new(plan, cfg.seed)),
+            None => Box::new(Backprop),
+        };
         let mut t = Self {
             cfg,
             model,
             weights,
             loss,
             transform,
-            source: Box::new(Backprop),
+            source,
             input_dim,
             dev,
             metas,
@@ -349,9 +366,15 @@ impl<D: Device + 'static> Trainer<D> {
             order: vec![],
             epoch_started: false,
             pos: Position::default(),
+            last_loss: f64::NAN,
         };
         t.refresh_scales()?;
         Ok(t)
+    }
+
+    /// The mean training loss of the last minibatch (NaN before the first step).
+    pub fn last_loss(&self) -> f64 {
+        self.last_loss
     }
 
     /// The resolved config.
@@ -510,6 +533,7 @@ impl<D: Device + 'static> Trainer<D> {
             stats,
             grads,
             host_grads: qgrads,
+            projected,
         } = self.minibatch_grads()?;
         let layers = self.weights.len();
         let grad_refs: Vec<&D::Buf> = grads.iter().collect();
@@ -528,18 +552,29 @@ impl<D: Device + 'static> Trainer<D> {
                 f64::from(stats[0]) / n as f64,
             ));
         }
-        let sums = self.dev.sums_of_squares(&grad_refs);
-        let sums = self.dev.download(&sums)?;
-        if let Some(i) = sums.iter().position(|v| !v.is_finite()) {
-            let what = format!("gradient of model.{}", self.metas[i].name);
-            return Err(diverged(what, f64::from(sums[i])));
+        if let Some(zo) = &projected {
+            if !zo.projected_grad.is_finite() {
+                return Err(diverged("projected gradient".into(), zo.projected_grad));
+            }
+        } else {
+            let sums = self.dev.sums_of_squares(&grad_refs);
+            let sums = self.dev.download(&sums)?;
+            if let Some(i) = sums.iter().position(|v| !v.is_finite()) {
+                let what = format!("gradient of model.{}", self.metas[i].name);
+                return Err(diverged(what, f64::from(sums[i])));
+            }
         }
         if let Some(p) = qgrads.iter().position(|g| !g.all_finite()) {
             let what = format!("gradient of quant.{}", self.transform.params()[p].name);
             let bad = qgrads[p].data().iter().find(|v| !v.is_finite());
             return Err(diverged(what, bad.map_or(f64::NAN, |&v| f64::from(v))));
         }
-        self.opt.step(&mut self.dev, &mut self.params, &grad_refs)?;
+        match &projected {
+            Some(zo) => self
+                .opt
+                .step_projected(&mut self.dev, &mut self.params, zo)?,
+            None => self.opt.step(&mut self.dev, &mut self.params, &grad_refs)?,
+        }
         let model = ModelState {
             params: &mut self.params,
             weights: &self.weights,
@@ -547,6 +582,7 @@ impl<D: Device + 'static> Trainer<D> {
         };
         self.transform
             .after_step(&mut self.dev, &qgrads, model, self.pos.epoch)?;
+        self.last_loss = f64::from(stats[0]) / n as f64;
         self.pos.loss_sum += f64::from(stats[0]);
         self.pos.correct += f64::from(stats[1]);
         self.pos.seen += n as u64;

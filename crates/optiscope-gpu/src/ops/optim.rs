@@ -10,7 +10,7 @@ use optiscope_core::device::optim::elementwise::{
 };
 use optiscope_core::device::optim::orthogonalize::{OrthoTarget, Orthogonalizer};
 use optiscope_core::device::optim::prox::Regularizer;
-use optiscope_core::device::{DeviceError, OptimOps};
+use optiscope_core::device::{Counter, DeviceError, OptimOps};
 use optiscope_core::tensor::Op;
 
 use super::dense::{gemm, MatmulKernel, ReduceScratch};
@@ -517,6 +517,27 @@ impl GpuDevice {
 }
 
 impl OptimOps for GpuDevice {
+    fn axpy_normal(&mut self, p: &mut GpuBuffer, at: Counter, decay: f32, scale: f32) {
+        if p.len == 0 {
+            return;
+        }
+        // The shader's normal index is 32-bit.
+        let result = match u32::try_from(at.offset) {
+            Ok(offset) if at.offset + p.len as u64 <= u64::from(u32::MAX) => {
+                let ctx = self.ctx.clone();
+                super::random::axpy_normal(&ctx, self.enc(), p, at, offset, decay, scale)
+            }
+            _ => Err(GpuError::Unsupported(format!(
+                "MeZO's normals {}..{} are past the shader's 32-bit index",
+                at.offset,
+                at.offset + p.len as u64
+            ))),
+        };
+        if let Err(e) = result {
+            self.error.get_or_insert(e);
+        }
+    }
+
     fn adablock(
         &mut self,
         p: &mut GpuBuffer,

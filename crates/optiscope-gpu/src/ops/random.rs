@@ -21,7 +21,7 @@ struct RngParams {
     n: u32,
     offset: u32,
     scale: f32,
-    _pad: u32,
+    decay: f32,
 }
 
 fn rng_params(seed: u64, stream: u64, offset: u32, n: usize, scale: f32) -> RngParams {
@@ -31,7 +31,7 @@ fn rng_params(seed: u64, stream: u64, offset: u32, n: usize, scale: f32) -> RngP
         n: n as u32,
         offset,
         scale,
-        _pad: 0,
+        decay: 1.0,
     }
 }
 
@@ -82,6 +82,33 @@ pub fn rng_normal(
     Ok(out)
 }
 
+/// In place `p ← decay·p + scale·z`, z the normals `offset ..` of the stream (MeZO's perturbation
+/// and update; the twin of `optiscope_core::device::optim::elementwise::axpy_normal`).
+pub fn axpy_normal(
+    ctx: &GpuContext,
+    enc: &mut wgpu::CommandEncoder,
+    p: &GpuBuffer,
+    at: Counter,
+    offset: u32,
+    decay: f32,
+    scale: f32,
+) -> Result<(), GpuError> {
+    let groups = ctx.groups_1d("axpy_normal", p.len, 256)?;
+    let params = RngParams {
+        decay,
+        ..rng_params(at.seed, at.stream, offset, p.len, scale)
+    };
+    ctx.dispatch(
+        enc,
+        shaders::RANDOM,
+        "axpy_normal",
+        bytemuck::bytes_of(&params),
+        &[(2, &p.buffer)],
+        groups,
+    );
+    Ok(())
+}
+
 impl RandomOps for GpuDevice {
     fn normal(&mut self, at: Counter, len: usize, scale: f32) -> GpuBuffer {
         // The shader's index is 32-bit: counters past it (and empty tensors) take the host path.
@@ -104,6 +131,6 @@ impl RandomOps for GpuDevice {
 pub(crate) fn uniform_layouts() -> Vec<crate::layout::UniformLayout> {
     use crate::layout::uniform_layout;
     vec![uniform_layout!(RngParams in shaders::RANDOM, "RngParams" {
-        key as ["key_lo", "key_hi"], stream as ["stream_lo", "stream_hi"], n, offset, scale,
+        key as ["key_lo", "key_hi"], stream as ["stream_lo", "stream_hi"], n, offset, scale, decay,
     })]
 }

@@ -312,3 +312,30 @@ pub fn amuse_tail(
         y[i] = lerp(x_next, z[i], one_minus_beta);
     }
 }
+
+/// In place `p ← decay·p + scale·z`, `z_i` the standard normal `at.offset + i` of the counter's
+/// stream ([`crate::rng::Philox::normal_at`]), generated a block of four at a time and never
+/// stored: MeZO's perturbation (`decay = 1`, `scale = ±ε`) and update (`decay = 1 − ηλ`,
+/// `scale = −η ĝ`).
+pub fn axpy_normal(p: &mut [f32], at: crate::device::random::Counter, decay: f32, scale: f32) {
+    let rng = crate::rng::Philox::new(at.seed);
+    let (first, rest) = if at.offset % 4 == 0 {
+        (0, &mut p[..])
+    } else {
+        // Values before the first whole block one by one.
+        let head = ((4 - at.offset % 4) as usize).min(p.len());
+        for (i, v) in p[..head].iter_mut().enumerate() {
+            *v = decay * *v + scale * rng.normal_at(at.stream, at.offset + i as u64);
+        }
+        (head, &mut p[head..])
+    };
+    let base = (at.offset + first as u64) / 4;
+    for (q, chunk) in rest.chunks_mut(4).enumerate() {
+        let w = rng.block(at.stream, base + q as u64);
+        let (a, b) = crate::rng::box_muller(w[0], w[1]);
+        let (c, d) = crate::rng::box_muller(w[2], w[3]);
+        for (v, z) in chunk.iter_mut().zip([a, b, c, d]) {
+            *v = decay * *v + scale * z;
+        }
+    }
+}
