@@ -5,7 +5,8 @@
 struct ElemParams {
     n: u32,
     // Bit 0 nesterov, bit 1 maximize, bit 2 first step, bit 3 decoupled decay, bit 4 amsgrad,
-    // bit 5 AMUSE's explicit x, bit 6 apply the prox (ProxGen), bits 8-9 its regularizer.
+    // bit 5 AMUSE's explicit x, bit 6 apply the prox (ProxGen), bit 7 the subgradient baseline
+    // instead of the prox, bits 8-9 the regularizer.
     flags: u32,
     _pad0: u32,
     _pad1: u32,
@@ -24,7 +25,8 @@ struct ElemParams {
     bias_correction2: f32,
     // Interpolation weight of lerp kernels; decay factor of decay_sub; ProxGen's lr * penalty.
     w: f32,
-    _pad2: f32,
+    // ProxGen's penalty (the subgradient baseline's factor of the subgradient).
+    penalty: f32,
     _pad3: f32,
 }
 
@@ -35,6 +37,7 @@ const DECOUPLED: u32 = 8u;
 const AMSGRAD: u32 = 16u;
 const EXPLICIT_X: u32 = 32u;
 const PROX: u32 = 64u;
+const SUBGRADIENT: u32 = 128u;
 const REG_L1: u32 = 0u;
 const REG_L0: u32 = 1u;
 const REG_LHALF: u32 = 2u;
@@ -277,13 +280,28 @@ fn prox_reg() -> u32 {
 
 // ProxGen (Adam instance): p, g, s1 = m, s2 = v. Decoupled decay, Adam's moments, z = Adam step,
 // then p = prox(z; lr*penalty / denom) where the PROX flag is set (weight tensors).
+// The subgradient of |x|^q (0 at x = 0, and everywhere for l0), branch-free: the powers see a
+// safe argument on every lane.
+fn subgrad_q(x: f32, reg: u32) -> f32 {
+    let ax = abs(x);
+    let safe = select(ax, 1.0, ax == 0.0);
+    let s = sign(x);
+    var d = s;
+    d = select(d, 0.0, reg == REG_L0);
+    d = select(d, 0.5 * s * inverseSqrt(safe), reg == REG_LHALF);
+    d = select(d, (2.0 / 3.0) * s * pow(safe, -1.0 / 3.0), reg == 3u);
+    return d;
+}
+
 @compute @workgroup_size(256)
 fn proxgen_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
     if (i >= ep.n) {
         return;
     }
-    let gi = g[i];
+    // The subgradient baseline (weight tensors: PROX and SUBGRADIENT set): Adam on f + lambda R.
+    let sub = has(PROX) && has(SUBGRADIENT);
+    let gi = g[i] + select(0.0, ep.penalty * subgrad_q(p[i], prox_reg()), sub);
     let pd = p[i] * (1.0 - ep.lr * ep.weight_decay);
     let m = lerp(s1[i], gi, ep.one_minus_beta1);
     s1[i] = m;
@@ -291,7 +309,7 @@ fn proxgen_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     s2[i] = v;
     let denom = sqrt(v) / ep.bc2_sqrt + ep.eps;
     let z = pd - ep.step_size * m / denom;
-    p[i] = select(z, prox_q(z, ep.w / denom, prox_reg()), has(PROX));
+    p[i] = select(z, prox_q(z, ep.w / denom, prox_reg()), has(PROX) && !sub);
 }
 
 // Proximal SGD: p, g, s1 = momentum buffer. Decoupled decay, m = momentum * m + g, z = p - lr m,

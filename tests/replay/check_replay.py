@@ -43,9 +43,9 @@ TOL_SPEC = 1e-6
 SEED = 20260521
 TRACES_PER_OPTIMIZER = 8
 OPTIMIZERS = ["sgd", "adam", "adamw", "muon", "specgd", "sgd_schedulefree", "adamw_schedulefree", "amuse",
-              "proxgen", "prox_sgd", "adablock"]
+              "proxgen", "prox_sgd", "adamw_subgradient", "adablock"]
 # Methods without parameter groups.
-NO_GROUPS = {"proxgen", "prox_sgd", "adablock"}
+NO_GROUPS = {"proxgen", "prox_sgd", "adamw_subgradient", "adablock"}
 # AdaBlock's f32 eigendecompositions against float64 eigh: the 1e-4 (steps along near-null
 # eigen-directions amplify f32 rounding of m).
 TOL_BY_OPTIMIZER = {"adablock": 1e-4}
@@ -149,7 +149,7 @@ def random_config(name, rng, i):
         c["orthogonalizer"] = ["newton_schulz", "polar_express", "svd", "newton_schulz"][i % 4]
         c["aux"] = {"lr": _u(rng, 1e-3, 0.05), "beta2": _choice(rng, [0.9, 0.99, 0.999]),
                     "eps": _choice(rng, [1e-10, 1e-3]), "weight_decay": _choice(rng, [0.0, 0.01, 0.1])}
-    elif name == "proxgen":
+    elif name in ("proxgen", "adamw_subgradient"):
         c["lr"] = _u(rng, 1e-3, 0.05)
         c["betas"] = [_u(rng, 0.8, 0.95), _choice(rng, [0.9, 0.99, 0.999])]
         c["eps"] = _choice(rng, [1e-8, 1e-3])

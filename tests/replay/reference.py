@@ -76,6 +76,9 @@ DEFAULTS = {
     "proxgen": {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 1e-2, "regularizer": "l1",
                 "penalty": 0.0},
     "prox_sgd": {"lr": 1e-3, "momentum": 0.0, "weight_decay": 0.0, "regularizer": "l1", "penalty": 0.0},
+    # ProxGen's subgradient baseline: AdamW on f + penalty * R with R's subgradient, no prox.
+    "adamw_subgradient": {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 1e-2,
+                          "regularizer": "l1", "penalty": 0.0},
     # AdaBlockW (AdaBlock's official optimizer file); final_lr/gamma from its randomized variant.
     "adablock": {"lr": 1e-3, "betas": [0.9, 0.999], "delta": 1e-4, "eps": 1e-4, "weight_decay": 0.0, "groups": 10,
                  "jitter": 1e-6, "clipping": False, "final_lr": 0.5, "gamma": 1e-3},
@@ -156,10 +159,10 @@ def _validate(c):
     if name == "adamw_schedulefree":
         req(0 < c["betas"][0] <= 1 and unit(c["betas"][1]), "betas")
         req(c["variant"] in ("current", "paper"), "variant")
-    if name in ("proxgen", "prox_sgd"):
+    if name in ("proxgen", "prox_sgd", "adamw_subgradient"):
         req(c["regularizer"] in REGULARIZERS, "regularizer")
         req(c["penalty"] >= 0, "penalty must be >= 0")
-    if name == "proxgen":
+    if name in ("proxgen", "adamw_subgradient"):
         req(unit(c["betas"][0]) and unit(c["betas"][1]) and c["eps"] > 0, "betas, eps")
     if name == "prox_sgd":
         req(c["momentum"] >= 0, "momentum must be >= 0")
@@ -658,13 +661,27 @@ def prox_lq(z, lam, reg):
     return out
 
 
+def subgradient_lq(x, reg):
+    """d|x|^q/dx away from 0, and 0 at x = 0 (and everywhere for l0)."""
+    x = np.asarray(x, dtype=np.float64)
+    ax = np.abs(x)
+    safe = np.where(ax == 0.0, 1.0, ax)
+    if reg == "l1":
+        return np.sign(x)
+    if reg == "l0":
+        return np.zeros_like(x)
+    q = 0.5 if reg == "l1/2" else 2.0 / 3.0
+    return np.where(ax == 0.0, 0.0, q * np.sign(x) * safe ** (q - 1.0))
+
+
 class ProxGen(_Base):
     """ProxGen's Adam instance (adam=True) or proximal SGD: the prox acts on weight tensors only
     (role matrix, or auto with rank >= 2); other parameters take the plain step."""
 
-    def __init__(self, cfg, params, adam):
+    def __init__(self, cfg, params, adam, subgradient=False):
         super().__init__(cfg, params)
         self.adam = adam
+        self.subgradient = subgradient
         self.m = {n: np.zeros(self.shapes[n]) for n in self.names}
         self.v = {n: np.zeros(self.shapes[n]) for n in self.names}
 
@@ -675,6 +692,8 @@ class ProxGen(_Base):
     def _step_param(self, n, g):
         c = self.cfg
         lr = c["lr"]
+        if self.subgradient and self._regularized(n):
+            g = g + c["penalty"] * subgradient_lq(self.p[n], c["regularizer"])
         p = self.p[n] * (1.0 - lr * c["weight_decay"])
         if self.adam:
             b1, b2 = c["betas"]
@@ -687,7 +706,7 @@ class ProxGen(_Base):
             self.m[n] = c["momentum"] * self.m[n] + g
             z = p - lr * self.m[n]
             lam = np.full(z.shape, lr * c["penalty"])
-        if self._regularized(n) and c["penalty"] > 0:
+        if self._regularized(n) and c["penalty"] > 0 and not self.subgradient:
             z = prox_lq(z, lam, c["regularizer"])
         self.p[n] = z
 
@@ -772,6 +791,8 @@ def build(config, params):
         return ProxGen(cfg, params, adam=True)
     if name == "prox_sgd":
         return ProxGen(cfg, params, adam=False)
+    if name == "adamw_subgradient":
+        return ProxGen(cfg, params, adam=True, subgradient=True)
     if name == "adablock":
         return AdaBlock(cfg, params)
     raise ConfigError(name)

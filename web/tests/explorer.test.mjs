@@ -227,6 +227,27 @@ for (const mode of Object.keys(MODES)) {
       assert.equal(p.error, "", `error line: ${p.error}`);
       assert.match(p.detail, /^epoch 1\/200 test_accuracy=[0-9.]+ .* layer1: bits=32 .* zeros=0\.[0-9]+/, `ProxGen detail: ${p.detail}`);
       await prox.close();
+
+      // A hand-written MeZO link trains one epoch from forward passes alone.
+      const mezo = await page.context().newPage();
+      await mezo.goto(base + "#view=quantization&method=none&optimizer=mezo&lr=0.01&step=23");
+      await waitForApp(mezo, logs);
+      await waitForStep(mezo, 23, 90_000);
+      const z = await status(mezo);
+      assert.equal(z.error, "", `error line: ${z.error}`);
+      assert.match(z.detail, /^epoch 1\/200 test_accuracy=[0-9.]+ /, `MeZO detail: ${z.detail}`);
+      await mezo.close();
+
+      // MeZO on a landscape: the preset plays and its runs step.
+      const land = await page.context().newPage();
+      await land.goto(base + "#preset=mezo-quadratic&speed=50");
+      await waitForApp(land, logs);
+      await land.focus("#the_canvas");
+      await land.keyboard.press("Space");
+      await land.waitForFunction(() => Number(document.getElementById("status").dataset.step) >= 20, null, { timeout: 60_000 });
+      const l = await status(land);
+      assert.equal(l.error, "", `error line: ${l.error}`);
+      await land.close();
     } finally {
       await close();
     }

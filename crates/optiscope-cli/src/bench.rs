@@ -53,6 +53,13 @@ pub struct BenchArgs {
     /// zo: the most steps per run.
     #[arg(long, default_value_t = 3000)]
     zo_steps: u64,
+    /// zo: the steps of the GPU runs (their time per step; the trajectory is the CPU's, to the
+    /// conformance tolerance, so steps to target are measured on the CPU).
+    #[arg(long, default_value_t = 200)]
+    zo_gpu_steps: u64,
+    /// zo: the learning rate of both methods (ε = 1e-3).
+    #[arg(long, default_value_t = 5e-4)]
+    zo_lr: f64,
 }
 
 #[derive(Serialize)]
@@ -460,7 +467,14 @@ fn zo(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     if cfg!(debug_assertions) {
         eprintln!("note: this is a debug build; build with --release for meaningful figures");
     }
-    let report = crate::bench_zo::bench_zo(args.zo_target, args.zo_steps)?;
+    if !(args.zo_lr.is_finite() && args.zo_lr > 0.0) {
+        return Err(crate::input::bad(format!(
+            "--zo-lr {}: must be a finite number > 0",
+            args.zo_lr
+        )));
+    }
+    let report =
+        crate::bench_zo::bench_zo(args.zo_target, args.zo_steps, args.zo_gpu_steps, args.zo_lr)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);

@@ -7,6 +7,7 @@
 mod backend;
 mod bench;
 mod bench_zo;
+mod eval;
 mod input;
 mod list;
 mod replay;
@@ -81,6 +82,15 @@ enum Command {
     /// precision. The train/test split is fixed (seed 0, 20 % test).
     #[command(verbatim_doc_comment)]
     Train(Box<train::TrainArgs>),
+    /// Evaluate a training run's checkpoint on its test set, optionally after magnitude pruning.
+    ///
+    /// Prints one JSON line: {"epoch", "test_loss", "test_accuracy", "sparsity", "weights"}
+    /// (sparsity: the share of exact zeros over the weight matrices, biases excluded).
+    /// `--prune F` first zeroes the fraction F of weight entries with the smallest |w| over all
+    /// weight matrices together: how a method without exact zeros (adamw_subgradient) is compared
+    /// with ProxGen at the same sparsity. The checkpoint file is not changed.
+    #[command(verbatim_doc_comment)]
+    Eval(eval::EvalArgs),
 }
 
 /// Counts live host bytes for `optiscope bench --suite zo`'s memory figures (a relaxed atomic
@@ -96,6 +106,7 @@ fn main() -> ExitCode {
         Command::List(a) => list::list(a),
         Command::Bench(a) => bench::bench(a),
         Command::Train(a) => train::train(*a),
+        Command::Eval(a) => eval::eval(a),
     };
     match result {
         Ok(code) => code,

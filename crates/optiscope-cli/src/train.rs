@@ -257,12 +257,13 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads and checks `dir`'s checkpoint (refusing, never touching, anything unusable).
-fn read_checkpoint(dir: &Path) -> anyhow::Result<(TrainConfig, Checkpoint)> {
+/// Reads and checks `dir`'s checkpoint (refusing, never touching, anything unusable); `what`
+/// names the argument in errors (`--resume`, `eval`).
+pub(crate) fn read_checkpoint(dir: &Path, what: &str) -> anyhow::Result<(TrainConfig, Checkpoint)> {
     let path = dir.join(CHECKPOINT);
     let bytes = fs::read(&path).map_err(|e| {
         bad(format!(
-            "--resume {}: cannot read {CHECKPOINT} ({e})",
+            "{what} {}: cannot read {CHECKPOINT} ({e})",
             dir.display()
         ))
     })?;
@@ -295,7 +296,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     let (dir, cfg, checkpoint) = match &args.resume {
         Some(dir) => {
-            let (mut cfg, ck) = read_checkpoint(dir)?;
+            let (mut cfg, ck) = read_checkpoint(dir, "--resume")?;
             let stored = cfg.clone();
             let changed = args.apply(&mut cfg)?;
             if cfg

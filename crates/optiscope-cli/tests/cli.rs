@@ -914,4 +914,38 @@ fn proxgen_trains_sparse_and_penalty_needs_a_proximal_optimizer() {
         e.contains("--penalty") && e.contains("adamw") && e.contains("proxgen"),
         "{e}"
     );
+    // `optiscope eval` reads the run back: the same test accuracy and zeros as its last epoch,
+    // and with --prune at least that share of zeros (the checkpoint untouched).
+    let eval = |extra: &[&str]| -> serde_json::Value {
+        let o = bin()
+            .arg("eval")
+            .arg(d.join("run"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let plain = eval(&[]);
+    assert_eq!(plain["test_accuracy"], last["test_accuracy"]);
+    let weights = [64.0 * 128.0, 128.0 * 10.0];
+    let zeros = (sparsity[0] * weights[0] + sparsity[1] * weights[1]) / (weights[0] + weights[1]);
+    assert!(
+        (plain["sparsity"].as_f64().unwrap() - zeros).abs() < 1e-9,
+        "{plain}"
+    );
+    let pruned = eval(&["--prune", "0.9"]);
+    assert!(
+        (pruned["sparsity"].as_f64().unwrap() - 0.9).abs() < 1e-3,
+        "{pruned}"
+    );
+    assert_eq!(eval(&[]), plain, "eval does not change the checkpoint");
+    let o = bin()
+        .arg("eval")
+        .arg(d.join("run"))
+        .args(["--prune", "1.5"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--prune 1.5"), "{}", stderr(&o));
 }

@@ -176,3 +176,44 @@ fn bad_configs_name_the_field() {
     let err = cfg.validate().unwrap_err().to_string();
     assert!(err.contains("penalty"), "{err}");
 }
+
+/// The subgradient baseline, one step against its definition in f64: AdamW on `f + λ|θ|^q` with
+/// `g + λ q sign(θ)|θ|^{q−1}` (0 at θ = 0; nothing for ℓ0), no prox, so no exact zeros.
+#[test]
+fn the_subgradient_baseline_is_adamw_on_the_penalized_gradient() {
+    for (reg, q) in [
+        ("l1", 1.0f64),
+        ("l1/2", 0.5),
+        ("l2/3", 2.0 / 3.0),
+        ("l0", 0.0),
+    ] {
+        let json = format!(
+            r#"{{"name":"adamw_subgradient","lr":0.1,"weight_decay":0,"regularizer":"{reg}","penalty":0.05}}"#
+        );
+        let mut params = vec![param("w", &[5, 1], &P0)];
+        let grads = [vec![tensor(&[5, 1], &G1)]];
+        let (_, got) = run_steps(&config(&json), &mut params, &grads);
+        let want: Vec<f64> = P0
+            .iter()
+            .zip(G1)
+            .map(|(&p, g)| {
+                let sub = if q == 0.0 || p == 0.0 {
+                    0.0
+                } else {
+                    q * p.signum() * p.abs().powf(q - 1.0)
+                };
+                let g = g + 0.05 * sub;
+                // First Adam step: m̂ = g, v̂ = g², Δ = η g / (|g| + ε).
+                p - 0.1 * g / (g.abs() + 1e-8)
+            })
+            .collect();
+        assert_close(
+            &format!("{reg} subgradient p1"),
+            &got[0][0],
+            &want,
+            1e-6,
+            1e-7,
+        );
+        assert!(!got[0][0].contains(&0.0), "{reg}: no exact zeros");
+    }
+}

@@ -85,6 +85,9 @@ fn elementwise_optimizers_match_cpu() {
         r#"{"name":"proxgen","lr":0.01,"regularizer":"l1/2","penalty":0.5}"#,
         r#"{"name":"proxgen","lr":0.01,"regularizer":"l2/3","penalty":0.5}"#,
         r#"{"name":"prox_sgd","lr":0.01,"momentum":0.9,"regularizer":"l2/3","penalty":0.5}"#,
+        r#"{"name":"adamw_subgradient","lr":0.01,"regularizer":"l1","penalty":0.5}"#,
+        r#"{"name":"adamw_subgradient","lr":0.01,"regularizer":"l1/2","penalty":0.5}"#,
+        r#"{"name":"adamw_subgradient","lr":0.01,"regularizer":"l2/3","penalty":0.5}"#,
     ] {
         let err = optimizer_error(&ctx, json, &params);
         assert!(err < 1e-5, "{json}: relative error {err:.2e}");

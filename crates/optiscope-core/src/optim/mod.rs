@@ -33,7 +33,7 @@ pub use mezo::{
     CounterPerturbation, MezoBcdConfig, MezoConfig, Perturbation, ZoPlan, ZoStep,
 };
 pub use muon::{AdjustLrFn, AuxAdamConfig, MuonConfig, OrthogonalizerKind, Route, SpecGdConfig};
-pub use proxgen::{ProxGenConfig, ProxSgdConfig};
+pub use proxgen::{AdamSubgradientConfig, ProxGenConfig, ProxSgdConfig};
 pub use registry::{MethodInfo, OptimizerMethod};
 pub use schedulefree::{AdamWScheduleFreeConfig, SfAdamVariant, SgdScheduleFreeConfig};
 pub use sgd::SgdConfig;
@@ -78,6 +78,8 @@ registry::optimizer_registry! {
     "proxgen" => Proxgen(ProxGenConfig),
     /// Proximal SGD: ProxGen with the identity preconditioner.
     "prox_sgd" => ProxSgd(ProxSgdConfig),
+    /// ProxGen's subgradient baseline: AdamW on f + λR with R's subgradient.
+    "adamw_subgradient" => AdamwSubgradient(AdamSubgradientConfig),
     /// AdaBlockW: Adam with a full second-moment matrix per block of output units (Yun et al. 2022).
     "adablock" => Adablock(AdaBlockConfig),
     /// MeZO: zeroth-order SGD from two forward passes (princeton-nlp/MeZO).

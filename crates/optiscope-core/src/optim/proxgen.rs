@@ -58,6 +58,19 @@ impl ProxGenConfig {
     }
 }
 
+/// The subgradient baseline of ProxGen's paper: AdamW on `f + λR` with R's subgradient added to
+/// the gradient (on weight tensors), no prox — it rarely reaches an exact zero, so its sparsity is
+/// measured after magnitude pruning (`optiscope eval --prune`). The fields are ProxGen's.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AdamSubgradientConfig(pub ProxGenConfig);
+
+impl AdamSubgradientConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        self.0.validate()
+    }
+}
+
 /// Proximal SGD: ProxGen with the identity preconditioner.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -113,6 +126,8 @@ struct ProxParam<D: OptimOps> {
 pub(crate) struct ProxGen<D: OptimOps> {
     /// Adam (`Some(config)`) or the identity preconditioner (`None`, with `sgd`).
     adam: Option<ProxGenConfig>,
+    /// Adam's subgradient baseline instead of the prox.
+    subgradient: bool,
     sgd: Option<ProxSgdConfig>,
     params: Vec<ProxParam<D>>,
     steps: u64,
@@ -137,6 +152,7 @@ impl<D: OptimOps> ProxGen<D> {
             .collect();
         Self {
             adam,
+            subgradient: false,
             sgd,
             params,
             steps: 0,
@@ -167,7 +183,9 @@ impl<D: OptimOps> Executor<D> for ProxGen<D> {
                     step_size: (lr / (1.0 - c.betas[0].powi(t))) as f32,
                     bc2_sqrt: (1.0 - c.betas[1].powi(t)).sqrt() as f32,
                     lr_penalty: (lr * c.penalty) as f32,
+                    penalty: c.penalty as f32,
                     regularizer: st.regularized.then_some(c.regularizer),
+                    subgradient: self.subgradient,
                 };
                 dev.proxgen(p, g, &mut st.m, &mut st.v, &s);
             } else if let Some(c) = &self.sgd {
@@ -229,3 +247,27 @@ super::registry::optimizer_method!(
     "proximal SGD: momentum, then the closed-form l1/l0/l1/2/l2/3 prox (ProxGen with C = I)",
     |cfg, dev, params| ProxGen::new(dev, None, Some(cfg.clone()), params)
 );
+
+impl super::OptimizerMethod for AdamSubgradientConfig {
+    const NAME: &'static str = "adamw_subgradient";
+    const SUMMARY: &'static str =
+        "ProxGen's subgradient baseline: AdamW on f + λR with R's subgradient, no prox";
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        AdamSubgradientConfig::validate(self)
+    }
+
+    fn lr(&self) -> f64 {
+        self.0.lr
+    }
+
+    fn build_on<D: OptimOps + 'static>(
+        &self,
+        dev: &mut D,
+        params: &[Param],
+    ) -> Result<Box<dyn Executor<D>>, ConfigError> {
+        let mut exec = ProxGen::new(dev, Some(self.0.clone()), None, params);
+        exec.subgradient = true;
+        Ok(Box::new(exec))
+    }
+}

@@ -55,7 +55,9 @@ pub struct ElemParams {
     pub bias_correction2: f32,
     /// Interpolation weight / decay factor.
     pub w: f32,
-    _pad1: [f32; 2],
+    /// ProxGen's penalty λ (the subgradient baseline).
+    pub penalty: f32,
+    _pad1: f32,
 }
 
 const NESTEROV: u32 = 1;
@@ -65,6 +67,7 @@ const DECOUPLED: u32 = 8;
 const AMSGRAD: u32 = 16;
 const EXPLICIT_X: u32 = 32;
 const PROX: u32 = 64;
+const SUBGRADIENT: u32 = 128;
 
 /// The flag bits of a prox: bit 6 on, the regularizer in bits 8-9.
 fn prox_flags(reg: Option<Regularizer>) -> u32 {
@@ -122,7 +125,7 @@ impl ElemParams {
     /// The uniform of a ProxGen step.
     pub fn proxgen(n: usize, s: &ProxGenScalars) -> Self {
         Self {
-            flags: prox_flags(s.regularizer),
+            flags: prox_flags(s.regularizer) | flag(s.subgradient, SUBGRADIENT),
             lr: s.lr,
             weight_decay: s.weight_decay,
             one_minus_beta1: s.one_minus_beta1,
@@ -132,6 +135,7 @@ impl ElemParams {
             step_size: s.step_size,
             bc2_sqrt: s.bc2_sqrt,
             w: s.lr_penalty,
+            penalty: s.penalty,
             ..Self::new(n)
         }
     }
@@ -769,7 +773,7 @@ pub(crate) fn uniform_layouts() -> Vec<crate::layout::UniformLayout> {
     vec![
         uniform_layout!(ElemParams in shaders::OPTIM, "ElemParams" {
             n, flags, lr, momentum, one_minus_dampening, weight_decay, one_minus_beta1, beta2,
-            one_minus_beta2, eps, step_size, bc2_sqrt, ckp1, y_step, bias_correction2, w,
+            one_minus_beta2, eps, step_size, bc2_sqrt, ckp1, y_step, bias_correction2, w, penalty,
         }),
         uniform_layout!(NsParams in shaders::OPTIM_NEWTON_SCHULZ, "NsParams" { n, steps, coefficients }),
         uniform_layout!(BlockParams in shaders::OPTIM_ADABLOCK, "BlockParams" {

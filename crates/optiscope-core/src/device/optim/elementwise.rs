@@ -127,21 +127,32 @@ pub struct ProxGenScalars {
     pub lr_penalty: f32,
     /// The penalty, or None for the plain Adam step (vectors).
     pub regularizer: Option<super::prox::Regularizer>,
+    /// λ itself (the subgradient baseline's factor of `∂R`).
+    pub penalty: f32,
+    /// The subgradient baseline instead of the prox: Adam on `f + λR`, the gradient
+    /// `g + λ·∂R(p)`, no prox.
+    pub subgradient: bool,
 }
 
 /// One ProxGen step: decoupled decay, Adam's moments, `z = p − η/(1−β1ᵗ) · m / denom` with
-/// `denom = √v / √(1−β2ᵗ) + ε`, then `p = prox(z; ηλ / denom)` per coordinate.
+/// `denom = √v / √(1−β2ᵗ) + ε`, then `p = prox(z; ηλ / denom)` per coordinate (or, for the
+/// subgradient baseline, the same Adam step from `g + λ∂R(p)` and no prox).
 pub fn proxgen_step(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &ProxGenScalars) {
     for i in 0..p.len() {
-        let gi = g[i];
+        let gi = match s.regularizer {
+            Some(reg) if s.subgradient => {
+                g[i] + s.penalty * reg.subgradient(f64::from(p[i])) as f32
+            }
+            _ => g[i],
+        };
         p[i] *= 1.0 - s.lr * s.weight_decay;
         m[i] = lerp(m[i], gi, s.one_minus_beta1);
         v[i] = s.beta2 * v[i] + s.one_minus_beta2 * gi * gi;
         let denom = v[i].sqrt() / s.bc2_sqrt + s.eps;
         let z = p[i] - s.step_size * m[i] / denom;
         p[i] = match s.regularizer {
-            Some(reg) => super::prox::prox_f32(reg, z, s.lr_penalty / denom),
-            None => z,
+            Some(reg) if !s.subgradient => super::prox::prox_f32(reg, z, s.lr_penalty / denom),
+            _ => z,
         };
     }
 }

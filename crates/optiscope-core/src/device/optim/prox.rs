@@ -101,6 +101,23 @@ impl Regularizer {
     }
 }
 
+impl Regularizer {
+    /// The subgradient of `|x|^q` used by the subgradient baseline: `sign(x)` (ℓ1),
+    /// `q·sign(x)|x|^{q−1}` (ℓ1/2, ℓ2/3), 0 for ℓ0 (its gradient vanishes almost everywhere, so
+    /// the baseline is plain AdamW there) and 0 at `x = 0` (the minimal-norm choice).
+    pub fn subgradient(self, x: f64) -> f64 {
+        if x == 0.0 {
+            return 0.0;
+        }
+        match self {
+            Self::L1 => x.signum(),
+            Self::L0 => 0.0,
+            Self::LHalf => 0.5 * x.signum() * x.abs().powf(-0.5),
+            Self::LTwoThirds => (2.0 / 3.0) * x.signum() * x.abs().powf(-1.0 / 3.0),
+        }
+    }
+}
+
 /// `prox_{λ'R}(z)` of an f32 coordinate (computed in f64), the CPU twin of the shader's `prox_q`.
 #[inline]
 pub fn prox_f32(reg: Regularizer, z: f32, lam: f32) -> f32 {
