@@ -18,6 +18,7 @@
 //!
 //! Nothing here knows about GPUs, windows or files.
 
+pub mod align;
 pub mod config;
 pub mod data;
 pub mod device;

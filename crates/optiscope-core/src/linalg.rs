@@ -111,9 +111,91 @@ pub fn orthogonal_from(x: &[f32], n: usize) -> Vec<f32> {
     out
 }
 
+/// The eigendecomposition of the symmetric positive semi-definite row-major `n × n` matrix `a`
+/// restricted to its range: `(eigenvalues, eigenvectors as columns of an n × r matrix)` for the r
+/// eigenvalues above `1e-12 ·` the largest (the pseudo-inverse's support). None for non-finite
+/// input.
+fn psd_range(a: &[f64], n: usize) -> Option<(Vec<f64>, DMatrix<f64>)> {
+    if a.len() != n * n || a.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let m = DMatrix::from_row_slice(n, n, a);
+    let eig = nalgebra::SymmetricEigen::new(m);
+    let top = eig.eigenvalues.iter().copied().fold(0.0f64, f64::max);
+    let keep: Vec<usize> = (0..n)
+        .filter(|&i| eig.eigenvalues[i] > 1e-12 * top && eig.eigenvalues[i] > 0.0)
+        .collect();
+    let vals = keep.iter().map(|&i| eig.eigenvalues[i]).collect();
+    let vecs = DMatrix::from_fn(n, keep.len(), |r, c| eig.eigenvectors[(r, keep[c])]);
+    Some((vals, vecs))
+}
+
+/// The least-norm solution `A⁺ b` of `A x = b` for a symmetric positive semi-definite `A`
+/// (row-major `n × n`): exact for an invertible `A`, the pseudo-inverse's answer for a singular
+/// one (a Newton step that leaves a null direction alone). None for non-finite input.
+pub fn solve_psd(a: &[f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
+    let (vals, vecs) = psd_range(a, n)?;
+    let mut x = vec![0.0; n];
+    for (c, lam) in vals.iter().enumerate() {
+        let coef: f64 = (0..n).map(|r| vecs[(r, c)] * b[r]).sum::<f64>() / lam;
+        for r in 0..n {
+            x[r] += coef * vecs[(r, c)];
+        }
+    }
+    Some(x)
+}
+
+/// The pseudo-inverse of a symmetric positive semi-definite row-major `n × n` matrix, with its
+/// rank. None for non-finite input.
+pub fn pinv_psd(a: &[f64], n: usize) -> Option<(Vec<f64>, usize)> {
+    let (vals, vecs) = psd_range(a, n)?;
+    let mut out = vec![0.0; n * n];
+    for (c, lam) in vals.iter().enumerate() {
+        for r in 0..n {
+            for q in 0..n {
+                out[r * n + q] += vecs[(r, c)] * vecs[(q, c)] / lam;
+            }
+        }
+    }
+    Some((out, vals.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pseudo_inverse_of_a_singular_psd_matrix() {
+        // A = v vᵀ + u uᵀ in R³ (rank 2): A A⁺ A = A, and solve_psd gives the least-norm solution
+        // (orthogonal to the null direction u × v).
+        let (u, v) = ([1.0, 0.0, 1.0], [0.0, 2.0, -1.0]);
+        let mut a = vec![0.0; 9];
+        for r in 0..3 {
+            for c in 0..3 {
+                a[r * 3 + c] = u[r] * u[c] + v[r] * v[c];
+            }
+        }
+        let (p, rank) = pinv_psd(&a, 3).unwrap();
+        assert_eq!(rank, 2);
+        let mul = |x: &[f64], y: &[f64]| {
+            let mut o = vec![0.0; 9];
+            for r in 0..3 {
+                for c in 0..3 {
+                    o[r * 3 + c] = (0..3).map(|k| x[r * 3 + k] * y[k * 3 + c]).sum();
+                }
+            }
+            o
+        };
+        let back = mul(&mul(&a, &p), &a);
+        assert!(back.iter().zip(&a).all(|(x, y)| (x - y).abs() < 1e-12));
+        let b = [1.0, 4.0, -1.0]; // A·(1, 1, 0): in the range
+        let x = solve_psd(&a, &b, 3).unwrap();
+        let ax: Vec<f64> = (0..3).map(|r| (0..3).map(|c| a[r * 3 + c] * x[c]).sum()).collect();
+        assert!(ax.iter().zip(b).all(|(p, q)| (p - q).abs() < 1e-12), "{ax:?}");
+        let null = [-2.0, 1.0, 2.0]; // u × v
+        assert!(x.iter().zip(null).map(|(p, q)| p * q).sum::<f64>().abs() < 1e-12);
+        assert!(solve_psd(&[f64::NAN; 9], &b, 3).is_none());
+    }
 
     #[test]
     fn polar_of_spec_matrix_matches_vector() {

@@ -70,6 +70,8 @@ pub enum StreamKind {
     Quant = 5,
     /// MeZO: perturbations (id 16 + parameter index, keyed per step) and block schedules (ids 1, 2).
     Mezo = 6,
+    /// Preference pairs and labels of the alignment samplers; id = round.
+    Align = 7,
 }
 
 /// The 64-bit stream number of `kind` and `id`.
