@@ -4,6 +4,7 @@
 //! Exit codes: 0 success; 1 a run failed (e.g. diverged) or an I/O error; 2 bad input (a config,
 //! a trace or an argument), reported as one line naming the field, the value and what is allowed.
 
+mod align;
 mod backend;
 mod bench;
 mod bench_zo;
@@ -91,6 +92,16 @@ enum Command {
     /// with ProxGen at the same sparsity. The checkpoint file is not changed.
     #[command(verbatim_doc_comment)]
     Eval(eval::EvalArgs),
+    /// Preference learning on a contextual bandit: `optiscope align --preset coverage`.
+    ///
+    /// DPO fitted by Newton on pairs from a sampler (offline from π_ref, on-policy for T rounds,
+    /// or the two-round hybrid whose first round is a G-optimal design), labelled by Bradley–Terry
+    /// with the reward whose KL-regularised optimum is π*. Writes into the output folder:
+    ///   config.json    the resolved config (`optiscope align DIR/config.json` repeats it)
+    ///   metrics.jsonl  one line per run per round: run, n_total, round, samples, kl, entropy
+    ///   summary.json   per run: label, n_total, kl (KL(π*‖π̂) at the end), entropy, rounds
+    #[command(verbatim_doc_comment)]
+    Align(align::AlignArgs),
 }
 
 /// Counts live host bytes for `optiscope bench --suite zo`'s memory figures (a relaxed atomic
@@ -107,6 +118,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::bench(a),
         Command::Train(a) => train::train(*a),
         Command::Eval(a) => eval::eval(a),
+        Command::Align(a) => align::align(a),
     };
     match result {
         Ok(code) => code,

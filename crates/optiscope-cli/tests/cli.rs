@@ -949,3 +949,72 @@ fn proxgen_trains_sparse_and_penalty_needs_a_proximal_optimizer() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--prune 1.5"), "{}", stderr(&o));
 }
+
+/// `optiscope align --preset coverage`: the contract of its summary (per run `label`, `n_total`,
+/// `kl`; the labels offline, on-policy-T2, on-policy-T4, hybrid at 20 000 and 80 000 pairs), its
+/// config.json repeats it exactly, and bad input is refused naming the field.
+#[test]
+fn align_coverage_preset_writes_its_contract_and_repeats() {
+    let d = tempdir("align");
+    let o = bin()
+        .args(["align", "-q", "--preset", "coverage", "--out"])
+        .arg(d.join("a"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&d.join("a/summary.json"))).unwrap();
+    let mut seen = vec![];
+    for run in summary.as_array().unwrap() {
+        let label = run["label"].as_str().unwrap().to_string();
+        let n = run["n_total"].as_u64().unwrap();
+        assert!(
+            ["offline", "on-policy-T2", "on-policy-T4", "hybrid"].contains(&label.as_str()),
+            "{label}"
+        );
+        assert!([20_000, 80_000].contains(&n), "{n}");
+        assert!(run["kl"].as_f64().unwrap().is_finite());
+        seen.push((label, n));
+    }
+    assert_eq!(seen.len(), 8);
+    let lines = read(&d.join("a/metrics.jsonl")).lines().count();
+    assert_eq!(lines, 2 * (1 + 2 + 4 + 2), "one line per run per round");
+    let o = bin()
+        .args(["align", "-q"])
+        .arg(d.join("a/config.json"))
+        .arg("--out")
+        .arg(d.join("b"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        read(&d.join("a/summary.json")),
+        read(&d.join("b/summary.json"))
+    );
+    let bad_cfg = read(&d.join("a/config.json")).replace(r#""beta": 0.1"#, r#""beta": 0.0"#);
+    std::fs::write(d.join("bad.json"), bad_cfg).unwrap();
+    let o = bin()
+        .args(["align", "-q"])
+        .arg(d.join("bad.json"))
+        .arg("--out")
+        .arg(d.join("c"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("beta"), "{}", stderr(&o));
+    let o = bin()
+        .args([
+            "align",
+            "-q",
+            "--preset",
+            "coverage",
+            "--backend",
+            "gpu",
+            "--out",
+        ])
+        .arg(d.join("d"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--backend gpu"), "{}", stderr(&o));
+}

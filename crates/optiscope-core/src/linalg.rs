@@ -190,8 +190,13 @@ mod tests {
         assert!(back.iter().zip(&a).all(|(x, y)| (x - y).abs() < 1e-12));
         let b = [1.0, 4.0, -1.0]; // A·(1, 1, 0): in the range
         let x = solve_psd(&a, &b, 3).unwrap();
-        let ax: Vec<f64> = (0..3).map(|r| (0..3).map(|c| a[r * 3 + c] * x[c]).sum()).collect();
-        assert!(ax.iter().zip(b).all(|(p, q)| (p - q).abs() < 1e-12), "{ax:?}");
+        let ax: Vec<f64> = (0..3)
+            .map(|r| (0..3).map(|c| a[r * 3 + c] * x[c]).sum())
+            .collect();
+        assert!(
+            ax.iter().zip(b).all(|(p, q)| (p - q).abs() < 1e-12),
+            "{ax:?}"
+        );
         let null = [-2.0, 1.0, 2.0]; // u × v
         assert!(x.iter().zip(null).map(|(p, q)| p * q).sum::<f64>().abs() < 1e-12);
         assert!(solve_psd(&[f64::NAN; 9], &b, 3).is_none());
