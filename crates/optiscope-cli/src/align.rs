@@ -14,18 +14,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use optiscope_core::align::experiment::{align_preset, AlignConfig, ALIGN_PRESETS};
 use serde::Serialize;
 
+use crate::backend::Backend;
 use crate::input::{bad, read_json};
-
-/// Where an alignment experiment runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum AlignBackend {
-    /// The CPU (the only executor of the alignment lab so far).
-    Auto,
-    /// The CPU.
-    Cpu,
-    /// The GPU: not available yet for the alignment lab (refused with a message).
-    Gpu,
-}
 
 /// Arguments of `optiscope align` (the help text is on `Command::Align`).
 #[derive(Args, Debug)]
@@ -52,9 +42,9 @@ pub struct AlignArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
-    /// Where it runs: auto and cpu are the CPU; gpu is refused for now.
+    /// Where it runs: auto and cpu are the CPU (the lab has no GPU path yet); gpu is refused.
     #[arg(long, value_enum, default_value = "auto")]
-    backend: AlignBackend,
+    backend: Backend,
 }
 
 #[derive(Serialize)]
@@ -76,11 +66,9 @@ struct SummaryRow<'a> {
     rounds: usize,
 }
 
-const RESULT_FILES: [&str; 3] = ["config.json", "metrics.jsonl", "summary.json"];
-
 /// `optiscope align`.
 pub fn align(args: AlignArgs) -> anyhow::Result<ExitCode> {
-    if args.backend == AlignBackend::Gpu {
+    if args.backend == Backend::Gpu {
         return Err(bad(
             "--backend gpu: the alignment lab runs on the CPU for now (its WGSL kernels are not \
              written yet); use --backend cpu",
@@ -98,33 +86,7 @@ pub fn align(args: AlignArgs) -> anyhow::Result<ExitCode> {
         cfg.seed = s;
     }
     cfg.build().map_err(|e| bad(e.to_string()))?;
-    let dir = match &args.out {
-        Some(d) => {
-            if !args.force {
-                if let Some(f) = RESULT_FILES.iter().find(|f| d.join(f).exists()) {
-                    return Err(bad(format!(
-                        "{} already holds the results of a run ({f}); choose another --out, or pass --force to replace them",
-                        d.display()
-                    )));
-                }
-            }
-            d.clone()
-        }
-        None => {
-            let base = PathBuf::from("runs").join(&name);
-            (1..)
-                .map(|k| {
-                    if k == 1 {
-                        base.clone()
-                    } else {
-                        PathBuf::from(format!("{}-{k}", base.display()))
-                    }
-                })
-                .find(|d| !d.exists())
-                .unwrap_or(base)
-        }
-    };
-    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = crate::run::output_dir(args.out.as_deref(), args.force, &name)?;
     let config_path = dir.join("config.json");
     fs::write(&config_path, serde_json::to_string_pretty(&cfg)? + "\n")
         .with_context(|| format!("cannot write {}", config_path.display()))?;

@@ -96,12 +96,12 @@ fn resolve_config(args: &RunArgs) -> anyhow::Result<(ExperimentConfig, String)> 
 
 const RESULT_FILES: [&str; 3] = ["config.json", "metrics.jsonl", "summary.json"];
 
-/// The output folder: `--out` (refused if it holds results, unless `--force`), else the first free
-/// `runs/NAME[-k]`.
-fn output_dir(args: &RunArgs, name: &str) -> anyhow::Result<PathBuf> {
-    let dir = match &args.out {
+/// The output folder of a run (`optiscope run`, `optiscope align`): `out` (refused if it holds
+/// results, unless `force`), else the first free `runs/NAME[-k]`; created.
+pub(crate) fn output_dir(out: Option<&Path>, force: bool, name: &str) -> anyhow::Result<PathBuf> {
+    let dir = match out {
         Some(d) => {
-            if !args.force {
+            if !force {
                 if let Some(f) = RESULT_FILES.iter().find(|f| d.join(f).exists()) {
                     return Err(bad(format!(
                         "{} already holds the results of a run ({f}); choose another --out, or pass --force to replace them",
@@ -109,7 +109,7 @@ fn output_dir(args: &RunArgs, name: &str) -> anyhow::Result<PathBuf> {
                     )));
                 }
             }
-            d.clone()
+            d.to_path_buf()
         }
         None => {
             let base = Path::new("runs").join(name);
@@ -152,7 +152,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let executor = Executor::select(args.backend)?;
     let mut exp = Experiment::with_executor(cfg.clone(), &|c, p| executor.build(c, p))
         .map_err(|e| bad(e.to_string()))?;
-    let dir = output_dir(&args, &name)?;
+    let dir = output_dir(args.out.as_deref(), args.force, &name)?;
     let config_path = dir.join("config.json");
     fs::write(&config_path, serde_json::to_string_pretty(&cfg)? + "\n")
         .with_context(|| format!("cannot write {}", config_path.display()))?;
