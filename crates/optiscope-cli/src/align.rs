@@ -1,6 +1,7 @@
 //! `optiscope align`: an alignment experiment (preference learning on a contextual bandit) to the
 //! end, with a progress bar, `config.json`, `metrics.jsonl` (one line per run per round) and
-//! `summary.json` (per run: `label`, `n_total`, `kl` = KL(π*‖π̂) at the end, `entropy`, `rounds`).
+//! `summary.json` (per run: `label`, `n_total` where the run has a budget of pairs, `rounds`, the
+//! last record's values — for sampler runs `kl` = KL(π*‖π̂) at the end — and the run's own).
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -11,8 +12,9 @@ use anyhow::Context;
 use clap::builder::PossibleValuesParser;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use optiscope_core::align::experiment::{align_preset, AlignConfig, ALIGN_PRESETS};
-use serde::Serialize;
+use optiscope_core::align::experiment::{
+    align_preset, AlignConfig, Record, RunResult, ALIGN_PRESETS,
+};
 
 use crate::backend::Backend;
 use crate::input::{bad, read_json};
@@ -47,23 +49,62 @@ pub struct AlignArgs {
     backend: Backend,
 }
 
-#[derive(Serialize)]
-struct RoundLine<'a> {
-    run: &'a str,
-    n_total: usize,
-    round: usize,
-    samples: usize,
-    kl: f64,
-    entropy: f64,
+/// One metrics line: the run, its budget (sampler runs), the round and the record's values.
+fn line(run: &RunResult, record: &Record) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("run".into(), run.label.clone().into());
+    if let Some(n) = run.n_total {
+        m.insert("n_total".into(), n.into());
+    }
+    m.insert("round".into(), record.round.into());
+    for (k, v) in &record.values {
+        m.insert(k.clone(), number(*v));
+    }
+    m
 }
 
-#[derive(Serialize)]
-struct SummaryRow<'a> {
-    label: &'a str,
-    n_total: usize,
-    kl: f64,
-    entropy: f64,
-    rounds: usize,
+/// A summary row: label, budget, rounds, the last record's values and the run's own.
+fn summary_row(run: &RunResult) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("label".into(), run.label.clone().into());
+    if let Some(n) = run.n_total {
+        m.insert("n_total".into(), n.into());
+    }
+    m.insert("rounds".into(), run.records.len().into());
+    for (k, v) in run
+        .records
+        .last()
+        .map(|r| r.values.as_slice())
+        .unwrap_or(&[])
+    {
+        m.insert(k.clone(), number(*v));
+    }
+    for (k, v) in &run.extra {
+        m.insert(k.clone(), number(*v));
+    }
+    m
+}
+
+/// A JSON number, or null for a non-finite value (an infinite coverage, a diverged KL).
+fn number(v: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
+/// The columns printed for each kind of experiment.
+fn columns(cfg: &AlignConfig) -> &'static [&'static str] {
+    match cfg {
+        AlignConfig::Samplers(_) => &["kl", "entropy", "c_feat"],
+        AlignConfig::Degeneracy(_) => &["kl", "entropy", "logit_range"],
+        AlignConfig::Grpo(_) => &["pi_best", "reward", "kl_ref", "entropy"],
+        AlignConfig::ThinkSafe(_) => &[
+            "safety",
+            "kl_benign",
+            "kl_harmful",
+            "refusal_benign",
+            "generations_per_accepted",
+        ],
+        AlignConfig::Multitask(_) => &[],
+    }
 }
 
 /// `optiscope align`.
@@ -83,7 +124,7 @@ pub fn align(args: AlignArgs) -> anyhow::Result<ExitCode> {
         (None, None) => return Err(bad("give a CONFIG.json or --preset NAME")),
     };
     if let Some(s) = args.seed {
-        cfg.seed = s;
+        *cfg.seed_mut() = s;
     }
     cfg.build().map_err(|e| bad(e.to_string()))?;
     let dir = crate::run::output_dir(args.out.as_deref(), args.force, &name)?;
@@ -98,7 +139,7 @@ pub fn align(args: AlignArgs) -> anyhow::Result<ExitCode> {
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new(cfg.runs.len() as u64)
+        ProgressBar::new(cfg.runs() as u64)
     };
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} runs  eta {eta}")
@@ -108,18 +149,9 @@ pub fn align(args: AlignArgs) -> anyhow::Result<ExitCode> {
     bar.set_message(name);
     let mut io_error = None;
     let results = cfg
-        .run(|i, rounds| {
-            let run = &cfg.runs[i];
-            for r in rounds {
-                let line = RoundLine {
-                    run: &run.label,
-                    n_total: run.n_total,
-                    round: r.round,
-                    samples: r.samples,
-                    kl: r.kl,
-                    entropy: r.entropy,
-                };
-                let written = serde_json::to_writer(&mut metrics, &line)
+        .run(|run| {
+            for r in &run.records {
+                let written = serde_json::to_writer(&mut metrics, &line(run, r))
                     .map_err(anyhow::Error::from)
                     .and_then(|()| metrics.write_all(b"\n").map_err(anyhow::Error::from))
                     .and_then(|()| metrics.flush().map_err(anyhow::Error::from));
@@ -134,20 +166,7 @@ pub fn align(args: AlignArgs) -> anyhow::Result<ExitCode> {
     if let Some(e) = io_error {
         return Err(e.context(format!("cannot write {}", metrics_path.display())));
     }
-    let summary: Vec<SummaryRow> = cfg
-        .runs
-        .iter()
-        .zip(&results)
-        .filter_map(|(run, rounds)| {
-            rounds.last().map(|last| SummaryRow {
-                label: &run.label,
-                n_total: run.n_total,
-                kl: last.kl,
-                entropy: last.entropy,
-                rounds: rounds.len(),
-            })
-        })
-        .collect();
+    let summary: Vec<_> = results.iter().map(summary_row).collect();
     let summary_path = dir.join("summary.json");
     fs::write(
         &summary_path,
@@ -155,17 +174,33 @@ pub fn align(args: AlignArgs) -> anyhow::Result<ExitCode> {
     )
     .with_context(|| format!("cannot write {}", summary_path.display()))?;
     let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "{:<16} {:>9} {:>7} {:>12} {:>9}",
-        "run", "n_total", "rounds", "KL(π*‖π̂)", "entropy"
-    )?;
-    for s in &summary {
-        writeln!(
-            out,
-            "{:<16} {:>9} {:>7} {:>12.4e} {:>9.4}",
-            s.label, s.n_total, s.rounds, s.kl, s.entropy
-        )?;
+    let cols: Vec<String> = match &cfg {
+        AlignConfig::Multitask(c) => std::iter::once("kl_teacher".to_string())
+            .chain(c.tasks.iter().map(|t| format!("kl_{t}")))
+            .collect(),
+        _ => columns(&cfg).iter().map(|c| (*c).to_string()).collect(),
+    };
+    let width = results
+        .iter()
+        .map(|r| r.label.len())
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    write!(out, "{:<width$} {:>8} {:>6}", "run", "n_total", "rounds")?;
+    for c in &cols {
+        write!(out, " {:>13}", c)?;
+    }
+    writeln!(out)?;
+    for r in &results {
+        let n = r.n_total.map_or_else(|| "-".to_string(), |n| n.to_string());
+        write!(out, "{:<width$} {:>8} {:>6}", r.label, n, r.records.len())?;
+        for c in &cols {
+            match r.last(c) {
+                Some(v) => write!(out, " {:>13.4e}", v)?,
+                None => write!(out, " {:>13}", "-")?,
+            }
+        }
+        writeln!(out)?;
     }
     writeln!(
         out,

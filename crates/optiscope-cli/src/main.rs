@@ -94,12 +94,20 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Preference learning on a contextual bandit: `optiscope align --preset coverage`.
     ///
-    /// DPO fitted by Newton on pairs from a sampler (offline from π_ref, on-policy for T rounds,
-    /// or the two-round hybrid whose first round is a G-optimal design), labelled by Bradley–Terry
-    /// with the reward whose KL-regularised optimum is π*. Writes into the output folder:
+    /// Presets (a CONFIG.json of any kind works too, tagged by "experiment"):
+    ///   coverage       DPO by Newton on pairs from offline / on-policy (T rounds) / two-round
+    ///                  hybrid (G-optimal design, then on-policy) samplers, π_ref blind to π*
+    ///   rich-features  the same with Gaussian features, and on-policy reward distillation
+    ///   degeneracy     population DPO at several β; PMLE, preference distillation, reverse KL
+    ///   grpo           GRPO (group advantages, clipped ratio, k3 KL) at several KL weights
+    ///   thinksafe      refusal steering, guard-filtered self-generation and SFT vs a teacher
+    ///   multitask      forward-KL distillation from a teacher, then DPO over weighted tasks
+    /// Writes into the output folder:
     ///   config.json    the resolved config (`optiscope align DIR/config.json` repeats it)
-    ///   metrics.jsonl  one line per run per round: run, n_total, round, samples, kl, entropy
-    ///   summary.json   per run: label, n_total, kl (KL(π*‖π̂) at the end), entropy, rounds
+    ///   metrics.jsonl  one line per run per round: run, [n_total,] round and the round's values
+    ///                  (sampler runs: samples, kl, entropy, c_inf, c_feat)
+    ///   summary.json   per run: label, [n_total,] rounds, the last round's values (kl =
+    ///                  KL(π*‖π̂) at the end for sampler runs) and the run's own
     #[command(verbatim_doc_comment)]
     Align(align::AlignArgs),
 }

@@ -3,6 +3,7 @@
 //! behaviour is checked bit for bit on the CPU:
 //!
 //! - `optiscope run --preset NAME` for every preset: `metrics.jsonl` and `summary.json`;
+//! - `optiscope align --preset NAME` for every alignment preset: the same two files;
 //! - `optiscope train` for every quantizer (and CPQ with learned bits), seed 0, 3 epochs, CPU:
 //!   `metrics.jsonl` without its timings (`samples_per_s`, `seconds`), and every tensor and
 //!   metadata entry of the checkpoint;
@@ -19,6 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use optiscope_core::align::experiment::ALIGN_PRESETS;
 use optiscope_core::experiment::presets::PRESETS;
 use optiscope_core::quant::QuantMethod;
 use serde_json::Value;
@@ -107,6 +109,20 @@ fn fingerprints() -> BTreeMap<String, String> {
         for f in ["metrics.jsonl", "summary.json"] {
             got.insert(
                 format!("run {} {f}", p.name),
+                hex(&std::fs::read(out.join(f)).unwrap()),
+            );
+        }
+    }
+    for p in ALIGN_PRESETS {
+        let out = d.join(format!("align-{}", p.name));
+        run_ok(
+            bin()
+                .args(["align", "--preset", p.name, "-q", "--out"])
+                .arg(&out),
+        );
+        for f in ["metrics.jsonl", "summary.json"] {
+            got.insert(
+                format!("align {} {f}", p.name),
                 hex(&std::fs::read(out.join(f)).unwrap()),
             );
         }

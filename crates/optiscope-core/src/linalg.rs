@@ -145,6 +145,28 @@ pub fn solve_psd(a: &[f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
     Some(x)
 }
 
+/// The largest eigenvalue of `A^{+1/2} S A^{+1/2}` for symmetric positive semi-definite
+/// row-major `n × n` matrices `A` and `S` (`A^{+1/2}` on the range of `A`): how much larger `S`
+/// is than `A` in the worst direction `A` sees. Infinite when `S` has mass outside `A`'s range
+/// (more than 1e-9 of its trace), 0 when both are zero; None for non-finite input.
+pub fn max_relative_eigenvalue(a: &[f64], s: &[f64], n: usize) -> Option<f64> {
+    let (vals, vecs) = psd_range(a, n)?;
+    let r = vals.len();
+    let sm = DMatrix::from_row_slice(n, n, s);
+    let inside = (vecs.transpose() * &sm * &vecs).trace();
+    if sm.trace() - inside > 1e-9 * sm.trace().abs().max(1e-300) {
+        return Some(f64::INFINITY);
+    }
+    if r == 0 {
+        return Some(0.0);
+    }
+    let b = DMatrix::from_fn(n, r, |i, c| vecs[(i, c)] / vals[c].sqrt());
+    let m = b.transpose() * sm * &b;
+    let m = (&m + m.transpose()) * 0.5;
+    let eig = m.symmetric_eigen();
+    Some(eig.eigenvalues.iter().copied().fold(0.0, f64::max))
+}
+
 /// The pseudo-inverse of a symmetric positive semi-definite row-major `n × n` matrix, with its
 /// rank. None for non-finite input.
 pub fn pinv_psd(a: &[f64], n: usize) -> Option<(Vec<f64>, usize)> {

@@ -195,6 +195,57 @@ impl Bandit {
             .fold(0.0, f64::max)
     }
 
+    /// Adds `weight · z zᵀ` with `z = φ(x, a) − φ(x, b)` to the row-major `d × d` matrix `info`
+    /// (a term of the pair information `I_μ = E[σ'(Δr) z zᵀ]`).
+    pub fn add_pair_information(
+        &self,
+        info: &mut [f64],
+        (x, a, b): (usize, usize, usize),
+        weight: f64,
+    ) {
+        let d = self.d;
+        let (fa, fb) = (self.feature(x, a), self.feature(x, b));
+        for r in 0..d {
+            let zr = fa[r] - fb[r];
+            if zr != 0.0 {
+                for q in 0..d {
+                    info[r * d + q] += weight * zr * (fa[q] - fb[q]);
+                }
+            }
+        }
+    }
+
+    /// `Σ_{π*} = E_x Cov_{a~π*}(φ(x, a))`, row-major `d × d`.
+    pub fn feature_covariance(&self, target: &[f64]) -> Vec<f64> {
+        let (k, d) = (self.k, self.d);
+        let mut cov = vec![0.0; d * d];
+        for x in 0..self.n_ctx {
+            let p = &target[x * k..(x + 1) * k];
+            let mean: Vec<f64> = (0..d)
+                .map(|j| (0..k).map(|a| p[a] * self.feature(x, a)[j]).sum())
+                .collect();
+            for (a, pa) in p.iter().enumerate() {
+                let f = self.feature(x, a);
+                for r in 0..d {
+                    for q in 0..d {
+                        cov[r * d + q] +=
+                            pa * (f[r] - mean[r]) * (f[q] - mean[q]) / self.n_ctx as f64;
+                    }
+                }
+            }
+        }
+        cov
+    }
+
+    /// Feature-space coverage (spec B0, our definition):
+    /// `C_feat = λ_max(I_μ^{-1/2} Σ_{π*} I_μ^{-1/2})` for the pair information `info` of a
+    /// sampler ([`Bandit::add_pair_information`]); a pseudo-inverse on `I_μ`'s range, and
+    /// infinite when `Σ_{π*}` has mass where `I_μ` has none.
+    pub fn coverage_feat(&self, target: &[f64], info: &[f64]) -> f64 {
+        let cov = self.feature_covariance(target);
+        crate::linalg::max_relative_eigenvalue(info, &cov, self.d).unwrap_or(f64::NAN)
+    }
+
     /// Draws one arm of context `x` from the policy rows `p` with the uniform `u ∈ [0, 1)`.
     pub fn draw(&self, p: &[f64], x: usize, u: f64) -> usize {
         let row = &p[x * self.k..(x + 1) * self.k];

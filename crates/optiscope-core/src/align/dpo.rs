@@ -49,16 +49,19 @@ pub fn pair_loss(
     }
 }
 
-/// Labelled pairs as logistic-regression data: rows `z_i = φ(x_i, a_i) − φ(x_i, b_i)` and labels
-/// `y_i = +1` when `a_i` won, −1 when `b_i` did.
+/// Labelled pairs as logistic-regression data: rows `z_i = φ(x_i, a_i) − φ(x_i, b_i)`, the
+/// probability `q_i` that `a_i` won (1 or 0 for an observed label, anything in [0, 1] for a soft
+/// label from a reward model) and a weight `c_i` (1 unless the pairs of several tasks are mixed).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Pairs {
     /// Feature dimension.
     pub d: usize,
     /// `[n][d]` row-major.
     pub z: Vec<f64>,
-    /// ±1.
-    pub y: Vec<f64>,
+    /// `P(a_i ≻ b_i)` as labelled.
+    pub q: Vec<f64>,
+    /// Weight of every pair in the fit's weighted mean.
+    pub c: Vec<f64>,
 }
 
 impl Pairs {
@@ -72,56 +75,79 @@ impl Pairs {
 
     /// Adds the pair `(x, a, b)` with `a_won`.
     pub fn push(&mut self, bandit: &Bandit, x: usize, a: usize, b: usize, a_won: bool) {
+        self.push_soft(bandit, (x, a, b), if a_won { 1.0 } else { 0.0 }, 1.0);
+    }
+
+    /// Adds the pair `(x, a, b)` with the label `P(a ≻ b) = q` and weight `c`.
+    pub fn push_soft(&mut self, bandit: &Bandit, (x, a, b): (usize, usize, usize), q: f64, c: f64) {
         let (fa, fb) = (bandit.feature(x, a), bandit.feature(x, b));
         self.z.extend(fa.iter().zip(fb).map(|(u, v)| u - v));
-        self.y.push(if a_won { 1.0 } else { -1.0 });
+        self.q.push(q);
+        self.c.push(c);
+    }
+
+    /// Appends every pair of `other` with its weights multiplied by `scale`.
+    pub fn extend_scaled(&mut self, other: &Pairs, scale: f64) {
+        self.z.extend(&other.z);
+        self.q.extend(&other.q);
+        self.c.extend(other.c.iter().map(|c| c * scale));
     }
 
     /// Number of pairs.
     pub fn len(&self) -> usize {
-        self.y.len()
+        self.q.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.y.is_empty()
+        self.q.is_empty()
     }
-}
 
-/// The DPO fit of `data` by Newton/IRLS on `w = β(θ − θ_ref)`: minimises
-/// `mean_i −log σ(y_i wᵀz_i) + (ridge/2)‖w‖²` from `w0`, until a step is below 1e-10 or after
-/// `iters` steps; returns θ = θ_ref + w/β.
-pub fn fit_newton(
-    data: &Pairs,
-    beta: f64,
-    theta_ref: &[f64],
-    w0: Option<&[f64]>,
-    ridge: f64,
-    iters: usize,
-) -> Vec<f64> {
-    let d = data.d;
-    let n = data.len().max(1) as f64;
-    let mut w: Vec<f64> = w0.map_or_else(|| vec![0.0; d], <[f64]>::to_vec);
-    for _ in 0..iters {
+    /// The weighted mean logistic loss `Σ c_i CE(q_i, σ(wᵀz_i)) / Σ c_i + (ridge/2)‖w‖²`, its
+    /// gradient and (when `hessian`) its Hessian, row-major.
+    pub fn logistic(&self, w: &[f64], ridge: f64, hessian: bool) -> (f64, Vec<f64>, Vec<f64>) {
+        let d = self.d;
+        let total: f64 = self.c.iter().sum();
+        let norm = if total > 0.0 { 1.0 / total } else { 0.0 };
+        let mut loss = 0.5 * ridge * w.iter().map(|v| v * v).sum::<f64>();
         let mut g: Vec<f64> = w.iter().map(|v| ridge * v).collect();
-        let mut hess = vec![0.0; d * d];
-        for i in 0..d {
-            hess[i * d + i] = ridge;
+        let mut h = vec![0.0; if hessian { d * d } else { 0 }];
+        if hessian {
+            for i in 0..d {
+                h[i * d + i] = ridge;
+            }
         }
-        for (z, &y) in data.z.chunks_exact(d).zip(&data.y) {
-            let m = y * z.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>();
-            let s = sigmoid(-m);
-            let c = s * (1.0 - s) / n;
+        for ((z, &q), &c) in self.z.chunks_exact(d).zip(&self.q).zip(&self.c) {
+            let m: f64 = z.iter().zip(w).map(|(a, b)| a * b).sum();
+            let s = sigmoid(m);
+            let c = c * norm;
+            loss -= c * (q * log_sigmoid(m) + (1.0 - q) * log_sigmoid(-m));
             for r in 0..d {
-                g[r] -= y * s * z[r] / n;
-                if z[r] != 0.0 {
-                    for q in 0..d {
-                        hess[r * d + q] += c * z[r] * z[q];
+                g[r] += c * (s - q) * z[r];
+            }
+            if hessian {
+                let cw = c * s * (1.0 - s);
+                for r in 0..d {
+                    if z[r] != 0.0 {
+                        for k in 0..d {
+                            h[r * d + k] += cw * z[r] * z[k];
+                        }
                     }
                 }
             }
         }
-        let Some(step) = solve_psd(&hess, &g, d) else {
+        (loss, g, h)
+    }
+}
+
+/// Minimises [`Pairs::logistic`] over `w` by Newton/IRLS from `w0` (zeros when None), until a
+/// step is below 1e-10 or after `iters` steps. A singular Hessian (one-hot features leave the
+/// per-context constant free) takes the pseudo-inverse's least-norm step.
+pub fn fit_logistic(data: &Pairs, w0: Option<&[f64]>, ridge: f64, iters: usize) -> Vec<f64> {
+    let mut w: Vec<f64> = w0.map_or_else(|| vec![0.0; data.d], <[f64]>::to_vec);
+    for _ in 0..iters {
+        let (_, g, hess) = data.logistic(&w, ridge, true);
+        let Some(step) = solve_psd(&hess, &g, data.d) else {
             break;
         };
         let norm: f64 = step.iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -130,6 +156,20 @@ pub fn fit_newton(
             break;
         }
     }
+    w
+}
+
+/// The DPO fit of `data` by Newton/IRLS on `w = β(θ − θ_ref)`: minimises the weighted mean of
+/// `CE(q_i, σ(wᵀz_i)) + (ridge/2)‖w‖²` from `w0` ([`fit_logistic`]); returns θ = θ_ref + w/β.
+pub fn fit_newton(
+    data: &Pairs,
+    beta: f64,
+    theta_ref: &[f64],
+    w0: Option<&[f64]>,
+    ridge: f64,
+    iters: usize,
+) -> Vec<f64> {
+    let w = fit_logistic(data, w0, ridge, iters);
     theta_ref
         .iter()
         .zip(&w)

@@ -1,13 +1,196 @@
-//! An alignment experiment: one bandit, a reference and a target, and several sampler runs —
-//! what `optiscope align` runs and writes (`config.json`, one metrics line per run per round,
-//! `summary.json`).
+//! An alignment experiment — what `optiscope align` runs and writes (`config.json`, one metrics
+//! line per run per record, `summary.json`). Five kinds, tagged by `"experiment"`:
+//!
+//! * `samplers` (the default when the tag is absent; spec B1/B2): one bandit, a reference and a
+//!   target, and several sampler runs (offline, on-policy, hybrid) fitted by DPO or on-policy
+//!   reward distillation;
+//! * `degeneracy` (B3): population DPO at several β against PMLE, preference distillation and
+//!   reverse KL on a finite sample with a never-winning arm;
+//! * `grpo` (B4): GRPO on a bandit with Bernoulli rewards at several KL weights;
+//! * `thinksafe` (B5): refusal steering, self-generated accepted samples and SFT against a teacher;
+//! * `multitask` (B6): forward-KL distillation from a teacher, then DPO over weighted task sets.
+//!
+//! Every kind reports the same shape: per run a label (and for sampler runs `n_total`) and its
+//! records, each a round with named values.
 
 use serde::{Deserialize, Serialize};
 
 use super::bandit::{Bandit, FeatureKind};
-use super::sampler::{Problem, Round, Sampler};
+use super::distribution::DegeneracyConfig;
+use super::grpo::GrpoConfig;
+use super::multitask::MultitaskConfig;
+use super::sampler::{Objective, Problem, Round, Sampler};
+use super::thinksafe::ThinkSafeConfig;
 use crate::config::ConfigError;
 use crate::rng::Philox;
+
+/// One recorded point of a run: a 1-based round and named values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// 1-based.
+    pub round: usize,
+    /// Its values, in the order they are written.
+    pub values: Vec<(String, f64)>,
+}
+
+impl Record {
+    /// A record of `round` with `values`.
+    pub fn new(round: usize, values: &[(&str, f64)]) -> Self {
+        Self {
+            round,
+            values: values.iter().map(|(k, v)| ((*k).to_string(), *v)).collect(),
+        }
+    }
+
+    /// The value called `name`.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.values.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+    }
+}
+
+/// What one run of an experiment produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    /// Its label.
+    pub label: String,
+    /// Its budget of labelled pairs (sampler runs).
+    pub n_total: Option<usize>,
+    /// One record per round (per checkpoint).
+    pub records: Vec<Record>,
+    /// Values of the whole run for the summary (beside the last record's).
+    pub extra: Vec<(String, f64)>,
+}
+
+impl RunResult {
+    /// The last record's value `name`, else the run's extra value `name`.
+    pub fn last(&self, name: &str) -> Option<f64> {
+        self.records
+            .last()
+            .and_then(|r| r.get(name))
+            .or_else(|| self.extra.iter().find(|(k, _)| k == name).map(|(_, v)| *v))
+    }
+}
+
+/// An alignment experiment of any kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlignConfig {
+    /// Samplers fitted by DPO / reward distillation (B1, B2).
+    Samplers(SamplerConfig),
+    /// DPO's degeneracy against the distribution-learning objectives (B3).
+    Degeneracy(DegeneracyConfig),
+    /// GRPO at several KL weights (B4).
+    Grpo(GrpoConfig),
+    /// The ThinkSafe analogue (B5).
+    ThinkSafe(ThinkSafeConfig),
+    /// Multi-task preference optimisation (B6).
+    Multitask(MultitaskConfig),
+}
+
+/// The names of the kinds, as `"experiment"` spells them.
+pub const EXPERIMENTS: &[&str] = &["samplers", "degeneracy", "grpo", "thinksafe", "multitask"];
+
+impl Serialize for AlignConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let value = match self {
+            Self::Samplers(c) => serde_json::to_value(c),
+            Self::Degeneracy(c) => serde_json::to_value(c),
+            Self::Grpo(c) => serde_json::to_value(c),
+            Self::ThinkSafe(c) => serde_json::to_value(c),
+            Self::Multitask(c) => serde_json::to_value(c),
+        }
+        .map_err(S::Error::custom)?;
+        let mut map = serde_json::Map::new();
+        map.insert("experiment".into(), self.kind().into());
+        if let serde_json::Value::Object(fields) = value {
+            map.extend(fields);
+        }
+        map.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for AlignConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut obj = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let kind = match obj.remove("experiment") {
+            None => "samplers".to_string(),
+            Some(serde_json::Value::String(k)) if EXPERIMENTS.contains(&k.as_str()) => k,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "experiment: {other} is not one of {}",
+                    EXPERIMENTS.join(", ")
+                )))
+            }
+        };
+        let rest = serde_json::Value::Object(obj);
+        match kind.as_str() {
+            "samplers" => crate::tagged::from_value(rest).map(Self::Samplers),
+            "degeneracy" => crate::tagged::from_value(rest).map(Self::Degeneracy),
+            "grpo" => crate::tagged::from_value(rest).map(Self::Grpo),
+            "thinksafe" => crate::tagged::from_value(rest).map(Self::ThinkSafe),
+            _ => crate::tagged::from_value(rest).map(Self::Multitask),
+        }
+        .map_err(D::Error::custom)
+    }
+}
+
+impl AlignConfig {
+    /// Its `"experiment"` tag.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Samplers(_) => "samplers",
+            Self::Degeneracy(_) => "degeneracy",
+            Self::Grpo(_) => "grpo",
+            Self::ThinkSafe(_) => "thinksafe",
+            Self::Multitask(_) => "multitask",
+        }
+    }
+
+    /// The seed of every draw.
+    pub fn seed_mut(&mut self) -> &mut u64 {
+        match self {
+            Self::Samplers(c) => &mut c.seed,
+            Self::Degeneracy(c) => &mut c.seed,
+            Self::Grpo(c) => &mut c.seed,
+            Self::ThinkSafe(c) => &mut c.seed,
+            Self::Multitask(c) => &mut c.seed,
+        }
+    }
+
+    /// Checks every field.
+    pub fn build(&self) -> Result<(), ConfigError> {
+        match self {
+            Self::Samplers(c) => c.build().map(drop),
+            Self::Degeneracy(c) => c.validate(),
+            Self::Grpo(c) => c.build().map(drop),
+            Self::ThinkSafe(c) => c.validate(),
+            Self::Multitask(c) => c.build().map(drop),
+        }
+    }
+
+    /// How many runs it has.
+    pub fn runs(&self) -> usize {
+        match self {
+            Self::Samplers(c) => c.runs.len(),
+            Self::Degeneracy(c) => c.betas.len() + 3,
+            Self::Grpo(c) => c.kl_coefs.len(),
+            Self::ThinkSafe(_) => super::thinksafe::RUNS.len(),
+            Self::Multitask(c) => c.weights.len(),
+        }
+    }
+
+    /// Runs it, calling `each` with every run as it finishes.
+    pub fn run(&self, each: impl FnMut(&RunResult)) -> Result<Vec<RunResult>, ConfigError> {
+        match self {
+            Self::Samplers(c) => c.run_all(each),
+            Self::Degeneracy(c) => c.run(each),
+            Self::Grpo(c) => c.run(each),
+            Self::ThinkSafe(c) => c.run(each),
+            Self::Multitask(c) => c.run(each),
+        }
+    }
+}
 
 /// One run: a sampler with its budget of labelled pairs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,12 +202,15 @@ pub struct AlignRun {
     pub sampler: Sampler,
     /// Labelled pairs in all.
     pub n_total: usize,
+    /// What each round's fit minimises (default DPO).
+    #[serde(default)]
+    pub objective: Objective,
 }
 
-/// An alignment experiment.
+/// Sampler runs on one bandit (spec B1, B2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AlignConfig {
+pub struct SamplerConfig {
     /// Contexts.
     pub n_ctx: usize,
     /// Arms per context.
@@ -54,7 +240,7 @@ fn default_ridge() -> f64 {
 /// The largest budget of one run.
 pub const MAX_PAIRS: usize = 10_000_000;
 
-impl AlignConfig {
+impl SamplerConfig {
     /// The bandit, after checking every field.
     pub fn build(&self) -> Result<Bandit, ConfigError> {
         if !(self.beta.is_finite() && self.beta > 0.0) {
@@ -127,7 +313,7 @@ impl AlignConfig {
         Ok(bandit)
     }
 
-    /// Runs every run in order, calling `each` with its index and rounds as it finishes.
+    /// Runs every run in order, calling `each` with its rounds as it finishes.
     pub fn run(
         &self,
         mut each: impl FnMut(usize, &[Round]),
@@ -142,11 +328,41 @@ impl AlignConfig {
         };
         let mut out = Vec::with_capacity(self.runs.len());
         for (i, r) in self.runs.iter().enumerate() {
-            let rounds = problem.run(r.sampler, r.n_total, self.seed);
+            let rounds = problem.run_with(r.sampler, r.objective, r.n_total, self.seed);
             each(i, &rounds);
             out.push(rounds);
         }
         Ok(out)
+    }
+
+    fn run_all(&self, mut each: impl FnMut(&RunResult)) -> Result<Vec<RunResult>, ConfigError> {
+        let mut results = vec![];
+        self.run(|i, rounds| {
+            let run = &self.runs[i];
+            let result = RunResult {
+                label: run.label.clone(),
+                n_total: Some(run.n_total),
+                records: rounds
+                    .iter()
+                    .map(|r| {
+                        Record::new(
+                            r.round,
+                            &[
+                                ("samples", r.samples as f64),
+                                ("kl", r.kl),
+                                ("entropy", r.entropy),
+                                ("c_inf", r.c_inf),
+                                ("c_feat", r.c_feat),
+                            ],
+                        )
+                    })
+                    .collect(),
+                extra: vec![],
+            };
+            each(&result);
+            results.push(result);
+        })?;
+        Ok(results)
     }
 }
 
@@ -167,9 +383,39 @@ pub const ALIGN_PRESETS: &[AlignPresetInfo] = &[
     },
     AlignPresetInfo {
         name: "rich-features",
-        summary: "spec B2b: 50 contexts, 20 arms, Gaussian features in R^5: C_inf ~ 1e5 yet offline DPO converges (feature-space coverage is what matters)",
+        summary: "spec B2b: 50 contexts, 20 arms, Gaussian features in R^5: C_inf ~ 1e5 yet offline DPO converges (feature-space coverage is what matters); on-policy DPO and on-policy reward distillation beside it",
+    },
+    AlignPresetInfo {
+        name: "degeneracy",
+        summary: "spec B3: population DPO at β = 1 … 0.05 sharpens π* (γ = 1) towards one arm; on 12 pairs with never-winning arms PMLE's logits diverge while preference distillation and reverse KL stay bounded and agree",
+    },
+    AlignPresetInfo {
+        name: "grpo",
+        summary: "spec B4: GRPO (group advantages, clipped ratio, k3 KL) on a 6-arm Bernoulli bandit at KL weights 0.2 … 0: mode-seeking, π(best) → 1 as the weight → 0",
+    },
+    AlignPresetInfo {
+        name: "thinksafe",
+        summary: "spec B5: harmful and benign contexts, refusal by rejection, prompt tilt (ω = 8) or activation steering, SFT on self-generated accepted samples with forward KL on benign contexts, against a teacher's samples",
+    },
+    AlignPresetInfo {
+        name: "multitask",
+        summary: "spec B6: forward-KL distillation from a teacher seeing other features, then DPO over two conflicting preference sets; each task's KL as the weights move",
     },
 ];
+
+fn run(label: &str, sampler: Sampler, n_total: usize) -> AlignRun {
+    AlignRun {
+        label: label.into(),
+        sampler,
+        n_total,
+        objective: Objective::Dpo,
+    }
+}
+
+const ON_POLICY_T4: Sampler = Sampler::OnPolicy {
+    rounds: 4,
+    cumulative: false,
+};
 
 /// The preset called `name`.
 pub fn align_preset(name: &str) -> Option<AlignConfig> {
@@ -177,32 +423,19 @@ pub fn align_preset(name: &str) -> Option<AlignConfig> {
         "coverage" => {
             let mut runs = vec![];
             for n_total in [20_000, 80_000] {
-                for (label, sampler) in [
-                    ("offline", Sampler::Offline),
-                    (
-                        "on-policy-T2",
-                        Sampler::OnPolicy {
-                            rounds: 2,
-                            cumulative: false,
-                        },
-                    ),
-                    (
-                        "on-policy-T4",
-                        Sampler::OnPolicy {
-                            rounds: 4,
-                            cumulative: false,
-                        },
-                    ),
-                    ("hybrid", Sampler::Hybrid),
-                ] {
-                    runs.push(AlignRun {
-                        label: label.into(),
-                        sampler,
-                        n_total,
-                    });
-                }
+                runs.push(run("offline", Sampler::Offline, n_total));
+                runs.push(run(
+                    "on-policy-T2",
+                    Sampler::OnPolicy {
+                        rounds: 2,
+                        cumulative: false,
+                    },
+                    n_total,
+                ));
+                runs.push(run("on-policy-T4", ON_POLICY_T4, n_total));
+                runs.push(run("hybrid", Sampler::Hybrid, n_total));
             }
-            Some(AlignConfig {
+            Some(AlignConfig::Samplers(SamplerConfig {
                 n_ctx: 1,
                 k: 10,
                 features: FeatureKind::OneHot,
@@ -214,7 +447,7 @@ pub fn align_preset(name: &str) -> Option<AlignConfig> {
                 ridge: 1e-4,
                 seed: 0,
                 runs,
-            })
+            }))
         }
         "rich-features" => {
             // u: a random unit vector (drawn once here and stored in the config).
@@ -222,7 +455,9 @@ pub fn align_preset(name: &str) -> Option<AlignConfig> {
             let u: Vec<f64> = (0..5).map(|i| f64::from(rng.normal_at(1, i))).collect();
             let norm = u.iter().map(|v| v * v).sum::<f64>().sqrt();
             let u: Vec<f64> = u.iter().map(|v| v / norm).collect();
-            Some(AlignConfig {
+            let mut distill = run("on-policy-T4-reward-distillation", ON_POLICY_T4, 4000);
+            distill.objective = Objective::RewardDistillation;
+            Some(AlignConfig::Samplers(SamplerConfig {
                 n_ctx: 50,
                 k: 20,
                 features: FeatureKind::Gaussian {
@@ -236,22 +471,16 @@ pub fn align_preset(name: &str) -> Option<AlignConfig> {
                 ridge: 1e-4,
                 seed: 0,
                 runs: vec![
-                    AlignRun {
-                        label: "offline".into(),
-                        sampler: Sampler::Offline,
-                        n_total: 4000,
-                    },
-                    AlignRun {
-                        label: "on-policy-T4".into(),
-                        sampler: Sampler::OnPolicy {
-                            rounds: 4,
-                            cumulative: false,
-                        },
-                        n_total: 4000,
-                    },
+                    run("offline", Sampler::Offline, 4000),
+                    run("on-policy-T4", ON_POLICY_T4, 4000),
+                    distill,
                 ],
-            })
+            }))
         }
+        "degeneracy" => Some(AlignConfig::Degeneracy(DegeneracyConfig::spec())),
+        "grpo" => Some(AlignConfig::Grpo(GrpoConfig::preset())),
+        "thinksafe" => Some(AlignConfig::ThinkSafe(ThinkSafeConfig::preset())),
+        "multitask" => Some(AlignConfig::Multitask(MultitaskConfig::preset())),
         _ => None,
     }
 }
@@ -260,26 +489,57 @@ pub fn align_preset(name: &str) -> Option<AlignConfig> {
 mod tests {
     use super::*;
 
+    fn coverage() -> SamplerConfig {
+        match align_preset("coverage") {
+            Some(AlignConfig::Samplers(c)) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn every_preset_builds_and_bad_configs_name_the_field() {
         for p in ALIGN_PRESETS {
             align_preset(p.name).unwrap().build().unwrap();
         }
-        let mut c = align_preset("coverage").unwrap();
+        let mut c = coverage();
         c.beta = 0.0;
         assert!(c.build().unwrap_err().to_string().contains("beta"));
-        let mut c = align_preset("coverage").unwrap();
+        let mut c = coverage();
         c.theta_star.pop();
         assert!(c.build().unwrap_err().to_string().contains("theta_star"));
-        let mut c = align_preset("coverage").unwrap();
+        let mut c = coverage();
         c.runs[1].n_total = 1;
         let e = c.build().unwrap_err().to_string();
         assert!(
             e.contains("runs[1].n_total") && e.contains("one pair per round"),
             "{e}"
         );
-        let mut c = align_preset("coverage").unwrap();
+        let mut c = coverage();
         c.runs[1].label = "offline".into();
         assert!(c.build().unwrap_err().to_string().contains("unique"));
+    }
+
+    #[test]
+    fn configs_round_trip_through_json_with_their_tag_and_untagged_ones_are_samplers() {
+        for p in ALIGN_PRESETS {
+            let c = align_preset(p.name).unwrap();
+            let json = serde_json::to_string(&c).unwrap();
+            assert!(
+                json.starts_with(&format!("{{\"experiment\":\"{}\"", c.kind())),
+                "{json}"
+            );
+            let back: AlignConfig = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, c, "{}", p.name);
+        }
+        let untagged = serde_json::to_string(&coverage()).unwrap();
+        let back: AlignConfig = serde_json::from_str(&untagged).unwrap();
+        assert_eq!(back, AlignConfig::Samplers(coverage()));
+        let e = serde_json::from_str::<AlignConfig>(r#"{"experiment": "ppo"}"#).unwrap_err();
+        assert!(e.to_string().contains("not one of samplers"), "{e}");
+        let e = serde_json::from_str::<AlignConfig>(
+            &untagged.replace(r#""beta":0.1"#, r#""beta":"big""#),
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("beta: invalid type"), "{e}");
     }
 }

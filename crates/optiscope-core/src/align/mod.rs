@@ -6,15 +6,25 @@
 //! * [`dpo`]: DPO's per-pair loss and gradient, its Newton/IRLS fit (DPO on a linear softmax is
 //!   logistic regression on feature differences), and its exact population objective;
 //! * [`design`]: the (preferential) G-optimal design of the hybrid sampler, by Frank–Wolfe;
-//! * [`sampler`]: offline, on-policy and hybrid pair streams with Bradley–Terry labels;
-//! * [`experiment`]: a bandit with several sampler runs, and the presets of `optiscope align`.
+//! * [`sampler`]: offline, on-policy and hybrid pair streams with Bradley–Terry labels, fitted by
+//!   DPO or on-policy reward distillation;
+//! * [`distribution`]: alignment as distribution learning (B3) — population DPO's sharpening,
+//!   PMLE's finite-sample divergence, preference distillation and reverse KL;
+//! * [`grpo`]: GRPO in bandit form (B4);
+//! * [`thinksafe`]: the ThinkSafe analogue (B5) — steering, guard-filtered self-generation, SFT;
+//! * [`multitask`]: teacher distillation then multi-task DPO (B6);
+//! * [`experiment`]: the five kinds of `optiscope align` experiment and its presets.
 //!
 //! Everything here is f64 on the host: the reference the device kernels are checked against.
 
 pub mod bandit;
 pub mod design;
+pub mod distribution;
 pub mod dpo;
 pub mod experiment;
+pub mod grpo;
+pub mod multitask;
 pub mod sampler;
+pub mod thinksafe;
 
 pub use bandit::{Bandit, FeatureKind};

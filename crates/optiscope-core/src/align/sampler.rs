@@ -9,8 +9,23 @@ use serde::{Deserialize, Serialize};
 
 use super::bandit::{sigmoid, Bandit};
 use super::design::g_optimal;
-use super::dpo::{fit_newton, Pairs};
+use super::dpo::{fit_logistic, fit_newton, Pairs};
+use crate::linalg::solve_psd;
 use crate::rng::{stream, Philox, StreamKind};
+
+/// What a round's fit minimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// DPO's loss on the round's pairs (or on every pair so far, `cumulative`).
+    #[default]
+    Dpo,
+    /// On-policy reward distillation (spec B2 item 3, our reconstruction): a Bradley–Terry reward
+    /// model `r̂ = w_rᵀφ` fitted (ridge) on every pair labelled so far, then the policy that
+    /// minimises `mean (β(log π_θ/π_ref)(a) − β(log π_θ/π_ref)(b) − (r̂(a) − r̂(b)))²` over the
+    /// round's pairs — least squares on `w = β(θ − θ_ref)` against `w_r` on the round's `z`.
+    RewardDistillation,
+}
 
 /// A sampler of preference pairs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +59,16 @@ pub struct Round {
     pub entropy: f64,
     /// The fitted θ.
     pub theta: Vec<f64>,
+    /// Pointwise coverage `C_∞` of the round's sampling distribution.
+    pub c_inf: f64,
+    /// Feature-space coverage `C_feat` of the round's sampling distribution (spec B0).
+    pub c_feat: f64,
+}
+
+/// Where a round's pairs came from, for its coverage.
+enum Source<'a> {
+    Policy(&'a [f64]),
+    Design(&'a [(usize, usize, usize)], &'a [f64]),
 }
 
 /// The data and the fit of one run.
@@ -117,20 +142,132 @@ impl Problem<'_> {
         )
     }
 
-    fn record(&self, round: usize, samples: usize, theta: Vec<f64>) -> Round {
+    /// The round's fit: DPO on `batch` (or on `all`), or reward distillation (reward model on
+    /// `all`, least squares on `batch`).
+    fn fit_round(
+        &self,
+        objective: Objective,
+        batch: &Pairs,
+        all: &Pairs,
+        cumulative: bool,
+        warm: Option<&[f64]>,
+    ) -> Vec<f64> {
+        match objective {
+            Objective::Dpo => self.fit(if cumulative { all } else { batch }, warm),
+            Objective::RewardDistillation => {
+                let d = self.bandit.d;
+                let wr = fit_logistic(all, None, self.ridge, 50);
+                let n = batch.len().max(1) as f64;
+                let mut gram = vec![0.0; d * d];
+                for i in 0..d {
+                    gram[i * d + i] = self.ridge;
+                }
+                let mut rhs = vec![0.0; d];
+                for z in batch.z.chunks_exact(d) {
+                    let t: f64 = z.iter().zip(&wr).map(|(a, b)| a * b).sum();
+                    for r in 0..d {
+                        rhs[r] += z[r] * t / n;
+                        for q in 0..d {
+                            gram[r * d + q] += z[r] * z[q] / n;
+                        }
+                    }
+                }
+                let w = solve_psd(&gram, &rhs, d).unwrap_or(wr);
+                self.theta_ref
+                    .iter()
+                    .zip(&w)
+                    .map(|(r, w)| r + w / self.beta)
+                    .collect()
+            }
+        }
+    }
+
+    /// `C_∞` and `C_feat` of a round's sampling distribution.
+    fn coverage(&self, source: &Source) -> (f64, f64) {
+        let b = self.bandit;
+        let target = b.policy(self.theta_star);
+        let r: Vec<f64> = {
+            let w: Vec<f64> = self
+                .theta_star
+                .iter()
+                .zip(self.theta_ref)
+                .map(|(s, r)| self.beta * (s - r))
+                .collect();
+            b.logits(&w)
+        };
+        let mut info = vec![0.0; b.d * b.d];
+        let mut add = |(x, a, c): (usize, usize, usize), weight: f64| {
+            let s = sigmoid(r[x * b.k + a] - r[x * b.k + c]);
+            b.add_pair_information(&mut info, (x, a, c), weight * s * (1.0 - s));
+        };
+        let marginal = match source {
+            Source::Policy(p) => {
+                for x in 0..b.n_ctx {
+                    for a in 0..b.k {
+                        for c in 0..b.k {
+                            let w = p[x * b.k + a] * p[x * b.k + c] / b.n_ctx as f64;
+                            if a != c && w > 0.0 {
+                                add((x, a, c), w);
+                            }
+                        }
+                    }
+                }
+                p.to_vec()
+            }
+            Source::Design(cand, lambda) => {
+                let mut m = vec![0.0; b.n_ctx * b.k];
+                let mut per_ctx = vec![0.0; b.n_ctx];
+                for (&(x, a, c), &l) in cand.iter().zip(lambda.iter()) {
+                    add((x, a, c), l);
+                    m[x * b.k + a] += l / 2.0;
+                    m[x * b.k + c] += l / 2.0;
+                    per_ctx[x] += l;
+                }
+                for x in 0..b.n_ctx {
+                    for a in 0..b.k {
+                        if per_ctx[x] > 0.0 {
+                            m[x * b.k + a] /= per_ctx[x];
+                        }
+                    }
+                }
+                m
+            }
+        };
+        (
+            b.coverage_inf(&target, &marginal),
+            b.coverage_feat(&target, &info),
+        )
+    }
+
+    fn record(&self, round: usize, samples: usize, theta: Vec<f64>, source: &Source) -> Round {
         let target = self.bandit.policy(self.theta_star);
         let p = self.bandit.policy(&theta);
+        let (c_inf, c_feat) = self.coverage(source);
         Round {
             round,
             samples,
             kl: self.bandit.kl(&target, &p),
             entropy: self.bandit.entropy(&p),
             theta,
+            c_inf,
+            c_feat,
         }
     }
 
-    /// Runs `sampler` with `n_total` labelled pairs; returns every round's fit.
+    /// Runs `sampler` with `n_total` labelled pairs and DPO fits; returns every round's fit.
     pub fn run(&self, sampler: Sampler, n_total: usize, seed: u64) -> Vec<Round> {
+        self.run_with(sampler, Objective::Dpo, n_total, seed)
+    }
+
+    /// Runs `sampler` with `n_total` labelled pairs, each round fitted by `objective`; returns
+    /// every round's fit.
+    pub fn run_with(
+        &self,
+        sampler: Sampler,
+        objective: Objective,
+        n_total: usize,
+        seed: u64,
+    ) -> Vec<Round> {
         let d = self.bandit.d;
         let draws = |round: u32| Draws {
             rng: Philox::new(seed),
@@ -141,7 +278,9 @@ impl Problem<'_> {
             Sampler::Offline => {
                 let mut data = Pairs::new(d);
                 self.policy_pairs(&mut draws(0), self.theta_ref, n_total, &mut data);
-                vec![self.record(1, n_total, self.fit(&data, None))]
+                let theta = self.fit_round(objective, &data, &data, false, None);
+                let source = Source::Policy(&self.bandit.policy(self.theta_ref));
+                vec![self.record(1, n_total, theta, &source)]
             }
             Sampler::OnPolicy { rounds, cumulative } => {
                 let per = n_total / rounds.max(1);
@@ -150,14 +289,11 @@ impl Problem<'_> {
                 for t in 0..rounds {
                     let mut batch = Pairs::new(d);
                     self.policy_pairs(&mut draws(t as u32), &theta, per, &mut batch);
-                    theta = if cumulative {
-                        all.z.extend(&batch.z);
-                        all.y.extend(&batch.y);
-                        self.fit(&all, Some(&theta))
-                    } else {
-                        self.fit(&batch, Some(&theta))
-                    };
-                    out.push(self.record(t + 1, per * (t + 1), theta.clone()));
+                    all.extend_scaled(&batch, 1.0);
+                    let sampled = self.bandit.policy(&theta);
+                    theta = self.fit_round(objective, &batch, &all, cumulative, Some(&theta));
+                    let source = Source::Policy(&sampled);
+                    out.push(self.record(t + 1, per * (t + 1), theta.clone(), &source));
                 }
                 out
             }
@@ -196,11 +332,22 @@ impl Problem<'_> {
                     let i = cdf.partition_point(|c| *c <= u).min(cand.len() - 1);
                     self.label(&mut dr, &mut data, cand[i]);
                 }
-                let theta1 = self.fit(&data, None);
-                let first = self.record(1, half, theta1.clone());
-                self.policy_pairs(&mut draws(1), &theta1, n_total - half, &mut data);
-                let theta2 = self.fit(&data, Some(&theta1));
-                vec![first, self.record(2, n_total, theta2)]
+                let theta1 = self.fit_round(objective, &data, &data, true, None);
+                let first = self.record(
+                    1,
+                    half,
+                    theta1.clone(),
+                    &Source::Design(&cand, &design.lambda),
+                );
+                let mut second = Pairs::new(d);
+                self.policy_pairs(&mut draws(1), &theta1, n_total - half, &mut second);
+                data.extend_scaled(&second, 1.0);
+                let theta2 = self.fit_round(objective, &second, &data, true, Some(&theta1));
+                let sampled = self.bandit.policy(&theta1);
+                vec![
+                    first,
+                    self.record(2, n_total, theta2, &Source::Policy(&sampled)),
+                ]
             }
         }
     }
