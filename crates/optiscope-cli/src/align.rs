@@ -16,8 +16,11 @@ use optiscope_core::align::experiment::{
     align_preset, AlignConfig, Record, RunResult, ALIGN_PRESETS,
 };
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Executor};
 use crate::input::{bad, read_json};
+use optiscope_core::align::first_order::{AlignError, FirstOrderFit, Fit};
+use optiscope_core::device::Cpu;
+use optiscope_gpu::GpuDevice;
 
 /// Arguments of `optiscope align` (the help text is on `Command::Align`).
 #[derive(Args, Debug)]
@@ -44,9 +47,24 @@ pub struct AlignArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
-    /// Where it runs: auto and cpu are the CPU (the lab has no GPU path yet); gpu is refused.
+    /// Where a first-order fit runs (the bandit's kernels and the optimizer): a real GPU if there
+    /// is one (auto), the CPU, or any GPU including software ones (gpu). The Newton fit and the
+    /// other experiments are f64 on the host whatever this says; gpu refuses them.
     #[arg(long, value_enum, default_value = "auto")]
     backend: Backend,
+    /// How a sampler experiment's DPO fits are solved: newton (f64 on the host) or adam (Adam at
+    /// lr 0.05 for 400 cosine-decayed steps, f32 on the --backend device) [default: the config's].
+    #[arg(long, value_enum)]
+    fit: Option<FitChoice>,
+}
+
+/// `--fit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FitChoice {
+    /// Newton/IRLS in f64 on the host.
+    Newton,
+    /// Adam on the device.
+    Adam,
 }
 
 /// One metrics line: the run, its budget (sampler runs), the round and the record's values.
@@ -109,12 +127,6 @@ fn columns(cfg: &AlignConfig) -> &'static [&'static str] {
 
 /// `optiscope align`.
 pub fn align(args: AlignArgs) -> anyhow::Result<ExitCode> {
-    if args.backend == Backend::Gpu {
-        return Err(bad(
-            "--backend gpu: the alignment lab runs on the CPU for now (its WGSL kernels are not \
-             written yet); use --backend cpu",
-        ));
-    }
     let (mut cfg, name): (AlignConfig, String) = match (&args.preset, &args.config) {
         (Some(p), _) => (
             align_preset(p).ok_or_else(|| bad(format!("unknown preset {p:?}")))?,
@@ -126,7 +138,32 @@ pub fn align(args: AlignArgs) -> anyhow::Result<ExitCode> {
     if let Some(s) = args.seed {
         *cfg.seed_mut() = s;
     }
+    if let Some(fit) = args.fit {
+        let AlignConfig::Samplers(c) = &mut cfg else {
+            return Err(bad(format!(
+                "--fit: the {} experiment has no DPO fit to choose (only sampler experiments: \
+                 coverage, rich-features)",
+                cfg.kind()
+            )));
+        };
+        c.fit = match fit {
+            FitChoice::Newton => Fit::Newton,
+            FitChoice::Adam => Fit::FirstOrder(FirstOrderFit::adam()),
+        };
+    }
     cfg.build().map_err(|e| bad(e.to_string()))?;
+    if args.backend == Backend::Gpu && !cfg.uses_device() {
+        return Err(bad(format!(
+            "--backend gpu: this {} experiment runs in f64 on the host; only a sampler \
+             experiment with a first-order fit uses the GPU (add --fit adam), or use --backend cpu",
+            cfg.kind()
+        )));
+    }
+    let executor = if cfg.uses_device() {
+        Executor::select(args.backend)?
+    } else {
+        Executor::Cpu
+    };
     let dir = crate::run::output_dir(args.out.as_deref(), args.force, &name)?;
     let config_path = dir.join("config.json");
     fs::write(&config_path, serde_json::to_string_pretty(&cfg)? + "\n")
@@ -148,20 +185,27 @@ pub fn align(args: AlignArgs) -> anyhow::Result<ExitCode> {
     );
     bar.set_message(name);
     let mut io_error = None;
-    let results = cfg
-        .run(|run| {
-            for r in &run.records {
-                let written = serde_json::to_writer(&mut metrics, &line(run, r))
-                    .map_err(anyhow::Error::from)
-                    .and_then(|()| metrics.write_all(b"\n").map_err(anyhow::Error::from))
-                    .and_then(|()| metrics.flush().map_err(anyhow::Error::from));
-                if let Err(e) = written {
-                    io_error.get_or_insert(e);
-                }
+    let mut write = |run: &RunResult| {
+        for r in &run.records {
+            let written = serde_json::to_writer(&mut metrics, &line(run, r))
+                .map_err(anyhow::Error::from)
+                .and_then(|()| metrics.write_all(b"\n").map_err(anyhow::Error::from))
+                .and_then(|()| metrics.flush().map_err(anyhow::Error::from));
+            if let Err(e) = written {
+                io_error.get_or_insert(e);
             }
-            bar.inc(1);
-        })
-        .map_err(|e| bad(e.to_string()))?;
+        }
+        bar.inc(1);
+    };
+    let results = match &executor {
+        Executor::Cpu => cfg.run_on(&mut Cpu, &mut write),
+        Executor::Gpu(ctx) => cfg.run_on(&mut GpuDevice::new(ctx.clone()), &mut write),
+    };
+    let results = match results {
+        Ok(r) => r,
+        Err(AlignError::Config(e)) => return Err(bad(e.to_string())),
+        Err(e) => return Err(anyhow::anyhow!("{e}")),
+    };
     bar.finish_and_clear();
     if let Some(e) = io_error {
         return Err(e.context(format!("cannot write {}", metrics_path.display())));

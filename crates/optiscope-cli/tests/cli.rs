@@ -1016,5 +1016,84 @@ fn align_coverage_preset_writes_its_contract_and_repeats() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--backend gpu"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--backend gpu") && stderr(&o).contains("--fit adam"),
+        "{}",
+        stderr(&o)
+    );
+    // --fit adam: the first-order fit on the chosen device, recorded in config.json.
+    let o = bin()
+        .args([
+            "align",
+            "-q",
+            "--preset",
+            "rich-features",
+            "--fit",
+            "adam",
+            "--backend",
+            "cpu",
+            "--out",
+        ])
+        .arg(d.join("e"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg: serde_json::Value = serde_json::from_str(&read(&d.join("e/config.json"))).unwrap();
+    assert_eq!(cfg["experiment"], "samplers");
+    assert_eq!(cfg["fit"]["kind"], "first_order");
+    assert_eq!(cfg["fit"]["optimizer"]["name"], "adam");
+    let o = bin()
+        .args(["align", "-q", "--preset", "grpo", "--fit", "adam", "--out"])
+        .arg(d.join("f"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no DPO fit"), "{}", stderr(&o));
+}
+
+/// Every other alignment preset writes one summary row per run with the values its behaviour is
+/// read from, and `--seed` changes the draws of a drawn sample.
+#[test]
+fn align_presets_write_their_summaries() {
+    let d = tempdir("align-presets");
+    for (preset, runs, key) in [
+        ("degeneracy", 8, "logit_range"),
+        ("grpo", 4, "pi_best"),
+        ("thinksafe", 4, "generations_per_accepted"),
+        ("multitask", 5, "kl_helpful"),
+    ] {
+        let o = bin()
+            .args(["align", "-q", "--preset", preset, "--out"])
+            .arg(d.join(preset))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{preset}: {}", stderr(&o));
+        let s: serde_json::Value =
+            serde_json::from_str(&read(&d.join(format!("{preset}/summary.json")))).unwrap();
+        let rows = s.as_array().unwrap();
+        assert_eq!(rows.len(), runs, "{preset}");
+        assert!(
+            rows.iter()
+                .all(|r| r[key].as_f64().is_some_and(f64::is_finite)),
+            "{preset}: {s}"
+        );
+    }
+    let o = bin()
+        .args([
+            "align",
+            "-q",
+            "--preset",
+            "degeneracy",
+            "--seed",
+            "5",
+            "--out",
+        ])
+        .arg(d.join("seed5"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_ne!(
+        read(&d.join("degeneracy/summary.json")),
+        read(&d.join("seed5/summary.json"))
+    );
 }

@@ -70,7 +70,9 @@ pub enum StreamKind {
     Quant = 5,
     /// MeZO: perturbations (id 16 + parameter index, keyed per step) and block schedules (ids 1, 2).
     Mezo = 6,
-    /// Preference pairs and labels of the alignment samplers; id = round.
+    /// The alignment lab: sampler pairs and labels (id = round), B3's drawn sample (1000), GRPO's
+    /// groups (2000 + iteration), ThinkSafe's contexts, readouts and generations (3000..3103),
+    /// the multi-task world and pairs (4000..4100 + task).
     Align = 7,
 }
 

@@ -29,9 +29,11 @@ shader!(ACT, "act.wgsl");
 shader!(QUANT, "quant.wgsl");
 shader!(RANDOM, "random.wgsl");
 shader!(LANDSCAPE, "landscape.wgsl");
+shader!(ALIGN, "align.wgsl");
 
 /// Every shader (the naga test checks that this matches the folder).
 pub const ALL: &[Shader] = &[
+    ALIGN,
     OPTIM,
     OPTIM_NEWTON_SCHULZ,
     OPTIM_ADABLOCK,

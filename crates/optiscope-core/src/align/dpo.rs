@@ -62,6 +62,9 @@ pub struct Pairs {
     pub q: Vec<f64>,
     /// Weight of every pair in the fit's weighted mean.
     pub c: Vec<f64>,
+    /// Per pair the rows `x·K + a` and `x·K + b` of its arms in the bandit's `[n_ctx·K]` tables
+    /// (what the device kernels gather).
+    pub rows: Vec<[u32; 2]>,
 }
 
 impl Pairs {
@@ -84,6 +87,8 @@ impl Pairs {
         self.z.extend(fa.iter().zip(fb).map(|(u, v)| u - v));
         self.q.push(q);
         self.c.push(c);
+        let row = |arm: usize| (x * bandit.k + arm) as u32;
+        self.rows.push([row(a), row(b)]);
     }
 
     /// Appends every pair of `other` with its weights multiplied by `scale`.
@@ -91,6 +96,7 @@ impl Pairs {
         self.z.extend(&other.z);
         self.q.extend(&other.q);
         self.c.extend(other.c.iter().map(|c| c * scale));
+        self.rows.extend(&other.rows);
     }
 
     /// Number of pairs.

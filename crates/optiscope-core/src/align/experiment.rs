@@ -17,11 +17,13 @@ use serde::{Deserialize, Serialize};
 
 use super::bandit::{Bandit, FeatureKind};
 use super::distribution::DegeneracyConfig;
+use super::first_order::{AlignError, Fit};
 use super::grpo::GrpoConfig;
 use super::multitask::MultitaskConfig;
 use super::sampler::{Objective, Problem, Round, Sampler};
 use super::thinksafe::ThinkSafeConfig;
 use crate::config::ConfigError;
+use crate::device::{Cpu, Device};
 use crate::rng::Philox;
 
 /// One recorded point of a run: a 1-based round and named values.
@@ -180,15 +182,31 @@ impl AlignConfig {
         }
     }
 
-    /// Runs it, calling `each` with every run as it finishes.
-    pub fn run(&self, each: impl FnMut(&RunResult)) -> Result<Vec<RunResult>, ConfigError> {
-        match self {
-            Self::Samplers(c) => c.run_all(each),
-            Self::Degeneracy(c) => c.run(each),
-            Self::Grpo(c) => c.run(each),
-            Self::ThinkSafe(c) => c.run(each),
-            Self::Multitask(c) => c.run(each),
-        }
+    /// Runs it on the CPU, calling `each` with every run as it finishes.
+    pub fn run(&self, each: impl FnMut(&RunResult)) -> Result<Vec<RunResult>, AlignError> {
+        self.run_on(&mut Cpu, each)
+    }
+
+    /// Whether it can use a device's kernels: a sampler experiment with a first-order fit (the
+    /// other kinds and the Newton fit are f64 on the host).
+    pub fn uses_device(&self) -> bool {
+        matches!(self, Self::Samplers(c) if matches!(c.fit, Fit::FirstOrder(_)))
+    }
+
+    /// Runs it with the device work on `dev` ([`AlignConfig::uses_device`]), calling `each`
+    /// with every run as it finishes.
+    pub fn run_on<D: Device + 'static>(
+        &self,
+        dev: &mut D,
+        each: impl FnMut(&RunResult),
+    ) -> Result<Vec<RunResult>, AlignError> {
+        Ok(match self {
+            Self::Samplers(c) => c.run_all(dev, each)?,
+            Self::Degeneracy(c) => c.run(each)?,
+            Self::Grpo(c) => c.run(each)?,
+            Self::ThinkSafe(c) => c.run(each)?,
+            Self::Multitask(c) => c.run(each)?,
+        })
     }
 }
 
@@ -229,6 +247,11 @@ pub struct SamplerConfig {
     /// Seed of every draw (the same for every run, so that runs are paired).
     #[serde(default)]
     pub seed: u64,
+    /// How each round's DPO fit is solved (default Newton on the host; `first_order` runs on
+    /// the chosen device, the GPU with `--backend gpu`). Reward-distillation runs are fitted on
+    /// the host whatever this says.
+    #[serde(default)]
+    pub fit: Fit,
     /// The runs.
     pub runs: Vec<AlignRun>,
 }
@@ -273,6 +296,9 @@ impl SamplerConfig {
                 ));
             }
         }
+        if let Fit::FirstOrder(f) = &self.fit {
+            f.validate("fit")?;
+        }
         if self.runs.is_empty() {
             return Err(ConfigError::invalid("runs", "[]", "needs at least one run"));
         }
@@ -313,11 +339,13 @@ impl SamplerConfig {
         Ok(bandit)
     }
 
-    /// Runs every run in order, calling `each` with its rounds as it finishes.
-    pub fn run(
+    /// Runs every run in order on `dev` (which only a first-order fit uses), calling `each`
+    /// with its index and rounds as it finishes.
+    pub fn run_on<D: Device + 'static>(
         &self,
+        dev: &mut D,
         mut each: impl FnMut(usize, &[Round]),
-    ) -> Result<Vec<Vec<Round>>, ConfigError> {
+    ) -> Result<Vec<Vec<Round>>, AlignError> {
         let bandit = self.build()?;
         let problem = Problem {
             bandit: &bandit,
@@ -328,16 +356,26 @@ impl SamplerConfig {
         };
         let mut out = Vec::with_capacity(self.runs.len());
         for (i, r) in self.runs.iter().enumerate() {
-            let rounds = problem.run_with(r.sampler, r.objective, r.n_total, self.seed);
+            let rounds = match (&self.fit, r.objective) {
+                (Fit::FirstOrder(f), Objective::Dpo) => {
+                    problem.run_on(dev, f, r.sampler, r.n_total, self.seed)?
+                }
+                // Reward distillation (a Newton reward model and least squares) is host-only.
+                _ => problem.run_with(r.sampler, r.objective, r.n_total, self.seed),
+            };
             each(i, &rounds);
             out.push(rounds);
         }
         Ok(out)
     }
 
-    fn run_all(&self, mut each: impl FnMut(&RunResult)) -> Result<Vec<RunResult>, ConfigError> {
+    fn run_all<D: Device + 'static>(
+        &self,
+        dev: &mut D,
+        mut each: impl FnMut(&RunResult),
+    ) -> Result<Vec<RunResult>, AlignError> {
         let mut results = vec![];
-        self.run(|i, rounds| {
+        self.run_on(dev, |i, rounds| {
             let run = &self.runs[i];
             let result = RunResult {
                 label: run.label.clone(),
@@ -446,6 +484,7 @@ pub fn align_preset(name: &str) -> Option<AlignConfig> {
                 beta: 0.1,
                 ridge: 1e-4,
                 seed: 0,
+                fit: Fit::Newton,
                 runs,
             }))
         }
@@ -470,6 +509,7 @@ pub fn align_preset(name: &str) -> Option<AlignConfig> {
                 beta: 1.0,
                 ridge: 1e-4,
                 seed: 0,
+                fit: Fit::Newton,
                 runs: vec![
                     run("offline", Sampler::Offline, 4000),
                     run("on-policy-T4", ON_POLICY_T4, 4000),

@@ -5,6 +5,7 @@
 //!   Bradley–Terry labels, and the metrics (KL(π*‖π), entropy, coverage);
 //! * [`dpo`]: DPO's per-pair loss and gradient, its Newton/IRLS fit (DPO on a linear softmax is
 //!   logistic regression on feature differences), and its exact population objective;
+//! * [`first_order`]: DPO fitted by a first-order optimizer on any device (the GPU path);
 //! * [`design`]: the (preferential) G-optimal design of the hybrid sampler, by Frank–Wolfe;
 //! * [`sampler`]: offline, on-policy and hybrid pair streams with Bradley–Terry labels, fitted by
 //!   DPO or on-policy reward distillation;
@@ -15,13 +16,15 @@
 //! * [`multitask`]: teacher distillation then multi-task DPO (B6);
 //! * [`experiment`]: the five kinds of `optiscope align` experiment and its presets.
 //!
-//! Everything here is f64 on the host: the reference the device kernels are checked against.
+//! Everything here is f64 on the host — the reference the device kernels are checked against —
+//! except [`first_order`], which runs DPO's fit on any device through `device::AlignOps`.
 
 pub mod bandit;
 pub mod design;
 pub mod distribution;
 pub mod dpo;
 pub mod experiment;
+pub mod first_order;
 pub mod grpo;
 pub mod multitask;
 pub mod sampler;

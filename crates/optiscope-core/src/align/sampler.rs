@@ -10,8 +10,13 @@ use serde::{Deserialize, Serialize};
 use super::bandit::{sigmoid, Bandit};
 use super::design::g_optimal;
 use super::dpo::{fit_logistic, fit_newton, Pairs};
+use super::first_order::{fit_first_order, AlignError, DeviceBandit, FirstOrderFit};
+use crate::device::Device;
 use crate::linalg::solve_psd;
 use crate::rng::{stream, Philox, StreamKind};
+
+/// A candidate pair of the hybrid's design: a context and two arms `(x, a, b)`.
+pub type Candidate = (usize, usize, usize);
 
 /// What a round's fit minimises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -68,7 +73,7 @@ pub struct Round {
 /// Where a round's pairs came from, for its coverage.
 enum Source<'a> {
     Policy(&'a [f64]),
-    Design(&'a [(usize, usize, usize)], &'a [f64]),
+    Design(&'a [Candidate], &'a [f64]),
 }
 
 /// The data and the fit of one run.
@@ -113,14 +118,13 @@ impl Problem<'_> {
         data.push(self.bandit, x, a, b, won);
     }
 
-    /// `n` pairs `(x, a, b)`, x uniform, `a, b ~ π_θ(·|x)`, labelled.
-    fn policy_pairs(&self, draws: &mut Draws, theta: &[f64], n: usize, data: &mut Pairs) {
-        let p = self.bandit.policy(theta);
+    /// `n` pairs `(x, a, b)`, x uniform, `a, b ~ p(·|x)`, labelled.
+    fn policy_pairs(&self, draws: &mut Draws, p: &[f64], n: usize, data: &mut Pairs) {
         for _ in 0..n {
             let x =
                 ((draws.uniform() * self.bandit.n_ctx as f64) as usize).min(self.bandit.n_ctx - 1);
-            let a = self.bandit.draw(&p, x, draws.uniform());
-            let b = self.bandit.draw(&p, x, draws.uniform());
+            let a = self.bandit.draw(p, x, draws.uniform());
+            let b = self.bandit.draw(p, x, draws.uniform());
             self.label(draws, data, (x, a, b));
         }
     }
@@ -146,14 +150,14 @@ impl Problem<'_> {
     /// `all`, least squares on `batch`).
     fn fit_round(
         &self,
+        solver: &mut dyn Solver,
         objective: Objective,
-        batch: &Pairs,
-        all: &Pairs,
+        (batch, all): (&Pairs, &Pairs),
         cumulative: bool,
         warm: Option<&[f64]>,
-    ) -> Vec<f64> {
+    ) -> Result<Vec<f64>, AlignError> {
         match objective {
-            Objective::Dpo => self.fit(if cumulative { all } else { batch }, warm),
+            Objective::Dpo => solver.dpo(self, if cumulative { all } else { batch }, warm),
             Objective::RewardDistillation => {
                 let d = self.bandit.d;
                 let wr = fit_logistic(all, None, self.ridge, 50);
@@ -173,11 +177,12 @@ impl Problem<'_> {
                     }
                 }
                 let w = solve_psd(&gram, &rhs, d).unwrap_or(wr);
-                self.theta_ref
+                Ok(self
+                    .theta_ref
                     .iter()
                     .zip(&w)
                     .map(|(r, w)| r + w / self.beta)
-                    .collect()
+                    .collect())
             }
         }
     }
@@ -259,8 +264,8 @@ impl Problem<'_> {
         self.run_with(sampler, Objective::Dpo, n_total, seed)
     }
 
-    /// Runs `sampler` with `n_total` labelled pairs, each round fitted by `objective`; returns
-    /// every round's fit.
+    /// Runs `sampler` with `n_total` labelled pairs, each round fitted by `objective` on the host
+    /// (Newton, f64); returns every round's fit.
     pub fn run_with(
         &self,
         sampler: Sampler,
@@ -268,58 +273,192 @@ impl Problem<'_> {
         n_total: usize,
         seed: u64,
     ) -> Vec<Round> {
-        let d = self.bandit.d;
-        let draws = |round: u32| Draws {
-            rng: Philox::new(seed),
+        match self.run_solver(&mut Host, sampler, objective, n_total, seed) {
+            Ok(rounds) => rounds,
+            Err(e) => unreachable!("the host solver does not fail: {e}"),
+        }
+    }
+
+    /// Runs `sampler` with DPO fitted by `fit` on `dev`: the sampling policies and every fit's
+    /// steps run there (the draws and the labels stay on the host, from the same counter-based
+    /// generator, so the CPU device and a GPU see the same stream while their policies agree).
+    pub fn run_on<D: Device + 'static>(
+        &self,
+        dev: &mut D,
+        fit: &FirstOrderFit,
+        sampler: Sampler,
+        n_total: usize,
+        seed: u64,
+    ) -> Result<Vec<Round>, AlignError> {
+        let bandit = DeviceBandit::new(dev, self.bandit);
+        let mut solver = OnDevice { dev, bandit, fit };
+        self.run_solver(&mut solver, sampler, Objective::Dpo, n_total, seed)
+    }
+
+    fn run_solver(
+        &self,
+        solver: &mut dyn Solver,
+        sampler: Sampler,
+        objective: Objective,
+        n_total: usize,
+        seed: u64,
+    ) -> Result<Vec<Round>, AlignError> {
+        let mut run = SamplerRun::new(self, sampler, objective, n_total, seed);
+        while !run.finished() {
+            run.step_with(self, solver)?;
+        }
+        Ok(run.rounds)
+    }
+
+    /// The hybrid's candidates (every unordered arm pair of every context) and its G-optimal
+    /// design over them.
+    fn design(&self) -> (Vec<Candidate>, Vec<f64>) {
+        let b = self.bandit;
+        let mut cand = vec![];
+        let mut z = vec![];
+        for x in 0..b.n_ctx {
+            for a in 0..b.k {
+                for c in a + 1..b.k {
+                    cand.push((x, a, c));
+                    z.extend(
+                        b.feature(x, a)
+                            .iter()
+                            .zip(b.feature(x, c))
+                            .map(|(u, v)| u - v),
+                    );
+                }
+            }
+        }
+        let design = g_optimal(&z, b.d, None, 300);
+        (cand, design.lambda)
+    }
+}
+
+/// One sampler run advanced a round at a time: what [`Problem::run`] loops over, and what the
+/// explorer's Alignment lab steps. It holds no reference to its [`Problem`]: every step is given
+/// the same one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplerRun {
+    sampler: Sampler,
+    objective: Objective,
+    n_total: usize,
+    seed: u64,
+    theta: Vec<f64>,
+    all: Pairs,
+    rounds: Vec<Round>,
+    design: Option<(Vec<Candidate>, Vec<f64>)>,
+}
+
+impl SamplerRun {
+    /// The run at round 0 (θ = θ_ref, no pairs).
+    pub fn new(
+        p: &Problem,
+        sampler: Sampler,
+        objective: Objective,
+        n_total: usize,
+        seed: u64,
+    ) -> Self {
+        Self {
+            sampler,
+            objective,
+            n_total,
+            seed,
+            theta: p.theta_ref.to_vec(),
+            all: Pairs::new(p.bandit.d),
+            rounds: vec![],
+            design: None,
+        }
+    }
+
+    /// The rounds it has in all: 1 offline, T on-policy, 2 hybrid.
+    pub fn total_rounds(&self) -> usize {
+        match self.sampler {
+            Sampler::Offline => 1,
+            Sampler::OnPolicy { rounds, .. } => rounds,
+            Sampler::Hybrid => 2,
+        }
+    }
+
+    /// Whether every round is done.
+    pub fn finished(&self) -> bool {
+        self.rounds.len() >= self.total_rounds()
+    }
+
+    /// The rounds so far.
+    pub fn rounds(&self) -> &[Round] {
+        &self.rounds
+    }
+
+    /// The current θ (θ_ref before the first round).
+    pub fn theta(&self) -> &[f64] {
+        &self.theta
+    }
+
+    /// The hybrid's design once its first round ran: the candidate pairs `(x, a, b)` and their
+    /// weights.
+    pub fn design(&self) -> Option<(&[Candidate], &[f64])> {
+        self.design
+            .as_ref()
+            .map(|(c, l)| (c.as_slice(), l.as_slice()))
+    }
+
+    /// The next round on the host (Newton, f64); None when finished.
+    pub fn step(&mut self, p: &Problem) -> Option<&Round> {
+        if self.finished() {
+            return None;
+        }
+        match self.step_with(p, &mut Host) {
+            Ok(()) => self.rounds.last(),
+            Err(e) => unreachable!("the host solver does not fail: {e}"),
+        }
+    }
+
+    fn draws(&self, round: u32) -> Draws {
+        Draws {
+            rng: Philox::new(self.seed),
             round,
             next: 0,
-        };
-        match sampler {
+        }
+    }
+
+    fn step_with(&mut self, p: &Problem, solver: &mut dyn Solver) -> Result<(), AlignError> {
+        let d = p.bandit.d;
+        let t = self.rounds.len();
+        let round = match self.sampler {
             Sampler::Offline => {
                 let mut data = Pairs::new(d);
-                self.policy_pairs(&mut draws(0), self.theta_ref, n_total, &mut data);
-                let theta = self.fit_round(objective, &data, &data, false, None);
-                let source = Source::Policy(&self.bandit.policy(self.theta_ref));
-                vec![self.record(1, n_total, theta, &source)]
+                let p_ref = solver.policy(p, p.theta_ref)?;
+                p.policy_pairs(&mut self.draws(0), &p_ref, self.n_total, &mut data);
+                self.theta = p.fit_round(solver, self.objective, (&data, &data), false, None)?;
+                self.all = data;
+                p.record(1, self.n_total, self.theta.clone(), &Source::Policy(&p_ref))
             }
             Sampler::OnPolicy { rounds, cumulative } => {
-                let per = n_total / rounds.max(1);
-                let (mut theta, mut all, mut out) =
-                    (self.theta_ref.to_vec(), Pairs::new(d), vec![]);
-                for t in 0..rounds {
-                    let mut batch = Pairs::new(d);
-                    self.policy_pairs(&mut draws(t as u32), &theta, per, &mut batch);
-                    all.extend_scaled(&batch, 1.0);
-                    let sampled = self.bandit.policy(&theta);
-                    theta = self.fit_round(objective, &batch, &all, cumulative, Some(&theta));
-                    let source = Source::Policy(&sampled);
-                    out.push(self.record(t + 1, per * (t + 1), theta.clone(), &source));
-                }
-                out
+                let per = self.n_total / rounds.max(1);
+                let mut batch = Pairs::new(d);
+                let sampled = solver.policy(p, &self.theta)?;
+                p.policy_pairs(&mut self.draws(t as u32), &sampled, per, &mut batch);
+                self.all.extend_scaled(&batch, 1.0);
+                self.theta = p.fit_round(
+                    solver,
+                    self.objective,
+                    (&batch, &self.all),
+                    cumulative,
+                    Some(&self.theta),
+                )?;
+                p.record(
+                    t + 1,
+                    per * (t + 1),
+                    self.theta.clone(),
+                    &Source::Policy(&sampled),
+                )
             }
-            Sampler::Hybrid => {
-                let b = self.bandit;
-                let mut cand = vec![];
-                let mut z = vec![];
-                for x in 0..b.n_ctx {
-                    for a in 0..b.k {
-                        for c in a + 1..b.k {
-                            cand.push((x, a, c));
-                            z.extend(
-                                b.feature(x, a)
-                                    .iter()
-                                    .zip(b.feature(x, c))
-                                    .map(|(u, v)| u - v),
-                            );
-                        }
-                    }
-                }
-                let design = g_optimal(&z, d, None, 300);
-                let half = n_total / 2;
+            Sampler::Hybrid if t == 0 => {
+                let (cand, lambda) = p.design();
+                let half = self.n_total / 2;
                 let mut data = Pairs::new(d);
-                let mut dr = draws(0);
-                let cdf: Vec<f64> = design
-                    .lambda
+                let mut dr = self.draws(0);
+                let cdf: Vec<f64> = lambda
                     .iter()
                     .scan(0.0, |acc, l| {
                         *acc += l;
@@ -330,25 +469,103 @@ impl Problem<'_> {
                 for _ in 0..half {
                     let u = dr.uniform() * total;
                     let i = cdf.partition_point(|c| *c <= u).min(cand.len() - 1);
-                    self.label(&mut dr, &mut data, cand[i]);
+                    p.label(&mut dr, &mut data, cand[i]);
                 }
-                let theta1 = self.fit_round(objective, &data, &data, true, None);
-                let first = self.record(
-                    1,
-                    half,
-                    theta1.clone(),
-                    &Source::Design(&cand, &design.lambda),
-                );
-                let mut second = Pairs::new(d);
-                self.policy_pairs(&mut draws(1), &theta1, n_total - half, &mut second);
-                data.extend_scaled(&second, 1.0);
-                let theta2 = self.fit_round(objective, &second, &data, true, Some(&theta1));
-                let sampled = self.bandit.policy(&theta1);
-                vec![
-                    first,
-                    self.record(2, n_total, theta2, &Source::Policy(&sampled)),
-                ]
+                self.theta = p.fit_round(solver, self.objective, (&data, &data), true, None)?;
+                self.all = data;
+                let r = p.record(1, half, self.theta.clone(), &Source::Design(&cand, &lambda));
+                self.design = Some((cand, lambda));
+                r
             }
-        }
+            Sampler::Hybrid => {
+                let half = self.n_total / 2;
+                let mut second = Pairs::new(d);
+                let sampled = solver.policy(p, &self.theta)?;
+                p.policy_pairs(
+                    &mut self.draws(1),
+                    &sampled,
+                    self.n_total - half,
+                    &mut second,
+                );
+                self.all.extend_scaled(&second, 1.0);
+                self.theta = p.fit_round(
+                    solver,
+                    self.objective,
+                    (&second, &self.all),
+                    true,
+                    Some(&self.theta),
+                )?;
+                p.record(
+                    2,
+                    self.n_total,
+                    self.theta.clone(),
+                    &Source::Policy(&sampled),
+                )
+            }
+        };
+        self.rounds.push(round);
+        Ok(())
+    }
+}
+
+/// Where a run's sampling policies and DPO fits are computed.
+trait Solver {
+    /// `π_θ(·|x)` of every context.
+    fn policy(&mut self, p: &Problem, theta: &[f64]) -> Result<Vec<f64>, AlignError>;
+    /// The DPO fit of `data` from `warm`.
+    fn dpo(
+        &mut self,
+        p: &Problem,
+        data: &Pairs,
+        warm: Option<&[f64]>,
+    ) -> Result<Vec<f64>, AlignError>;
+}
+
+/// f64 on the host, Newton.
+struct Host;
+
+impl Solver for Host {
+    fn policy(&mut self, p: &Problem, theta: &[f64]) -> Result<Vec<f64>, AlignError> {
+        Ok(p.bandit.policy(theta))
+    }
+
+    fn dpo(
+        &mut self,
+        p: &Problem,
+        data: &Pairs,
+        warm: Option<&[f64]>,
+    ) -> Result<Vec<f64>, AlignError> {
+        Ok(p.fit(data, warm))
+    }
+}
+
+/// A device's kernels and a first-order optimizer.
+struct OnDevice<'a, D: Device> {
+    dev: &'a mut D,
+    bandit: DeviceBandit<D>,
+    fit: &'a FirstOrderFit,
+}
+
+impl<D: Device + 'static> Solver for OnDevice<'_, D> {
+    fn policy(&mut self, _: &Problem, theta: &[f64]) -> Result<Vec<f64>, AlignError> {
+        let lp = self.bandit.log_policy(self.dev, theta)?;
+        Ok(lp.into_iter().map(f64::exp).collect())
+    }
+
+    fn dpo(
+        &mut self,
+        p: &Problem,
+        data: &Pairs,
+        warm: Option<&[f64]>,
+    ) -> Result<Vec<f64>, AlignError> {
+        fit_first_order(
+            self.dev,
+            &self.bandit,
+            data,
+            p.theta_ref,
+            p.beta,
+            self.fit,
+            warm,
+        )
     }
 }

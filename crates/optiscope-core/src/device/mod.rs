@@ -22,6 +22,7 @@
 //! them.
 
 pub mod act;
+pub mod align;
 pub mod dense;
 pub mod optim;
 pub mod quant;
@@ -35,6 +36,7 @@ use thiserror::Error;
 use crate::linalg::SvdError;
 
 pub use act::{ActOps, Activation, XentOut};
+pub use align::{AlignOps, PairTerms};
 pub use dense::{DenseOps, LinearGrads, Mat};
 pub use optim::OptimOps;
 pub use quant::{QuantOps, QuantOut};
@@ -74,9 +76,9 @@ pub trait Storage {
 
 /// A device with every kernel family: what the trainer and the models ask for. Implemented for
 /// every type that implements the families; optimizers ask only for [`OptimOps`].
-pub trait Device: Storage + OptimOps + DenseOps + ActOps + QuantOps + RandomOps {}
+pub trait Device: Storage + OptimOps + DenseOps + ActOps + QuantOps + RandomOps + AlignOps {}
 
-impl<T: Storage + OptimOps + DenseOps + ActOps + QuantOps + RandomOps> Device for T {}
+impl<T: Storage + OptimOps + DenseOps + ActOps + QuantOps + RandomOps + AlignOps> Device for T {}
 
 /// The CPU: buffers are `Vec<f32>`; each family's kernels are implemented beside its trait.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 //! `shaders/<family>*.wgsl`, and lists its uniform structs for the layout test.
 
 pub mod act;
+pub mod align;
 pub mod dense;
 pub mod optim;
 pub mod quant;
@@ -15,5 +16,6 @@ pub(crate) fn uniform_layouts() -> Vec<crate::layout::UniformLayout> {
     out.extend(act::uniform_layouts());
     out.extend(quant::uniform_layouts());
     out.extend(random::uniform_layouts());
+    out.extend(align::uniform_layouts());
     out
 }
