@@ -8,6 +8,8 @@
 // key advances the step counter, the canvas is not blank, and a link reopens the same state.
 // The Quantization view (an MLP trained live on the CPU) opens from a hand-written link, replays
 // it to the step it names, trains while playing, and its own link retrains to the same numbers.
+// The Alignment lab opens from `#align=rich-features&seed=2&step=2`, replays the rounds, steps and
+// plays them to the end, and its link replays a fresh page to the same KLs; GRPO steps by runs.
 // The status is read from the page's #status element (data-* attributes), not from pixels.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -248,6 +250,57 @@ for (const mode of Object.keys(MODES)) {
       const l = await status(land);
       assert.equal(l.error, "", `error line: ${l.error}`);
       await land.close();
+    } finally {
+      await close();
+    }
+  });
+}
+
+for (const mode of Object.keys(MODES)) {
+  test(`alignment lab in headless Chromium, ${mode}`, async (t) => {
+    const { page, logs, close } = await launch(mode);
+    try {
+      // A hand-written link to `optiscope align --preset rich-features --seed 2`, two rounds in.
+      await page.goto(base + "#align=rich-features&seed=2&step=2");
+      await waitForApp(page, logs);
+      await page.waitForFunction(() => document.getElementById("status").dataset.view === "align", null, { timeout: 30_000 });
+      await waitForStep(page, 2, 60_000);
+      let s = await status(page);
+      assert.equal(s.error, "", `error line: ${s.error}`);
+      assert.equal(s.preset, "rich-features");
+      assert.match(s.compute, MODES[mode].compute, `compute path (${mode}): ${s.compute}`);
+
+      // The step key and playing advance the round counter to the end (9 rounds of 3 runs).
+      await page.focus("#the_canvas");
+      await page.keyboard.press("s");
+      await waitForStep(page, 3, 30_000);
+      await page.keyboard.press("Space");
+      const t0 = Date.now();
+      await waitForStep(page, 9, 60_000);
+      s = await status(page);
+      t.diagnostic(`${mode}: alignment, 6 rounds in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      assert.match(s.detail, /^offline kl=0\.[0-9]+; on-policy-T4 kl=0\.[0-9]+; on-policy-T4-reward-distillation kl=0\.[0-9]+$/, `detail: ${s.detail}`);
+      const distinct = distinctBytes(await page.locator("#the_canvas").screenshot());
+      assert.ok(distinct > 50, `the canvas looks blank (${distinct} distinct byte values in its screenshot)`);
+
+      // Its link replays a fresh page to the same numbers.
+      assert.ok(s.link?.includes("#s="), `no share link: ${s.link}`);
+      const other = await page.context().newPage();
+      await other.goto(s.link);
+      await waitForApp(other, logs);
+      await waitForStep(other, 9, 60_000);
+      assert.equal((await status(other)).detail, s.detail, "the link's runs differ from the original");
+      await other.close();
+
+      // Another kind: GRPO steps one run at a time.
+      const grpo = await page.context().newPage();
+      await grpo.goto(base + "#align=grpo&step=2");
+      await waitForApp(grpo, logs);
+      await waitForStep(grpo, 2, 60_000);
+      const g = await status(grpo);
+      assert.equal(g.error, "", `error line: ${g.error}`);
+      assert.match(g.detail, /^grpo-kl=0\.2 objective=[-0-9.e]+; grpo-kl=0\.04 objective=/, `GRPO detail: ${g.detail}`);
+      await grpo.close();
     } finally {
       await close();
     }

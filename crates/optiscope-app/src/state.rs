@@ -3,6 +3,7 @@
 //! to the same step, so the picture is the same.
 
 use base64::Engine;
+use optiscope_core::align::experiment::{align_preset, AlignConfig, ALIGN_PRESETS};
 use optiscope_core::experiment::presets::preset;
 use optiscope_core::experiment::ExperimentConfig;
 use optiscope_core::optim::{who_has_it, AdamWConfig, FieldError, OptimizerConfig, METHODS};
@@ -118,17 +119,20 @@ pub enum LabKind {
     Experiment,
     /// An MLP trained live with a weight quantizer.
     Quantization,
+    /// Preference learning on a contextual bandit: samplers, objectives, GRPO, ThinkSafe.
+    Align,
 }
 
 impl LabKind {
     /// Every lab, in the order of the tabs.
-    pub const ALL: [Self; 2] = [Self::Experiment, Self::Quantization];
+    pub const ALL: [Self; 3] = [Self::Experiment, Self::Quantization, Self::Align];
 
     /// The name in links.
     pub fn name(self) -> &'static str {
         match self {
             Self::Experiment => "experiment",
             Self::Quantization => "quantization",
+            Self::Align => "align",
         }
     }
 
@@ -137,7 +141,58 @@ impl LabKind {
         match self {
             Self::Experiment => "Experiment",
             Self::Quantization => "Quantization",
+            Self::Align => "Alignment",
         }
+    }
+}
+
+/// The Alignment lab's part of a link: the experiment (an `optiscope align` config), the preset
+/// it started from, how many steps were taken and what is shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlignLabState {
+    /// The preset the experiment started from (for the menu and the CLI command).
+    pub preset: String,
+    /// The experiment.
+    pub config: AlignConfig,
+    /// Steps taken: rounds of the sampler runs (one run's round per step), or whole runs for the
+    /// other kinds. A link replays them (every draw is addressed by the seed).
+    pub step: u64,
+    /// The context whose arms the bars show.
+    #[serde(default)]
+    pub context: usize,
+    /// The run whose policy the bars show.
+    #[serde(default)]
+    pub run: usize,
+    /// The value plotted for the kinds without policies (empty: the first one).
+    #[serde(default)]
+    pub value: String,
+}
+
+impl AlignLabState {
+    /// The state of the preset `name` (coverage if unknown) at step 0.
+    pub fn from_preset(name: &str) -> Self {
+        let (name, config) = match align_preset(name) {
+            Some(c) => (name, c),
+            None => (
+                "coverage",
+                align_preset("coverage").unwrap_or_else(|| unreachable!("a preset")),
+            ),
+        };
+        Self {
+            preset: name.into(),
+            config,
+            step: 0,
+            context: 0,
+            run: 0,
+            value: String::new(),
+        }
+    }
+}
+
+impl Default for AlignLabState {
+    fn default() -> Self {
+        Self::from_preset("coverage")
     }
 }
 
@@ -189,6 +244,9 @@ pub struct LabStates {
     /// The Quantization lab.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantization: Option<QuantViewState>,
+    /// The Alignment lab.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub align: Option<AlignLabState>,
 }
 
 /// Everything a link reproduces: the lab shown, the speed, and each lab's own state.
@@ -243,6 +301,7 @@ impl From<StateV1> for ExplorerState {
                     step: v1.step,
                 },
                 quantization: v1.quant,
+                align: None,
             },
         }
     }
@@ -258,6 +317,7 @@ impl ExplorerState {
             labs: LabStates {
                 experiment: ExperimentLabState::from_preset(preset_name),
                 quantization: None,
+                align: None,
             },
         }
     }
@@ -267,6 +327,11 @@ impl ExplorerState {
         self.labs
             .quantization
             .get_or_insert_with(QuantViewState::default)
+    }
+
+    /// The Alignment lab's settings, created with the defaults when absent.
+    pub fn align_mut(&mut self) -> &mut AlignLabState {
+        self.labs.align.get_or_insert_with(AlignLabState::default)
     }
 
     /// The state of a version-1 link, as this version reads it.
@@ -298,8 +363,11 @@ impl ExplorerState {
         if let Some(rest) = f.strip_prefix("view=") {
             return Self::from_view_fragment(rest).map(Some);
         }
+        if let Some(rest) = f.strip_prefix("align=") {
+            return Self::from_align_fragment(rest).map(Some);
+        }
         let Some(data) = f.strip_prefix("s=") else {
-            return Err(format!("the link's fragment {:?} is not an optiscope state (expected #s=..., #preset=NAME or #view=NAME)", truncate(f)));
+            return Err(format!("the link's fragment {:?} is not an optiscope state (expected #s=..., #preset=NAME, #view=NAME or #align=NAME)", truncate(f)));
         };
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(data.trim_end_matches('='))
@@ -322,7 +390,49 @@ impl ExplorerState {
                 .validate()
                 .map_err(|e| format!("the link's training config is not usable: {e}"))?;
         }
+        if let Some(a) = &state.labs.align {
+            // Sizes are bounded before anything is allocated for them.
+            a.config
+                .build()
+                .map_err(|e| format!("the link's alignment config is not usable: {e}"))?;
+        }
         Ok(Some(state))
+    }
+
+    /// `NAME[&seed=N][&step=N][&speed=N]`: a short, hand-writable link to the Alignment lab on
+    /// one of `optiscope align`'s presets.
+    fn from_align_fragment(rest: &str) -> Result<Self, String> {
+        let mut parts = rest.split('&');
+        let name = parts.next().unwrap_or_default();
+        if align_preset(name).is_none() {
+            let names: Vec<_> = ALIGN_PRESETS.iter().map(|p| p.name).collect();
+            return Err(format!(
+                "unknown alignment preset {name:?} in the link (presets: {})",
+                names.join(", ")
+            ));
+        }
+        let mut state = Self::from_preset("river-valley");
+        state.lab = LabKind::Align;
+        *state.align_mut() = AlignLabState::from_preset(name);
+        for part in parts {
+            let num = |v: &str, what: &str| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{what}={v:?} in the link is not a whole number"))
+            };
+            let a = state.align_mut();
+            match part.split_once('=') {
+                Some(("seed", v)) => *a.config.seed_mut() = num(v, "seed")?,
+                Some(("step", v)) => a.step = num(v, "step")?.min(1_000_000),
+                Some(("speed", v)) => state.speed = num(v, "speed")?.clamp(1, 10_000) as u32,
+                _ => {
+                    return Err(format!(
+                        "unknown link parameter {:?} (allowed: seed=N, step=N, speed=N)",
+                        truncate(part)
+                    ))
+                }
+            }
+        }
+        Ok(state)
     }
 }
 

@@ -1,5 +1,5 @@
 //! Golden explorer states: a set of links (every preset in the short form, the Quantization
-//! view's short form, `#s=` states of versions 1 and 2, malformed links) and what each opens —
+//! view's and the Alignment lab's short forms, `#s=` states of versions 1 and 2, malformed links) and what each opens —
 //! the resolved state as JSON, or the error line — compared with
 //! `tests/golden/explorer_links.json`.
 //! A refactoring of the state must open the same links to the same experiments, runs and steps.
@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use optiscope_app::state::{ExperimentLabState, ExplorerState, LabKind, QuantViewState, View};
+use optiscope_app::state::{
+    AlignLabState, ExperimentLabState, ExplorerState, LabKind, QuantViewState, View,
+};
 use optiscope_core::experiment::presets::PRESETS;
 use optiscope_core::quant::{QuantConfig, QuantMethod};
 use serde_json::Value;
@@ -36,6 +38,10 @@ fn links() -> Vec<String> {
     );
     out.push("#view=quantization&method=cpq&bits=4&learn_bits=0.05&data=moons".into());
     out.push("#view=quantization&method=proxquant&bits=2&dropbits=off".into());
+    for p in optiscope_core::align::experiment::ALIGN_PRESETS {
+        out.push(format!("#align={}", p.name));
+    }
+    out.push("#align=coverage&seed=3&step=5&speed=2".into());
     // Version-1 states as the explorer wrote them before labs (these bytes are what old links
     // hold: the fields in the order of the version-1 struct).
     let v1 = |view: &str,
@@ -94,6 +100,18 @@ fn links() -> Vec<String> {
     s.quant_mut().step = 9;
     s.quant_mut().train.quant = QuantConfig::new(QuantMethod::Rq, 2);
     out.push(format!("#{}", s.to_fragment()));
+    s.lab = LabKind::Align;
+    *s.align_mut() = AlignLabState::from_preset("thinksafe");
+    s.align_mut().step = 3;
+    out.push(format!("#{}", s.to_fragment()));
+    let mut bad_beta = s.clone();
+    *bad_beta.align_mut() = AlignLabState::from_preset("coverage");
+    if let optiscope_core::align::experiment::AlignConfig::Samplers(c) =
+        &mut bad_beta.align_mut().config
+    {
+        c.beta = -1.0;
+    }
+    out.push(format!("#{}", bad_beta.to_fragment()));
     // Malformed ones: the error line the explorer shows.
     for bad in [
         "#preset=nope",
@@ -101,6 +119,9 @@ fn links() -> Vec<String> {
         "#view=nope",
         "#view=quantization&method=adan",
         "#view=quantization&hidden=0",
+        "#align=nope",
+        "#align=grpo&seed=x",
+        "#align=grpo&lr=1",
         "#s=!!!",
         "#s=eyJ2ZXJzaW9uIjowfQ",
         "#x=1",

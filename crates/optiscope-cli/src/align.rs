@@ -12,9 +12,7 @@ use anyhow::Context;
 use clap::builder::PossibleValuesParser;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use optiscope_core::align::experiment::{
-    align_preset, AlignConfig, Record, RunResult, ALIGN_PRESETS,
-};
+use optiscope_core::align::experiment::{align_preset, AlignConfig, RunResult, ALIGN_PRESETS};
 
 use crate::backend::{Backend, Executor};
 use crate::input::{bad, read_json};
@@ -65,47 +63,6 @@ enum FitChoice {
     Newton,
     /// Adam on the device.
     Adam,
-}
-
-/// One metrics line: the run, its budget (sampler runs), the round and the record's values.
-fn line(run: &RunResult, record: &Record) -> serde_json::Map<String, serde_json::Value> {
-    let mut m = serde_json::Map::new();
-    m.insert("run".into(), run.label.clone().into());
-    if let Some(n) = run.n_total {
-        m.insert("n_total".into(), n.into());
-    }
-    m.insert("round".into(), record.round.into());
-    for (k, v) in &record.values {
-        m.insert(k.clone(), number(*v));
-    }
-    m
-}
-
-/// A summary row: label, budget, rounds, the last record's values and the run's own.
-fn summary_row(run: &RunResult) -> serde_json::Map<String, serde_json::Value> {
-    let mut m = serde_json::Map::new();
-    m.insert("label".into(), run.label.clone().into());
-    if let Some(n) = run.n_total {
-        m.insert("n_total".into(), n.into());
-    }
-    m.insert("rounds".into(), run.records.len().into());
-    for (k, v) in run
-        .records
-        .last()
-        .map(|r| r.values.as_slice())
-        .unwrap_or(&[])
-    {
-        m.insert(k.clone(), number(*v));
-    }
-    for (k, v) in &run.extra {
-        m.insert(k.clone(), number(*v));
-    }
-    m
-}
-
-/// A JSON number, or null for a non-finite value (an infinite coverage, a diverged KL).
-fn number(v: f64) -> serde_json::Value {
-    serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number)
 }
 
 /// The columns printed for each kind of experiment.
@@ -187,7 +144,7 @@ pub fn align(args: AlignArgs) -> anyhow::Result<ExitCode> {
     let mut io_error = None;
     let mut write = |run: &RunResult| {
         for r in &run.records {
-            let written = serde_json::to_writer(&mut metrics, &line(run, r))
+            let written = serde_json::to_writer(&mut metrics, &run.metrics_line(r))
                 .map_err(anyhow::Error::from)
                 .and_then(|()| metrics.write_all(b"\n").map_err(anyhow::Error::from))
                 .and_then(|()| metrics.flush().map_err(anyhow::Error::from));
@@ -210,7 +167,7 @@ pub fn align(args: AlignArgs) -> anyhow::Result<ExitCode> {
     if let Some(e) = io_error {
         return Err(e.context(format!("cannot write {}", metrics_path.display())));
     }
-    let summary: Vec<_> = results.iter().map(summary_row).collect();
+    let summary: Vec<_> = results.iter().map(RunResult::summary_row).collect();
     let summary_path = dir.join("summary.json");
     fs::write(
         &summary_path,

@@ -2,6 +2,7 @@
 //! its [`LabKind`] variant (name and tab label) with its part of the link in
 //! [`crate::state::LabStates`], and one arm below.
 
+pub mod align;
 pub mod experiment;
 pub mod quantization;
 
@@ -18,6 +19,10 @@ pub fn build(kind: LabKind, state: &ExplorerState, io: &mut LabIo<'_>) -> Box<dy
         )),
         LabKind::Quantization => Box::new(quantization::QuantLab::new(
             state.labs.quantization.clone().unwrap_or_default(),
+            io,
+        )),
+        LabKind::Align => Box::new(align::AlignLab::new(
+            state.labs.align.clone().unwrap_or_default(),
             io,
         )),
     }

@@ -64,6 +64,44 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// One line of `metrics.jsonl`: `run`, `n_total` (sampler runs), `round` and the record's
+    /// values (null for a non-finite one: an infinite coverage, a diverged KL).
+    pub fn metrics_line(&self, record: &Record) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("run".into(), self.label.clone().into());
+        if let Some(n) = self.n_total {
+            m.insert("n_total".into(), n.into());
+        }
+        m.insert("round".into(), record.round.into());
+        for (k, v) in &record.values {
+            m.insert(k.clone(), json_number(*v));
+        }
+        m
+    }
+
+    /// Its row of `summary.json`: `label`, `n_total` (sampler runs), `rounds`, the last record's
+    /// values and the run's own.
+    pub fn summary_row(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("label".into(), self.label.clone().into());
+        if let Some(n) = self.n_total {
+            m.insert("n_total".into(), n.into());
+        }
+        m.insert("rounds".into(), self.records.len().into());
+        for (k, v) in self
+            .records
+            .last()
+            .map(|r| r.values.as_slice())
+            .unwrap_or(&[])
+        {
+            m.insert(k.clone(), json_number(*v));
+        }
+        for (k, v) in &self.extra {
+            m.insert(k.clone(), json_number(*v));
+        }
+        m
+    }
+
     /// The last record's value `name`, else the run's extra value `name`.
     pub fn last(&self, name: &str) -> Option<f64> {
         self.records
@@ -71,6 +109,11 @@ impl RunResult {
             .and_then(|r| r.get(name))
             .or_else(|| self.extra.iter().find(|(k, _)| k == name).map(|(_, v)| *v))
     }
+}
+
+/// A JSON number, or null for a non-finite value.
+fn json_number(v: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number)
 }
 
 /// An alignment experiment of any kind.
@@ -185,6 +228,40 @@ impl AlignConfig {
     /// Runs it on the CPU, calling `each` with every run as it finishes.
     pub fn run(&self, each: impl FnMut(&RunResult)) -> Result<Vec<RunResult>, AlignError> {
         self.run_on(&mut Cpu, each)
+    }
+
+    /// Run `i` alone ([`AlignConfig::runs`] of them), on the CPU: what the explorer steps for
+    /// the kinds without rounds to step. The same result as the `i`-th of [`AlignConfig::run`].
+    pub fn run_one(&self, i: usize) -> Result<RunResult, AlignError> {
+        let pick = |mut all: Vec<RunResult>| {
+            if i < all.len() {
+                Ok(all.swap_remove(i))
+            } else {
+                Err(AlignError::Config(ConfigError::invalid(
+                    "run",
+                    i,
+                    format!("the experiment has {} runs", all.len()),
+                )))
+            }
+        };
+        match self {
+            Self::Samplers(c) => {
+                let mut one = c.clone();
+                one.runs = c.runs.get(i).cloned().into_iter().collect();
+                let mut all = one.run_all(&mut Cpu, |_| {})?;
+                all.pop().ok_or_else(|| {
+                    AlignError::Config(ConfigError::invalid(
+                        "run",
+                        i,
+                        format!("the experiment has {} runs", c.runs.len()),
+                    ))
+                })
+            }
+            Self::Grpo(c) if i < c.kl_coefs.len() => Ok(c.run_index(i)?),
+            Self::ThinkSafe(c) if i < super::thinksafe::RUNS.len() => Ok(c.run_index(i)?),
+            // B3 and B6 share work between their runs and take milliseconds: run them whole.
+            _ => pick(self.run(|_| {})?),
+        }
     }
 
     /// Whether it can use a device's kernels: a sampler experiment with a first-order fit (the
@@ -581,5 +658,24 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("beta: invalid type"), "{e}");
+    }
+
+    #[test]
+    fn one_run_alone_is_that_run_of_the_whole() {
+        for name in [
+            "rich-features",
+            "degeneracy",
+            "grpo",
+            "thinksafe",
+            "multitask",
+        ] {
+            let c = align_preset(name).unwrap();
+            let all = c.run(|_| {}).unwrap();
+            assert_eq!(all.len(), c.runs(), "{name}");
+            for (i, r) in all.iter().enumerate() {
+                assert_eq!(&c.run_one(i).unwrap(), r, "{name} run {i}");
+            }
+            assert!(c.run_one(all.len()).is_err());
+        }
     }
 }

@@ -231,6 +231,19 @@ impl GrpoConfig {
         Ok(out)
     }
 
+    /// Run `i` alone (KL weight `kl_coefs[i]`).
+    pub fn run_index(&self, i: usize) -> Result<RunResult, ConfigError> {
+        let b = self.build()?;
+        let c = self.kl_coefs.get(i).copied().ok_or_else(|| {
+            ConfigError::invalid(
+                "run",
+                i,
+                format!("there are {} KL weights", self.kl_coefs.len()),
+            )
+        })?;
+        Ok(self.run_one(&b, c))
+    }
+
     fn run_one(&self, b: &Bandit, kl_coef: f64) -> RunResult {
         let (k, d) = (b.k, b.d);
         let rng = Philox::new(self.seed);

@@ -413,6 +413,24 @@ impl SamplerRun {
         }
     }
 
+    /// The next round with the DPO fits of `fit` on `dev` (reward distillation stays on the
+    /// host); nothing when finished.
+    pub fn step_on<D: Device + 'static>(
+        &mut self,
+        p: &Problem,
+        dev: &mut D,
+        fit: &FirstOrderFit,
+    ) -> Result<(), AlignError> {
+        if self.finished() {
+            return Ok(());
+        }
+        if self.objective == Objective::RewardDistillation {
+            return self.step_with(p, &mut Host);
+        }
+        let bandit = DeviceBandit::new(dev, p.bandit);
+        self.step_with(p, &mut OnDevice { dev, bandit, fit })
+    }
+
     fn draws(&self, round: u32) -> Draws {
         Draws {
             rng: Philox::new(self.seed),

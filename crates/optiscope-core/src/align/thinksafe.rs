@@ -329,6 +329,15 @@ impl ThinkSafeConfig {
         Ok(out)
     }
 
+    /// Run `i` alone (generator `RUNS[i]`).
+    pub fn run_index(&self, i: usize) -> Result<RunResult, ConfigError> {
+        self.validate()?;
+        let which = RUNS.get(i).ok_or_else(|| {
+            ConfigError::invalid("run", i, format!("there are {} runs", RUNS.len()))
+        })?;
+        self.run_one(&self.world(), which, i as u32)
+    }
+
     fn run_one(&self, w: &World, which: &str, index: u32) -> Result<RunResult, ConfigError> {
         let (b, m, n) = (&w.bandit, self.responses, self.n_train);
         let rng = Philox::new(self.seed);
