@@ -8,7 +8,7 @@
 //! and the failure counts are printed (`--nocapture`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use optiscope_core::align::sampler::{Problem, Sampler};
+use optiscope_core::align::sampler::{Labels, Problem, Sampler};
 use optiscope_core::align::{Bandit, FeatureKind};
 
 const THETA_REF: [f64; 10] = [-3.0, -3.0, -3.0, -3.0, -3.0, 3.0, 3.0, 3.0, 3.0, 3.0];
@@ -36,6 +36,7 @@ fn on_policy_beats_offline_and_the_hybrid_converges_everywhere() {
         theta_star: &THETA_STAR,
         beta: 0.1,
         ridge: 1e-4,
+        labels: Labels::BradleyTerry,
     };
     // π_ref puts 0.25 % of its mass where π* puts 90 %: C_∞ = 574 (spec).
     let c = bandit.coverage_inf(&bandit.policy(&THETA_STAR), &bandit.policy(&THETA_REF));

@@ -9,7 +9,7 @@ mod common;
 use common::{close_elementwise, down, gpu, gpu_device, random};
 use optiscope_core::align::bandit::{Bandit, FeatureKind};
 use optiscope_core::align::first_order::{fit_first_order, DeviceBandit, FirstOrderFit};
-use optiscope_core::align::sampler::{Problem, Sampler};
+use optiscope_core::align::sampler::{Labels, Problem, Sampler};
 use optiscope_core::device::{AlignOps, Cpu};
 
 /// Log-policies: elementwise 1e-5 (the row's sum of exponentials is reduced in another order).
@@ -84,6 +84,7 @@ fn first_order_fit_and_on_policy_run_match_cpu() {
         theta_star: &theta_star,
         beta: 0.5,
         ridge: 0.0,
+        labels: Labels::BradleyTerry,
     };
     let fit = FirstOrderFit {
         steps: 100,
@@ -125,5 +126,27 @@ fn first_order_fit_and_on_policy_run_match_cpu() {
     for (g, w) in got.iter().zip(&want) {
         assert!((g - w).abs() < 1e-3, "{got:?} vs {want:?}");
     }
+    assert!(dev.take_error().is_none());
+}
+
+/// Spec B1's vector through the WGSL kernels: ℓ = 0.6807253 and the pair coefficient
+/// −σ(−h)β = −0.4937503 (the gradient's weight on φ(y_w) − φ(y_l)), to 1e-6.
+#[test]
+fn the_spec_dpo_vector_on_the_gpu() {
+    let Some(ctx) = gpu() else { return };
+    let mut dev = gpu_device(&ctx);
+    let phi = [1.0, 0.0, 0.5, 0.0, 1.0, -0.5, 1.0, 1.0, 0.0, -1.0, 0.5, 1.0];
+    let gphi = dev.upload(&phi);
+    let (t, r) = (dev.upload(&[0.2, -0.1, 0.3]), dev.upload(&[0.0; 3]));
+    let lp = dev.bandit_log_policy(&gphi, &t, 1, 4);
+    let lr = dev.bandit_log_policy(&gphi, &r, 1, 4);
+    let (rows, one) = (dev.upload(&[2.0, 3.0]), dev.upload(&[1.0]));
+    let terms = dev.dpo_pair_terms(&lp, &lr, &rows, &one, &one, 0.5);
+    let loss = down(&mut dev, &terms.loss);
+    let coef = down(&mut dev, &terms.coef);
+    assert!((loss[0] - 0.680_725_3).abs() < 1e-6, "{loss:?}");
+    // ∇θ = coef·(φ(2) − φ(3)) = coef·(2, 0.5, −1) = (−0.4937503, −0.1234376, 0.2468752).
+    assert!((coef[0] * 2.0 + 0.493_750_3).abs() < 1e-6, "{coef:?}");
+    assert_eq!(coef[1], -coef[0]);
     assert!(dev.take_error().is_none());
 }

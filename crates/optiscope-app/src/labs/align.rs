@@ -19,7 +19,7 @@ use optiscope_core::align::experiment::{
     align_preset, AlignConfig, AlignRun, RunResult, SamplerConfig, ALIGN_PRESETS,
 };
 use optiscope_core::align::first_order::Fit;
-use optiscope_core::align::sampler::{Objective, Problem, Sampler, SamplerRun};
+use optiscope_core::align::sampler::{Labels, Objective, Problem, Sampler, SamplerRun};
 use optiscope_core::device::Cpu;
 
 use crate::export;
@@ -127,6 +127,7 @@ fn problem<'a>(c: &'a SamplerConfig, bandit: &'a Bandit) -> Problem<'a> {
         theta_star: &c.theta_star,
         beta: c.beta,
         ridge: c.ridge,
+        labels: c.labels,
     }
 }
 
@@ -264,6 +265,7 @@ fn sampler_result(spec: &AlignRun, run: &SamplerRun) -> RunResult {
                         ("samples", r.samples as f64),
                         ("kl", r.kl),
                         ("entropy", r.entropy),
+                        ("theta_err", r.theta_err),
                         ("c_inf", r.c_inf),
                         ("c_feat", r.c_feat),
                     ],
@@ -562,6 +564,25 @@ fn sampler_knobs(ui: &mut egui::Ui, c: &mut SamplerConfig) -> bool {
                     .speed(0.01)
                     .range(1e-3..=100.0),
             );
+            ui.end_row();
+            ui.label("γ-model labels").on_hover_text(
+            "P(a ≻ b) = σ(γ(log π*(a) − log π*(b))) instead of Bradley–Terry on β(θ* − θ_ref): \
+             DPO then fits θ_ref + γθ*/β, sharper than π* when β < γ",
+        );
+            let mut gamma = match c.labels {
+                Labels::Gamma { gamma } => Some(gamma),
+                Labels::BradleyTerry => None,
+            };
+            ui.horizontal(|ui| {
+                let mut on = gamma.is_some();
+                if ui.checkbox(&mut on, "γ").changed() {
+                    gamma = on.then_some(1.0);
+                }
+                if let Some(g) = &mut gamma {
+                    ui.add(egui::DragValue::new(g).speed(0.01).range(1e-3..=100.0));
+                }
+            });
+            c.labels = gamma.map_or(Labels::BradleyTerry, |gamma| Labels::Gamma { gamma });
             ui.end_row();
             ui.label("ridge");
             ui.add(

@@ -20,7 +20,7 @@ use super::distribution::DegeneracyConfig;
 use super::first_order::{AlignError, Fit};
 use super::grpo::GrpoConfig;
 use super::multitask::MultitaskConfig;
-use super::sampler::{Objective, Problem, Round, Sampler};
+use super::sampler::{Labels, Objective, Problem, Round, Sampler};
 use super::thinksafe::ThinkSafeConfig;
 use crate::config::ConfigError;
 use crate::device::{Cpu, Device};
@@ -314,7 +314,8 @@ pub struct SamplerConfig {
     pub features: FeatureKind,
     /// θ_ref (length d).
     pub theta_ref: Vec<f64>,
-    /// θ*, the KL-regularised target (labels are Bradley–Terry with `r = β(θ* − θ_ref)ᵀφ`).
+    /// θ*, the target π* = π_{θ*} (by default labels are Bradley–Terry with
+    /// `r = β(θ* − θ_ref)ᵀφ`, whose KL-regularised optimum is π*).
     pub theta_star: Vec<f64>,
     /// DPO's β (> 0).
     pub beta: f64,
@@ -324,6 +325,9 @@ pub struct SamplerConfig {
     /// Seed of every draw (the same for every run, so that runs are paired).
     #[serde(default)]
     pub seed: u64,
+    /// How the labels are drawn (default Bradley–Terry; `gamma`: the γ-model of spec B3).
+    #[serde(default)]
+    pub labels: Labels,
     /// How each round's DPO fit is solved (default Newton on the host; `first_order` runs on
     /// the chosen device, the GPU with `--backend gpu`). Reward-distillation runs are fitted on
     /// the host whatever this says.
@@ -375,6 +379,15 @@ impl SamplerConfig {
         }
         if let Fit::FirstOrder(f) = &self.fit {
             f.validate("fit")?;
+        }
+        if let Labels::Gamma { gamma } = self.labels {
+            if !(gamma.is_finite() && gamma > 0.0) {
+                return Err(ConfigError::invalid(
+                    "labels.gamma",
+                    gamma,
+                    "must be a finite number > 0",
+                ));
+            }
         }
         if self.runs.is_empty() {
             return Err(ConfigError::invalid("runs", "[]", "needs at least one run"));
@@ -430,6 +443,7 @@ impl SamplerConfig {
             theta_star: &self.theta_star,
             beta: self.beta,
             ridge: self.ridge,
+            labels: self.labels,
         };
         let mut out = Vec::with_capacity(self.runs.len());
         for (i, r) in self.runs.iter().enumerate() {
@@ -466,6 +480,7 @@ impl SamplerConfig {
                                 ("samples", r.samples as f64),
                                 ("kl", r.kl),
                                 ("entropy", r.entropy),
+                                ("theta_err", r.theta_err),
                                 ("c_inf", r.c_inf),
                                 ("c_feat", r.c_feat),
                             ],
@@ -561,6 +576,7 @@ pub fn align_preset(name: &str) -> Option<AlignConfig> {
                 beta: 0.1,
                 ridge: 1e-4,
                 seed: 0,
+                labels: Labels::BradleyTerry,
                 fit: Fit::Newton,
                 runs,
             }))
@@ -586,6 +602,7 @@ pub fn align_preset(name: &str) -> Option<AlignConfig> {
                 beta: 1.0,
                 ridge: 1e-4,
                 seed: 0,
+                labels: Labels::BradleyTerry,
                 fit: Fit::Newton,
                 runs: vec![
                     run("offline", Sampler::Offline, 4000),
@@ -677,5 +694,48 @@ mod tests {
             }
             assert!(c.run_one(all.len()).is_err());
         }
+    }
+
+    #[test]
+    fn gamma_labels_make_dpo_fit_the_sharpened_target() {
+        // Spec B3 in the sampler setting: γ-model labels (γ = 1) on the K = 6 toy, a flat
+        // reference, β = 0.25, 400 000 offline pairs: DPO fits θ_ref + γθ*/β (to 0.1 after
+        // centring; one-hot logits are defined up to a constant), below H(π*) in entropy.
+        let star = vec![1.0, 0.5, 0.0, -0.5, -1.0, -1.5];
+        let c = SamplerConfig {
+            n_ctx: 1,
+            k: 6,
+            features: FeatureKind::OneHot,
+            theta_ref: vec![0.0; 6],
+            theta_star: star.clone(),
+            beta: 0.25,
+            ridge: 0.0,
+            seed: 1,
+            labels: Labels::Gamma { gamma: 1.0 },
+            fit: Fit::Newton,
+            runs: vec![run("offline", Sampler::Offline, 400_000)],
+        };
+        let rounds = c.run_on(&mut Cpu, |_, _| {}).unwrap().remove(0);
+        let theta = &rounds[0].theta;
+        let centre = |v: &[f64]| {
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            v.iter().map(|x| x - m).collect::<Vec<_>>()
+        };
+        let want: Vec<f64> = star.iter().map(|s| s / 0.25).collect();
+        for (t, w) in centre(theta).iter().zip(centre(&want)) {
+            assert!((t - w).abs() < 0.1, "{theta:?}");
+        }
+        assert!(
+            rounds[0].entropy < 1.4952429004191183 - 0.5,
+            "{}",
+            rounds[0].entropy
+        );
+        let mut bad = c.clone();
+        bad.labels = Labels::Gamma { gamma: 0.0 };
+        assert!(bad
+            .build()
+            .unwrap_err()
+            .to_string()
+            .contains("labels.gamma"));
     }
 }

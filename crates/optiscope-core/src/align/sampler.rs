@@ -18,6 +18,22 @@ use crate::rng::{stream, Philox, StreamKind};
 /// A candidate pair of the hybrid's design: a context and two arms `(x, a, b)`.
 pub type Candidate = (usize, usize, usize);
 
+/// How the preference labels are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Labels {
+    /// Bradley–Terry with the reward `r = β(θ* − θ_ref)ᵀφ`, whose KL-regularised optimum is π*
+    /// exactly (DPO's population minimiser is θ*).
+    #[default]
+    BradleyTerry,
+    /// The γ-model of spec B3: `P(a ≻ b) = σ(γ(log π*(a|x) − log π*(b|x)))`. DPO's population
+    /// minimiser is then `θ_ref + γθ*/β` — sharper than π* for β < γ with a flat reference.
+    Gamma {
+        /// γ (> 0).
+        gamma: f64,
+    },
+}
+
 /// What a round's fit minimises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -64,6 +80,8 @@ pub struct Round {
     pub entropy: f64,
     /// The fitted θ.
     pub theta: Vec<f64>,
+    /// `‖θ − θ*‖`.
+    pub theta_err: f64,
     /// Pointwise coverage `C_∞` of the round's sampling distribution.
     pub c_inf: f64,
     /// Feature-space coverage `C_feat` of the round's sampling distribution (spec B0).
@@ -89,6 +107,8 @@ pub struct Problem<'a> {
     pub beta: f64,
     /// Ridge on `w = β(θ − θ_ref)` of the Newton fit.
     pub ridge: f64,
+    /// How the labels are drawn.
+    pub labels: Labels,
 }
 
 struct Draws {
@@ -106,10 +126,30 @@ impl Draws {
 }
 
 impl Problem<'_> {
+    /// The weights `u` of the labels' reward: `P(a ≻ b) = σ(uᵀ(φ(x, a) − φ(x, b)))`.
+    pub fn label_weights(&self) -> Vec<f64> {
+        match self.labels {
+            Labels::BradleyTerry => self
+                .theta_star
+                .iter()
+                .zip(self.theta_ref)
+                .map(|(s, r)| self.beta * (s - r))
+                .collect(),
+            Labels::Gamma { gamma } => self.theta_star.iter().map(|s| gamma * s).collect(),
+        }
+    }
+
     fn reward_gap(&self, x: usize, a: usize, b: usize) -> f64 {
         let (fa, fb) = (self.bandit.feature(x, a), self.bandit.feature(x, b));
+        let (star, reference) = (self.theta_star, self.theta_ref);
         (0..self.bandit.d)
-            .map(|j| self.beta * (self.theta_star[j] - self.theta_ref[j]) * (fa[j] - fb[j]))
+            .map(|j| {
+                let u = match self.labels {
+                    Labels::BradleyTerry => self.beta * (star[j] - reference[j]),
+                    Labels::Gamma { gamma } => gamma * star[j],
+                };
+                u * (fa[j] - fb[j])
+            })
             .sum()
     }
 
@@ -191,15 +231,7 @@ impl Problem<'_> {
     fn coverage(&self, source: &Source) -> (f64, f64) {
         let b = self.bandit;
         let target = b.policy(self.theta_star);
-        let r: Vec<f64> = {
-            let w: Vec<f64> = self
-                .theta_star
-                .iter()
-                .zip(self.theta_ref)
-                .map(|(s, r)| self.beta * (s - r))
-                .collect();
-            b.logits(&w)
-        };
+        let r: Vec<f64> = b.logits(&self.label_weights());
         let mut info = vec![0.0; b.d * b.d];
         let mut add = |(x, a, c): (usize, usize, usize), weight: f64| {
             let s = sigmoid(r[x * b.k + a] - r[x * b.k + c]);
@@ -248,12 +280,19 @@ impl Problem<'_> {
         let target = self.bandit.policy(self.theta_star);
         let p = self.bandit.policy(&theta);
         let (c_inf, c_feat) = self.coverage(source);
+        let theta_err = theta
+            .iter()
+            .zip(self.theta_star)
+            .map(|(t, s)| (t - s).powi(2))
+            .sum::<f64>()
+            .sqrt();
         Round {
             round,
             samples,
             kl: self.bandit.kl(&target, &p),
             entropy: self.bandit.entropy(&p),
             theta,
+            theta_err,
             c_inf,
             c_feat,
         }

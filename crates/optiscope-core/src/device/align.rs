@@ -142,4 +142,23 @@ mod tests {
         }
         assert!(log_sigmoid_f32(-200.0).is_finite() && log_sigmoid_f32(200.0) == 0.0);
     }
+
+    #[test]
+    fn the_spec_dpo_vector_in_f32() {
+        // Spec B1: Φ = [[1,0,.5],[0,1,−.5],[1,1,0],[−1,.5,1]], θ = (0.2, −0.1, 0.3), θ_ref = 0,
+        // β = 0.5, y_w = 2, y_l = 3: h = 0.025, ℓ = 0.6807253, ∇θ = (−0.4937503, −0.1234376,
+        // 0.2468752) — through the f32 kernels (gradient = the weighted sum of the two rows),
+        // to 1e-6.
+        let phi = vec![1.0, 0.0, 0.5, 0.0, 1.0, -0.5, 1.0, 1.0, 0.0, -1.0, 0.5, 1.0];
+        let lp = Cpu.bandit_log_policy(&phi, &vec![0.2, -0.1, 0.3], 1, 4);
+        let lr = Cpu.bandit_log_policy(&phi, &vec![0.0; 3], 1, 4);
+        let t = Cpu.dpo_pair_terms(&lp, &lr, &vec![2.0, 3.0], &vec![1.0], &vec![1.0], 0.5);
+        assert!((t.loss[0] - 0.680_725_3).abs() < 1e-6, "{}", t.loss[0]);
+        let grad: Vec<f32> = (0..3)
+            .map(|j| t.coef[0] * phi[2 * 3 + j] + t.coef[1] * phi[3 * 3 + j])
+            .collect();
+        for (g, w) in grad.iter().zip([-0.493_750_3, -0.123_437_6, 0.246_875_2]) {
+            assert!((g - w).abs() < 1e-6, "{grad:?}");
+        }
+    }
 }
