@@ -11,6 +11,7 @@ mod bench_zo;
 mod eval;
 mod input;
 mod list;
+mod prune;
 mod replay;
 mod run;
 mod train;
@@ -110,6 +111,8 @@ enum Command {
     ///                  KL(π*‖π̂) at the end for sampler runs) and the run's own
     #[command(verbatim_doc_comment)]
     Align(align::AlignArgs),
+    /// Edge sparsification of graph networks (TEDDY): `optiscope prune scores EDGES.csv`.
+    Prune(prune::PruneArgs),
 }
 
 /// Counts live host bytes for `optiscope bench --suite zo`'s memory figures (a relaxed atomic
@@ -127,6 +130,7 @@ fn main() -> ExitCode {
         Command::Train(a) => train::train(*a),
         Command::Eval(a) => eval::eval(a),
         Command::Align(a) => align::align(a),
+        Command::Prune(a) => prune::prune(a),
     };
     match result {
         Ok(code) => code,

@@ -1097,3 +1097,48 @@ fn align_presets_write_their_summaries() {
         read(&d.join("seed5/summary.json"))
     );
 }
+
+/// `optiscope prune scores EDGES.csv`: the contract (header `src,dst,score`, one line per input
+/// edge in input order) on spec C1's graph, whose scores are known, and bad input refused with
+/// exit 2 naming the line.
+#[test]
+fn prune_scores_prints_the_teddy_score_of_every_edge() {
+    let d = tempdir("prune-scores");
+    // The spec's edges, in another order and orientation: the scores follow the input.
+    std::fs::write(d.join("e.csv"), "src,dst\n4,5\n1,0\n0,2\n0,3\n2,1\n3,4\n").unwrap();
+    let o = bin()
+        .args(["prune", "scores"])
+        .arg(d.join("e.csv"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "src,dst,score");
+    let want = [
+        ("4,5", 0.3017767),
+        ("1,0", 0.0756874),
+        ("0,2", 0.0756874),
+        ("0,3", 0.0756874),
+        ("2,1", 0.1031144),
+        ("3,4", 0.1370441),
+    ];
+    assert_eq!(lines.len(), 1 + want.len());
+    for (line, (edge, score)) in lines[1..].iter().zip(want) {
+        let (e, s) = line.rsplit_once(',').unwrap();
+        assert_eq!(e, edge);
+        assert!((s.parse::<f64>().unwrap() - score).abs() < 5e-8, "{line}");
+    }
+    std::fs::write(d.join("bad.csv"), "src,dst\n0,1\n1,0\n").unwrap();
+    let o = bin()
+        .args(["prune", "scores"])
+        .arg(d.join("bad.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("line 3: duplicate edge 1-0 (first on line 2)"),
+        "{}",
+        stderr(&o)
+    );
+}

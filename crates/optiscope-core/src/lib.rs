@@ -30,6 +30,7 @@ pub mod optim;
 pub mod problems;
 pub mod quant;
 pub mod rng;
+pub mod sparsify;
 mod tagged;
 pub mod tensor;
 pub mod train;

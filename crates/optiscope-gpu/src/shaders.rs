@@ -30,10 +30,12 @@ shader!(QUANT, "quant.wgsl");
 shader!(RANDOM, "random.wgsl");
 shader!(LANDSCAPE, "landscape.wgsl");
 shader!(ALIGN, "align.wgsl");
+shader!(SPARSE, "sparse.wgsl");
 
 /// Every shader (the naga test checks that this matches the folder).
 pub const ALL: &[Shader] = &[
     ALIGN,
+    SPARSE,
     OPTIM,
     OPTIM_NEWTON_SCHULZ,
     OPTIM_ADABLOCK,

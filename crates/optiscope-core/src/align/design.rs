@@ -1,4 +1,5 @@
-//! The (preferential) G-optimal design of the hybrid sampler (spec B2 item 2): weights λ over
+//! The (preferential) G-optimal design of the hybrid sampler (spec B2 item 2; the hybrid calls it
+//! with w = 1/4, plain G-optimal, having no pilot estimate): weights λ over
 //! candidate pair differences `z` minimising `max_z w_z zᵀV(λ)⁻¹z` with `V(λ) = Σ_z λ_z w_z z zᵀ`
 //! (equivalently D-optimal, Kiefer–Wolfowitz: the optimum's max leverage is d = rank V), by
 //! Frank–Wolfe / Fedorov–Wynn: move towards the candidate of largest leverage g with the step

@@ -246,16 +246,18 @@ impl AlignConfig {
         };
         match self {
             Self::Samplers(c) => {
+                if i >= c.runs.len() {
+                    return pick(vec![]).map_err(|_| {
+                        AlignError::Config(ConfigError::invalid(
+                            "run",
+                            i,
+                            format!("the experiment has {} runs", c.runs.len()),
+                        ))
+                    });
+                }
                 let mut one = c.clone();
-                one.runs = c.runs.get(i).cloned().into_iter().collect();
-                let mut all = one.run_all(&mut Cpu, |_| {})?;
-                all.pop().ok_or_else(|| {
-                    AlignError::Config(ConfigError::invalid(
-                        "run",
-                        i,
-                        format!("the experiment has {} runs", c.runs.len()),
-                    ))
-                })
+                one.runs = vec![c.runs[i].clone()];
+                Ok(one.run_all(&mut Cpu, |_| {})?.remove(0))
             }
             Self::Grpo(c) if i < c.kl_coefs.len() => Ok(c.run_index(i)?),
             Self::ThinkSafe(c) if i < super::thinksafe::RUNS.len() => Ok(c.run_index(i)?),
@@ -344,6 +346,13 @@ fn default_ridge() -> f64 {
 /// The largest budget of one run.
 pub const MAX_PAIRS: usize = 10_000_000;
 
+/// The most values a run's labelled pairs may hold (`n_total · d` f64 feature differences).
+pub const MAX_PAIR_VALUES: usize = 1 << 26;
+
+/// The most work of a round's coverage (`n_ctx · K² · d`) and of the hybrid's design over every
+/// arm pair (`n_ctx · K(K−1)/2 · d` values).
+pub const MAX_PAIR_TABLE: usize = 1 << 27;
+
 impl SamplerConfig {
     /// The bandit, after checking every field.
     pub fn build(&self) -> Result<Bandit, ConfigError> {
@@ -379,6 +388,31 @@ impl SamplerConfig {
         }
         if let Fit::FirstOrder(f) = &self.fit {
             f.validate("fit")?;
+            // The kernels address the [n_ctx·K] tables by f32 indices, exact below 2^24.
+            if bandit.n_ctx * bandit.k > 1 << 24 {
+                return Err(ConfigError::invalid(
+                    "fit",
+                    "first_order",
+                    format!(
+                        "needs n_ctx × k ≤ {} (the device kernels' row indices); use newton",
+                        1 << 24
+                    ),
+                ));
+            }
+        }
+        let table = bandit
+            .n_ctx
+            .checked_mul(bandit.k * bandit.k)
+            .and_then(|v| v.checked_mul(bandit.d));
+        if table.is_none_or(|t| t > MAX_PAIR_TABLE) {
+            return Err(ConfigError::invalid(
+                "k",
+                bandit.k,
+                format!(
+                    "n_ctx × k² × d (every arm pair's features, for the coverage and the hybrid's \
+                     design) must be at most {MAX_PAIR_TABLE}"
+                ),
+            ));
         }
         if let Labels::Gamma { gamma } = self.labels {
             if !(gamma.is_finite() && gamma > 0.0) {
@@ -423,6 +457,13 @@ impl SamplerConfig {
                     field("n_total"),
                     r.n_total,
                     format!("must be in {least}..={MAX_PAIRS} (at least one pair per round)"),
+                ));
+            }
+            if r.n_total.saturating_mul(bandit.d) > MAX_PAIR_VALUES {
+                return Err(ConfigError::invalid(
+                    field("n_total"),
+                    r.n_total,
+                    format!("n_total × d must be at most {MAX_PAIR_VALUES} (the pairs' features)"),
                 ));
             }
         }

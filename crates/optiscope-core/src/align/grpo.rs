@@ -276,11 +276,11 @@ impl GrpoConfig {
                 }
                 groups.push((actions, rewards));
             }
-            let mut objective = 0.0;
-            for _ in 0..self.inner_steps {
-                let logits = b.logits(&theta);
+            // J and its gradient over this iteration's groups at θ.
+            let terms = |theta: &[f64]| {
+                let logits = b.logits(theta);
                 let mut grad = vec![0.0; d];
-                objective = 0.0;
+                let mut objective = 0.0;
                 for (x, (actions, rewards)) in groups.iter().enumerate() {
                     let row = |l: &[f64]| l[x * k..(x + 1) * k].to_vec();
                     let t = group_terms(
@@ -299,6 +299,10 @@ impl GrpoConfig {
                         }
                     }
                 }
+                (objective, grad)
+            };
+            for _ in 0..self.inner_steps {
+                let (_, grad) = terms(&theta);
                 theta
                     .iter_mut()
                     .zip(&grad)
@@ -314,6 +318,8 @@ impl GrpoConfig {
                     / b.n_ctx as f64;
                 let reward =
                     p.iter().zip(&self.reward).map(|(p, r)| p * r).sum::<f64>() / b.n_ctx as f64;
+                // J at the recorded θ, on this iteration's groups.
+                let objective = terms(&theta).0;
                 records.push(Record::new(
                     records.len() + 1,
                     &[

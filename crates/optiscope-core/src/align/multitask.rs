@@ -328,15 +328,21 @@ pub fn distill(b: &Bandit, p_teacher: &[f64]) -> Vec<f64> {
             break;
         };
         let mut t = 1.0;
-        loop {
+        let accepted = loop {
             let trial: Vec<f64> = theta.iter().zip(&step).map(|(th, s)| th - t * s).collect();
             let l = loss(&trial);
-            if l <= current || t < 1e-6 {
+            if l <= current {
                 theta = trial;
                 current = l;
-                break;
+                break true;
+            }
+            if t < 1e-6 {
+                break false; // no decrease along the Newton direction: converged to rounding
             }
             t *= 0.5;
+        };
+        if !accepted {
+            break;
         }
         if step.iter().map(|s| s * s).sum::<f64>().sqrt() * t < 1e-12 {
             break;

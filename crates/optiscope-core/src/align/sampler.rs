@@ -1,6 +1,7 @@
 //! Where DPO's pairs come from (spec B1, B2): offline (pairs from π_ref once), on-policy for T
 //! rounds (pairs from the current policy, the reference fixed; optionally refit on everything so
-//! far), and the two-round hybrid (a preferential G-optimal design over every candidate pair, then
+//! far), and the two-round hybrid (a G-optimal design over every candidate pair — plain, w = 1/4:
+//! there is no pilot estimate for the preferential weights — then
 //! on-policy). Labels are Bradley–Terry with the reward `r = β(θ* − θ_ref)ᵀφ`, so that the
 //! KL-regularised target is exactly π* = π_{θ*}. Every draw comes from the counter-based
 //! generator, addressed by (seed, round, index).
@@ -44,7 +45,9 @@ pub enum Objective {
     /// On-policy reward distillation (spec B2 item 3, our reconstruction): a Bradley–Terry reward
     /// model `r̂ = w_rᵀφ` fitted (ridge) on every pair labelled so far, then the policy that
     /// minimises `mean (β(log π_θ/π_ref)(a) − β(log π_θ/π_ref)(b) − (r̂(a) − r̂(b)))²` over the
-    /// round's pairs — least squares on `w = β(θ − θ_ref)` against `w_r` on the round's `z`.
+    /// round's pairs — least squares on `w = β(θ − θ_ref)` against `w_r` on the round's `z`, with
+    /// the config's ridge on `w` (a small pull towards π_ref in directions the round's pairs do
+    /// not see).
     RewardDistillation,
 }
 

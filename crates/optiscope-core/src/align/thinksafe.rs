@@ -66,6 +66,52 @@ pub fn tilted(logits: &[f64], safe: &[bool], omega: f64) -> Vec<f64> {
     l
 }
 
+/// The SFT objective at θ: the mean cross-entropy `−log p_θ(a|x)` of the `accepted` samples
+/// plus `kl_weight ·` the mean forward `KL(p_ref(·|x) ‖ p_θ(·|x))` over the `benign` contexts
+/// (`p_ref`: the base's policy table), and its gradient
+/// `−mean (φ(x, a) − E_{p_θ}φ(x)) + kl_weight · mean (E_{p_θ}φ(x) − E_{p_ref}φ(x))`.
+pub fn sft_objective(
+    b: &Bandit,
+    theta: &[f64],
+    p_ref: &[f64],
+    accepted: &[(usize, usize)],
+    benign: &[usize],
+    kl_weight: f64,
+) -> (f64, Vec<f64>) {
+    let (m, d) = (b.k, b.d);
+    let p = b.policy(theta);
+    let lp = b.log_policy(theta);
+    let mean_feature = |p: &[f64], x: usize| -> Vec<f64> {
+        let mut f = vec![0.0; d];
+        for a in 0..m {
+            for (j, v) in b.feature(x, a).iter().enumerate() {
+                f[j] += p[x * m + a] * v;
+            }
+        }
+        f
+    };
+    let (mut loss, mut grad) = (0.0, vec![0.0; d]);
+    let na = accepted.len().max(1) as f64;
+    let mut means: Vec<Option<Vec<f64>>> = vec![None; b.n_ctx];
+    for &(x, a) in accepted {
+        loss -= lp[x * m + a] / na;
+        let mean = means[x].get_or_insert_with(|| mean_feature(&p, x));
+        for (j, f) in b.feature(x, a).iter().enumerate() {
+            grad[j] -= (f - mean[j]) / na;
+        }
+    }
+    let nb = benign.len().max(1) as f64;
+    for &x in benign {
+        let row = x * m..(x + 1) * m;
+        loss += kl_weight * kl(&p_ref[row.clone()], &p[row]) / nb;
+        let (mean, mean_ref) = (mean_feature(&p, x), mean_feature(p_ref, x));
+        for j in 0..d {
+            grad[j] += kl_weight * (mean[j] - mean_ref[j]) / nb;
+        }
+    }
+    (loss, grad)
+}
+
 /// The B5 experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,6 +237,23 @@ impl ThinkSafeConfig {
                 ));
             }
         }
+        // The features are `2(n_train + n_test)` contexts × M responses × (2 + q)·M values.
+        let contexts = 2 * (self.n_train + self.n_test);
+        contexts
+            .checked_mul(m)
+            .and_then(|v| v.checked_mul((2 + self.embed_dim) * m))
+            .filter(|&t| t <= super::bandit::MAX_FEATURES)
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    "n_train",
+                    self.n_train,
+                    format!(
+                        "2(n_train + n_test) · M · (2 + embed_dim) · M feature values must be at \
+                         most {} (fewer contexts, responses or coordinates)",
+                        super::bandit::MAX_FEATURES
+                    ),
+                )
+            })?;
         if !(self.omega.is_finite() && self.omega >= 1.0) {
             return Err(ConfigError::invalid(
                 "omega",
@@ -248,7 +311,7 @@ impl ThinkSafeConfig {
             );
         }
         let bandit = Bandit::new(n_ctx, m, &FeatureKind::Given { features })
-            .unwrap_or_else(|_| unreachable!("the features are built to shape"));
+            .unwrap_or_else(|_| unreachable!("validate bounds the features, built to shape"));
         let readout = |bias: &[f64], which: u32| {
             let mut theta = vec![0.0; e * m];
             theta[..m].copy_from_slice(bias);
@@ -375,7 +438,6 @@ impl ThinkSafeConfig {
             }
         }
         // SFT of the unsteered policy.
-        let d = b.d;
         let benign_train: Vec<usize> = (n..2 * n).collect();
         let measure = |theta: &[f64]| {
             let p = b.policy(theta);
@@ -412,36 +474,9 @@ impl ThinkSafeConfig {
             / self.n_test as f64;
         let mut theta = w.theta_ref.clone();
         let mut records = vec![];
-        let mean_feature = |p: &[f64], x: usize| -> Vec<f64> {
-            let mut f = vec![0.0; d];
-            for a in 0..m {
-                for (j, v) in b.feature(x, a).iter().enumerate() {
-                    f[j] += p[x * m + a] * v;
-                }
-            }
-            f
-        };
-        let ref_means: Vec<Vec<f64>> = benign_train
-            .iter()
-            .map(|&x| mean_feature(&p_ref, x))
-            .collect();
         for step in 0..self.steps {
-            let p = b.policy(&theta);
-            let mut grad = vec![0.0; d];
-            let na = accepted.len() as f64;
-            let mut means: Vec<Option<Vec<f64>>> = vec![None; n];
-            for &(x, a) in &accepted {
-                let mean = means[x].get_or_insert_with(|| mean_feature(&p, x));
-                for (j, f) in b.feature(x, a).iter().enumerate() {
-                    grad[j] -= (f - mean[j]) / na;
-                }
-            }
-            for (i, &x) in benign_train.iter().enumerate() {
-                let mean = mean_feature(&p, x);
-                for j in 0..d {
-                    grad[j] += self.kl_weight * (mean[j] - ref_means[i][j]) / n as f64;
-                }
-            }
+            let (_, grad) =
+                sft_objective(b, &theta, &p_ref, &accepted, &benign_train, self.kl_weight);
             theta
                 .iter_mut()
                 .zip(&grad)
@@ -530,5 +565,47 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("teacher_logits"));
+    }
+
+    #[test]
+    fn the_sft_gradient_matches_finite_differences() {
+        let cfg = ThinkSafeConfig {
+            n_train: 3,
+            n_test: 2,
+            ..ThinkSafeConfig::preset()
+        };
+        let w = cfg.world();
+        let p_ref = w.bandit.policy(&w.theta_ref);
+        let theta: Vec<f64> = w
+            .theta_ref
+            .iter()
+            .enumerate()
+            .map(|(i, t)| t + 0.3 * ((i * 7 % 5) as f64 - 2.0) / 2.0)
+            .collect();
+        let accepted = [(0, 0), (0, 2), (1, 1), (2, 0), (2, 0)];
+        let benign = [3, 4, 5];
+        let (_, g) = sft_objective(&w.bandit, &theta, &p_ref, &accepted, &benign, 0.7);
+        for j in (0..theta.len()).step_by(5) {
+            let e = 1e-6;
+            let (mut tp, mut tm) = (theta.clone(), theta.clone());
+            tp[j] += e;
+            tm[j] -= e;
+            let f = |t: &[f64]| sft_objective(&w.bandit, t, &p_ref, &accepted, &benign, 0.7).0;
+            let fd = (f(&tp) - f(&tm)) / (2.0 * e);
+            assert!((fd - g[j]).abs() < 1e-7, "{j}: {fd} vs {}", g[j]);
+        }
+        let mut big = ThinkSafeConfig::preset();
+        big.responses = 64;
+        big.safe = vec![0, 1];
+        big.base_logits = vec![0.0; 64];
+        big.teacher_logits = vec![0.0; 64];
+        big.embed_dim = 16;
+        big.n_train = 250;
+        big.n_test = 250;
+        assert!(big
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("feature values"));
     }
 }

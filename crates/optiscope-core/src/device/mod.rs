@@ -27,6 +27,7 @@ pub mod dense;
 pub mod optim;
 pub mod quant;
 pub mod random;
+pub mod sparse;
 
 #[cfg(test)]
 mod tests;
@@ -41,6 +42,7 @@ pub use dense::{DenseOps, LinearGrads, Mat};
 pub use optim::OptimOps;
 pub use quant::{QuantOps, QuantOut};
 pub use random::{Counter, RandomOps};
+pub use sparse::{Csr, SparseOps};
 
 /// A device could not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -76,9 +78,15 @@ pub trait Storage {
 
 /// A device with every kernel family: what the trainer and the models ask for. Implemented for
 /// every type that implements the families; optimizers ask only for [`OptimOps`].
-pub trait Device: Storage + OptimOps + DenseOps + ActOps + QuantOps + RandomOps + AlignOps {}
+pub trait Device:
+    Storage + OptimOps + DenseOps + ActOps + QuantOps + RandomOps + AlignOps + SparseOps
+{
+}
 
-impl<T: Storage + OptimOps + DenseOps + ActOps + QuantOps + RandomOps + AlignOps> Device for T {}
+impl<T> Device for T where
+    T: Storage + OptimOps + DenseOps + ActOps + QuantOps + RandomOps + AlignOps + SparseOps
+{
+}
 
 /// The CPU: buffers are `Vec<f32>`; each family's kernels are implemented beside its trait.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -8,6 +8,7 @@ pub mod dense;
 pub mod optim;
 pub mod quant;
 pub mod random;
+pub mod sparse;
 
 /// Every family's uniform structs and their WGSL twins ([`crate::layout`]).
 pub(crate) fn uniform_layouts() -> Vec<crate::layout::UniformLayout> {
@@ -17,5 +18,6 @@ pub(crate) fn uniform_layouts() -> Vec<crate::layout::UniformLayout> {
     out.extend(quant::uniform_layouts());
     out.extend(random::uniform_layouts());
     out.extend(align::uniform_layouts());
+    out.extend(sparse::uniform_layouts());
     out
 }

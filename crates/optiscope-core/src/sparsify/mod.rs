@@ -1,0 +1,12 @@
+//! Compression of graph networks and mixtures of experts (spec `quant_align_prune.md` part C;
+//! issue 13, in progress):
+//!
+//! * [`graph`]: undirected graphs in CSR form, the validated `src,dst` edge-list loader;
+//! * [`teddy`]: TEDDY's degree-based edge scores, nested pruning and the ℓ0-ball projection;
+//! * [`sbm`]: the degree-corrected stochastic block model of the synthetic experiment.
+
+pub mod graph;
+pub mod sbm;
+pub mod teddy;
+
+pub use graph::{EdgeError, Graph};
