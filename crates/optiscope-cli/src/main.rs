@@ -111,7 +111,20 @@ enum Command {
     ///                  KL(π*‖π̂) at the end for sampler runs) and the run's own
     #[command(verbatim_doc_comment)]
     Align(align::AlignArgs),
-    /// Edge sparsification of graph networks (TEDDY): `optiscope prune scores EDGES.csv`.
+    /// Edge sparsification of graph networks (TEDDY): `optiscope prune --preset sbm`.
+    ///
+    /// `optiscope prune scores EDGES.csv` prints every edge's TEDDY score (CSV src,dst,score).
+    /// `optiscope prune --preset sbm [--method teddy|random|reverse] [--edges F] [--weights F]`
+    /// trains a 2-layer GCN on spec C1's degree-corrected SBM, on the whole graph and with the
+    /// fraction F of its edges removed by each method (default 0.3, 0.5, 0.7), the weights
+    /// optionally projected onto the ℓ0 ball (--weights: the fraction removed) after every step.
+    /// Writes into the output folder:
+    ///   config.json    the resolved experiment
+    ///   metrics.jsonl  one line per run per epoch: method, edges_removed, epoch, train_loss
+    ///   summary.json   per run: method, edges_removed, edges, isolated, test_accuracy,
+    ///                  weight_zeros, final_loss
+    ///   table.csv      the same rows as CSV
+    #[command(verbatim_doc_comment)]
     Prune(prune::PruneArgs),
 }
 

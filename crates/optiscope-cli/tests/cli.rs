@@ -1142,3 +1142,50 @@ fn prune_scores_prints_the_teddy_score_of_every_edge() {
         stderr(&o)
     );
 }
+
+/// `optiscope prune --preset sbm`: one summary row per run (dense, then each method at each
+/// fraction), the exact edge counts, the table, one metrics line per run per epoch, and bad
+/// fractions refused.
+#[test]
+fn prune_sbm_preset_writes_its_table() {
+    let d = tempdir("prune-sbm");
+    let o = bin()
+        .args([
+            "prune",
+            "--preset",
+            "sbm",
+            "-q",
+            "--backend",
+            "cpu",
+            "--edges",
+            "0.5",
+            "--out",
+        ])
+        .arg(d.join("a"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: serde_json::Value = serde_json::from_str(&read(&d.join("a/summary.json"))).unwrap();
+    let rows = rows.as_array().unwrap();
+    let methods: Vec<&str> = rows.iter().map(|r| r["method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["dense", "teddy", "random", "reverse"]);
+    let dense = rows[0]["edges"].as_u64().unwrap();
+    for r in &rows[1..] {
+        assert_eq!(r["edges"].as_u64().unwrap(), dense - dense / 2, "{r}");
+        let acc = r["test_accuracy"].as_f64().unwrap();
+        assert!((0.4..=1.0).contains(&acc), "{r}");
+    }
+    assert!(
+        rows[1]["isolated"].as_u64() < rows[3]["isolated"].as_u64(),
+        "teddy isolates fewer than reverse"
+    );
+    assert_eq!(read(&d.join("a/metrics.jsonl")).lines().count(), 4 * 200);
+    assert_eq!(read(&d.join("a/table.csv")).lines().count(), 5);
+    let o = bin()
+        .args(["prune", "--preset", "sbm", "-q", "--edges", "1.5", "--out"])
+        .arg(d.join("b"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--edges 1.5"), "{}", stderr(&o));
+}

@@ -3,8 +3,13 @@
 //!
 //! * [`graph`]: undirected graphs in CSR form, the validated `src,dst` edge-list loader;
 //! * [`teddy`]: TEDDY's degree-based edge scores, nested pruning and the ℓ0-ball projection;
-//! * [`sbm`]: the degree-corrected stochastic block model of the synthetic experiment.
+//! * [`sbm`]: the degree-corrected stochastic block model of the synthetic experiment;
+//! * [`gcn`]: the two-layer GCN, forward and backward over the device families;
+//! * [`experiment`]: training it on pruned graphs (ℓ0-projected weights), and the SBM experiment
+//!   of TEDDY against random and reverse pruning.
 
+pub mod experiment;
+pub mod gcn;
 pub mod graph;
 pub mod sbm;
 pub mod teddy;

@@ -1,0 +1,65 @@
+//! Spec C1's assertable behaviours over 20 seeds of the degree-corrected SBM (n = 300, three
+//! communities): TEDDY isolates fewer nodes than reverse pruning at every level on every seed;
+//! the pruned counts are exact and the masks nested. The spec's "no more than random + 2 on
+//! average" holds at 30 % and 50 % of the edges removed but not at 70 % over 20 seeds — here
+//! (mean 43.9 against random's 36.5) nor in the spec's own numpy code over seeds 0..19 (41.6
+//! against 38.4) — so it is asserted at 30 % and 50 % and the 70 % means are printed
+//! (`--nocapture`).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use optiscope_core::sparsify::experiment::{edge_masks, EdgeMethod};
+use optiscope_core::sparsify::sbm::SbmConfig;
+
+const SEEDS: u64 = 20;
+const LEVELS: [f64; 3] = [0.3, 0.5, 0.7];
+
+#[test]
+fn teddy_isolates_fewer_nodes_than_reverse_and_about_as_many_as_random() {
+    let mut sum = [[0usize; 3]; 3]; // [method][level]
+    for seed in 0..SEEDS {
+        let g = SbmConfig::default().generate(seed).unwrap().graph;
+        let mut iso = [[0usize; 3]; 3];
+        for (m, method) in EdgeMethod::ALL.into_iter().enumerate() {
+            let masks = edge_masks(&g, method, &LEVELS, seed);
+            for (l, keep) in masks.iter().enumerate() {
+                let removed = keep.iter().filter(|k| !**k).count();
+                assert_eq!(removed, (g.edges.len() as f64 * LEVELS[l]).floor() as usize);
+                if l > 0 {
+                    assert!(
+                        masks[l].iter().zip(&masks[l - 1]).all(|(h, lo)| !*h || *lo),
+                        "nested"
+                    );
+                }
+                iso[m][l] = g.subgraph(keep).isolated();
+                sum[m][l] += iso[m][l];
+            }
+        }
+        for l in 0..3 {
+            assert!(
+                iso[0][l] < iso[2][l],
+                "seed {seed} level {}: teddy {} vs reverse {}",
+                LEVELS[l],
+                iso[0][l],
+                iso[2][l]
+            );
+        }
+    }
+    for (l, p) in LEVELS.iter().enumerate() {
+        let mean = |m: usize| sum[m][l] as f64 / SEEDS as f64;
+        println!(
+            "{:.0} % removed: isolated nodes, mean over {SEEDS} seeds: teddy {:.1}, random {:.1}, reverse {:.1}",
+            100.0 * p,
+            mean(0),
+            mean(1),
+            mean(2)
+        );
+        if *p < 0.6 {
+            assert!(
+                mean(0) <= mean(1) + 2.0,
+                "level {p}: teddy {} vs random {}",
+                mean(0),
+                mean(1)
+            );
+        }
+    }
+}
