@@ -37,6 +37,30 @@ fn bias_act(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 }
 
+// The row softmax of the rows x cols logits in src, a thread per row (the row's maximum
+// subtracted first, the sum in order): out0 = the probabilities.
+@compute @workgroup_size(256)
+fn softmax_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = gid.x;
+    if (r >= mp.rows) {
+        return;
+    }
+    let base = r * mp.cols;
+    var m = src[base];
+    for (var k = 1u; k < mp.cols; k++) {
+        m = max(m, src[base + k]);
+    }
+    var sum = 0.0;
+    for (var k = 0u; k < mp.cols; k++) {
+        let e = exp(src[base + k] - m);
+        out0[base + k] = e;
+        sum += e;
+    }
+    for (var k = 0u; k < mp.cols; k++) {
+        out0[base + k] = out0[base + k] / sum;
+    }
+}
+
 // out0 = 0 where the ReLU output aux is <= 0 (the backward pass through ReLU).
 @compute @workgroup_size(256)
 fn relu_mask(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -40,6 +40,10 @@ pub struct PruneArgs {
     /// The fraction of the weights removed by the ℓ0 projection after every step [default: 0].
     #[arg(long, value_name = "F")]
     weights: Option<f64>,
+    /// λ of the logit distillation from the model trained on the whole graph [default: 0; the
+    /// spec uses 10].
+    #[arg(long, value_name = "LAMBDA")]
+    distill: Option<f64>,
     /// Seed of the graph, the random pruning order and the initialisation.
     #[arg(long)]
     seed: Option<u64>,
@@ -146,6 +150,9 @@ fn train(args: PruneArgs) -> anyhow::Result<ExitCode> {
             )));
         }
         cfg.train.weight_sparsity = w;
+    }
+    if let Some(l) = args.distill {
+        cfg.train.distill = l;
     }
     cfg.validate().map_err(|e| bad(e.to_string()))?;
     let executor = Executor::select(args.backend)?;

@@ -87,3 +87,23 @@ fn softmax_xent_matches_cpu() {
     }
     assert!(dev.take_error().is_none());
 }
+
+/// The row softmax (the GCN's distillation target and student): elementwise 1e-6 against the CPU
+/// twin, rows summing to 1, on more rows than a workgroup and with a row of huge logits.
+#[test]
+fn softmax_rows_matches_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let mut dev = gpu_device(&ctx);
+    let (n, c) = (300, 7);
+    let mut logits = random(61, n * c, 3.0);
+    logits[..c].iter_mut().for_each(|v| *v += 500.0);
+    let want = Cpu.softmax_rows(Mat::new(&logits, n, c));
+    let g = dev.upload(&logits);
+    let got = dev.softmax_rows(Mat::new(&g, n, c));
+    let got = down(&mut dev, &got);
+    common::close_elementwise("softmax_rows", &got, &want, 1e-6);
+    assert!(got
+        .chunks(c)
+        .all(|r| (r.iter().sum::<f32>() - 1.0).abs() < 1e-5));
+    assert!(dev.take_error().is_none());
+}

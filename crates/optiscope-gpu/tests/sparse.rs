@@ -42,10 +42,10 @@ fn spmm_matches_cpu() {
 
 /// The GCN's forward and backward (spmm, matmuls, ReLU, the labelled rows' cross-entropy, the
 /// scatter back) on the GPU against the CPU device: loss and both weight gradients within 1e-5
-/// tensor-relative, with and without a dropout mask.
+/// tensor-relative, plain and with a dropout mask and the distillation term.
 #[test]
 fn gcn_forward_backward_matches_cpu() {
-    use optiscope_core::sparsify::gcn::{forward_backward, GcnData};
+    use optiscope_core::sparsify::gcn::{forward_backward, Distill, GcnData};
     let Some(ctx) = gpu() else { return };
     let mut dev = gpu_device(&ctx);
     let cfg = SbmConfig {
@@ -62,9 +62,40 @@ fn gcn_forward_backward_matches_cpu() {
     let cd = GcnData::new(&mut Cpu, &s.graph, &s.x, &s.y, &s.train, c).unwrap();
     let gd = GcnData::new(&mut dev, &s.graph, &s.x, &s.y, &s.train, c).unwrap();
     let (gw1, gw2, gm) = (dev.upload(&w1), dev.upload(&w2), dev.upload(&mask));
+    let teacher: Vec<f32> = (0..s.graph.n * c).map(|i| [0.6, 0.3, 0.1][i % 3]).collect();
+    let gt = dev.upload(&teacher);
     for dropout in [false, true] {
-        let want = forward_backward(&mut Cpu, &cd, &w1, &w2, h, dropout.then_some(&mask)).unwrap();
-        let got = forward_backward(&mut dev, &gd, &gw1, &gw2, h, dropout.then_some(&gm)).unwrap();
+        // With dropout, also the distillation term (λ = 10).
+        let (cdis, gdis) = (
+            Distill {
+                teacher: &teacher,
+                lambda: 10.0,
+            },
+            Distill {
+                teacher: &gt,
+                lambda: 10.0,
+            },
+        );
+        let want = forward_backward(
+            &mut Cpu,
+            &cd,
+            &w1,
+            &w2,
+            h,
+            dropout.then_some(&mask),
+            dropout.then_some(&cdis),
+        )
+        .unwrap();
+        let got = forward_backward(
+            &mut dev,
+            &gd,
+            &gw1,
+            &gw2,
+            h,
+            dropout.then_some(&gm),
+            dropout.then_some(&gdis),
+        )
+        .unwrap();
         assert!(
             (got.loss - want.loss).abs() < 1e-5 * want.loss.abs().max(1.0),
             "{} vs {}",

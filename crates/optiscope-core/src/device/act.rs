@@ -54,9 +54,30 @@ pub trait ActOps: Storage {
         logits: Mat<'_, Self::Buf>,
         labels: &Self::Buf,
     ) -> XentOut<Self::Buf>;
+    /// The row softmax of `logits` (`n × classes`, read as stored), in f32 with the row's
+    /// maximum subtracted first: a new buffer.
+    fn softmax_rows(&mut self, logits: Mat<'_, Self::Buf>) -> Self::Buf;
 }
 
 impl ActOps for Cpu {
+    fn softmax_rows(&mut self, logits: Mat<'_, Vec<f32>>) -> Vec<f32> {
+        super::dense::as_stored(&logits, "softmax_rows");
+        let c = logits.cols;
+        let mut out = logits.buf[..logits.rows * c].to_vec();
+        if c > 0 {
+            for row in out.chunks_mut(c) {
+                let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                let mut sum = 0.0f32;
+                for v in row.iter_mut() {
+                    *v = (*v - m).exp();
+                    sum += *v;
+                }
+                row.iter_mut().for_each(|v| *v /= sum);
+            }
+        }
+        out
+    }
+
     fn bias_act(
         &mut self,
         y: &mut Vec<f32>,

@@ -65,6 +65,9 @@ impl ActOps for PrimitivesOnly {
     fn softmax_xent(&mut self, logits: Mat<'_, Vec<f32>>, labels: &Vec<f32>) -> XentOut<Vec<f32>> {
         Cpu.softmax_xent(logits, labels)
     }
+    fn softmax_rows(&mut self, logits: Mat<'_, Vec<f32>>) -> Vec<f32> {
+        Cpu.softmax_rows(logits)
+    }
 }
 
 fn normals(seed: u64, n: usize) -> Vec<f32> {

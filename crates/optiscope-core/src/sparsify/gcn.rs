@@ -119,8 +119,19 @@ pub fn logits<D: Device>(
     dev.matmul(Mat::new(&ah, n, hidden), Mat::new(w2, c, hidden).t())
 }
 
+/// Logit distillation from a teacher: its softmax outputs `p_T` (`n × c`) and the weight λ of
+/// `λ · (1/n) Σ_i KL(p_T(i) ‖ p(i))` over all nodes (spec C1), whose gradient in the logits is
+/// `λ (p − p_T) / n`.
+pub struct Distill<'a, B> {
+    /// `p_T`, `n × c`.
+    pub teacher: &'a B,
+    /// λ.
+    pub lambda: f64,
+}
+
 /// One forward and backward pass; `dropout` (`n × hidden`, entries 0 or `1/(1−p)`) multiplies H
-/// while training.
+/// while training, `distill` adds the distillation term. The loss reported is the cross-entropy
+/// alone.
 pub fn forward_backward<D: Device>(
     dev: &mut D,
     data: &GcnData<D>,
@@ -128,6 +139,7 @@ pub fn forward_backward<D: Device>(
     w2: &D::Buf,
     hidden: usize,
     dropout: Option<&D::Buf>,
+    distill: Option<&Distill<'_, D::Buf>>,
 ) -> Result<GcnGrads<D::Buf>, DeviceError> {
     let (n, f, c, m) = (data.n, data.f, data.c, data.train.len());
     let zero = dev.zeros(hidden);
@@ -141,7 +153,13 @@ pub fn forward_backward<D: Device>(
     let z = dev.matmul(Mat::new(&ah, n, hidden), Mat::new(w2, c, hidden).t());
     let zt = dev.gather_rows(Mat::new(&z, n, c), &data.train);
     let xent = dev.softmax_xent(Mat::new(&zt, m, c), &data.train_labels);
-    let dz = dev.spmm(&data.scatter, Mat::new(&xent.d_logits, m, c));
+    let mut dz = dev.spmm(&data.scatter, Mat::new(&xent.d_logits, m, c));
+    if let Some(d) = distill {
+        // dz += λ (softmax(Z) − p_T) / n.
+        let mut p = dev.softmax_rows(Mat::new(&z, n, c));
+        dev.decay_sub(&mut p, d.teacher, 1.0, 1.0);
+        dev.decay_sub(&mut dz, &p, 1.0, -(d.lambda / n as f64) as f32);
+    }
     let gw2 = dev.matmul(Mat::new(&dz, n, c).t(), Mat::new(&ah, n, hidden));
     let dah = dev.matmul(Mat::new(&dz, n, c), Mat::new(w2, c, hidden));
     let mut dh = dev.spmm(&data.a, Mat::new(&dah, n, hidden));
@@ -173,6 +191,7 @@ mod tests {
         train: &[bool],
         (w1, w2): (&[f64], &[f64]),
         (f, h, c): (usize, usize, usize),
+        distill: Option<(&[f64], f64)>,
     ) -> f64 {
         let n = graph.n;
         let mut a = vec![0.0; n * n];
@@ -220,7 +239,19 @@ mod tests {
             loss += lse - row[y[i] as usize];
             m += 1.0;
         }
-        loss / m
+        let mut kl = 0.0;
+        if let Some((t, lambda)) = distill {
+            for i in 0..n {
+                let row = &z[i * c..(i + 1) * c];
+                let mx = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let lse = mx + row.iter().map(|v| (v - mx).exp()).sum::<f64>().ln();
+                for k in 0..c {
+                    let tk = t[i * c + k];
+                    kl += lambda * tk * (tk.ln() - (row[k] - lse)) / n as f64;
+                }
+            }
+        }
+        loss / m + kl
     }
 
     #[test]
@@ -246,29 +277,50 @@ mod tests {
         let mut dev = Cpu;
         let data = GcnData::new(&mut dev, &s.graph, &s.x, &s.y, &s.train, c).unwrap();
         let to32 = |v: &[f64]| v.iter().map(|x| *x as f32).collect::<Vec<f32>>();
-        let g = forward_backward(&mut dev, &data, &to32(&w1), &to32(&w2), h, None).unwrap();
-        let loss = dense_loss(&s.graph, &x, &s.y, &s.train, (&w1, &w2), (f, h, c));
+        let g = forward_backward(&mut dev, &data, &to32(&w1), &to32(&w2), h, None, None).unwrap();
+        let loss = dense_loss(&s.graph, &x, &s.y, &s.train, (&w1, &w2), (f, h, c), None);
         assert!((g.loss - loss).abs() < 1e-5, "{} vs {loss}", g.loss);
+        // With the distillation term (λ = 3) towards a fixed teacher.
+        let t: Vec<f64> = (0..s.graph.n * c)
+            .map(|i| [0.5, 0.3, 0.2][(i + i / c) % 3])
+            .collect();
+        let t32 = to32(&t);
+        let dis = Distill {
+            teacher: &t32,
+            lambda: 3.0,
+        };
+        let gd =
+            forward_backward(&mut dev, &data, &to32(&w1), &to32(&w2), h, None, Some(&dis)).unwrap();
         let e = 1e-6;
-        for (which, w, grad) in [(1, &w1, &g.w1), (2, &w2, &g.w2)] {
-            for j in 0..w.len() {
-                let (mut p, mut q) = (w.clone(), w.clone());
-                p[j] += e;
-                q[j] -= e;
-                let fd = if which == 1 {
-                    (dense_loss(&s.graph, &x, &s.y, &s.train, (&p, &w2), (f, h, c))
-                        - dense_loss(&s.graph, &x, &s.y, &s.train, (&q, &w2), (f, h, c)))
-                        / (2.0 * e)
-                } else {
-                    (dense_loss(&s.graph, &x, &s.y, &s.train, (&w1, &p), (f, h, c))
-                        - dense_loss(&s.graph, &x, &s.y, &s.train, (&w1, &q), (f, h, c)))
-                        / (2.0 * e)
-                };
-                assert!(
-                    (fd - f64::from(grad[j])).abs() < 1e-4,
-                    "W{which}[{j}]: {fd} vs {}",
-                    grad[j]
-                );
+        for (distill, g) in [(None, &g), (Some((t.as_slice(), 3.0)), &gd)] {
+            let dense_loss = |g: &Graph,
+                              x: &[f64],
+                              y: &[u32],
+                              tr: &[bool],
+                              w: (&[f64], &[f64]),
+                              s: (usize, usize, usize)| {
+                dense_loss(g, x, y, tr, w, s, distill)
+            };
+            for (which, w, grad) in [(1, &w1, &g.w1), (2, &w2, &g.w2)] {
+                for j in 0..w.len() {
+                    let (mut p, mut q) = (w.clone(), w.clone());
+                    p[j] += e;
+                    q[j] -= e;
+                    let fd = if which == 1 {
+                        (dense_loss(&s.graph, &x, &s.y, &s.train, (&p, &w2), (f, h, c))
+                            - dense_loss(&s.graph, &x, &s.y, &s.train, (&q, &w2), (f, h, c)))
+                            / (2.0 * e)
+                    } else {
+                        (dense_loss(&s.graph, &x, &s.y, &s.train, (&w1, &p), (f, h, c))
+                            - dense_loss(&s.graph, &x, &s.y, &s.train, (&w1, &q), (f, h, c)))
+                            / (2.0 * e)
+                    };
+                    assert!(
+                        (fd - f64::from(grad[j])).abs() < 1e-4,
+                        "W{which}[{j}]: {fd} vs {}",
+                        grad[j]
+                    );
+                }
             }
         }
     }

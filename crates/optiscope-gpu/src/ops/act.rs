@@ -50,6 +50,18 @@ impl GpuDevice {
 }
 
 impl ActOps for GpuDevice {
+    fn softmax_rows(&mut self, logits: Mat<'_, GpuBuffer>) -> GpuBuffer {
+        optiscope_core::device::dense::as_stored(&logits, "softmax_rows");
+        let (n, c) = (logits.rows, logits.cols);
+        let out = self.ctx.zeros(n * c);
+        if out.len == 0 {
+            return out;
+        }
+        let bufs = [(1, &logits.buf.buffer), (3, &out.buffer)];
+        self.act("softmax_rows", ActParams::new(n, c), &bufs, n);
+        out
+    }
+
     fn bias_act(
         &mut self,
         y: &mut GpuBuffer,
