@@ -27,14 +27,19 @@ pub fn bad(msg: impl Into<String>) -> anyhow::Error {
 /// errors, the path of the offending field.
 /// `-` reads standard input.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let text = if path == Path::new("-") {
+    let text = read_text(path)?;
+    parse_json(&text).map_err(|msg| bad(format!("{}: {msg}", path.display())))
+}
+
+/// Reads a text file (`-`: standard input); a failure is a [`BadInput`] naming the file.
+pub fn read_text(path: &Path) -> anyhow::Result<String> {
+    if path == Path::new("-") {
         std::io::read_to_string(std::io::stdin())
-            .map_err(|e| bad(format!("cannot read standard input: {e}")))?
+            .map_err(|e| bad(format!("cannot read standard input: {e}")))
     } else {
         std::fs::read_to_string(path)
-            .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?
-    };
-    parse_json(&text).map_err(|msg| bad(format!("{}: {msg}", path.display())))
+            .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))
+    }
 }
 
 /// Parses JSON text into `T`, with the field path in the message (`optimizer.lr: invalid type ...`).

@@ -19,7 +19,7 @@ use optiscope_core::sparsify::Graph;
 use optiscope_gpu::GpuDevice;
 
 use crate::backend::{Backend, Executor};
-use crate::input::bad;
+use crate::input::{bad, read_text};
 
 /// Arguments of `optiscope prune` (the help text is on `Command::Prune`).
 #[derive(Args, Debug)]
@@ -102,13 +102,7 @@ pub fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
         )),
         Some(PruneCommand::Scores { edges, nodes }) => {
             let name = edges.display().to_string();
-            let text = if name == "-" {
-                std::io::read_to_string(std::io::stdin())
-                    .map_err(|e| bad(format!("cannot read standard input: {e}")))?
-            } else {
-                std::fs::read_to_string(&edges)
-                    .map_err(|e| bad(format!("cannot read {name}: {e}")))?
-            };
+            let text = read_text(&edges)?;
             let graph = Graph::parse_csv(&text, nodes).map_err(|e| bad(format!("{name}: {e}")))?;
             let scores = edge_scores(&graph);
             let mut out = BufWriter::new(std::io::stdout().lock());

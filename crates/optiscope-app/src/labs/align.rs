@@ -210,7 +210,7 @@ impl AlignLab {
             Some(Live::Samplers { cfg, runs, .. }) => runs
                 .iter()
                 .zip(&cfg.runs)
-                .map(|(r, spec)| sampler_result(spec, r))
+                .map(|(r, spec)| spec.result(r.rounds()))
                 .collect(),
             Some(Live::Runs { done, .. }) => done.clone(),
             None => vec![],
@@ -247,33 +247,6 @@ impl AlignLab {
 
 fn pretty(cfg: &AlignConfig) -> String {
     serde_json::to_string_pretty(cfg).unwrap_or_default()
-}
-
-/// A sampler run's rounds as the CLI reports them.
-fn sampler_result(spec: &AlignRun, run: &SamplerRun) -> RunResult {
-    use optiscope_core::align::experiment::Record;
-    RunResult {
-        label: spec.label.clone(),
-        n_total: Some(spec.n_total),
-        records: run
-            .rounds()
-            .iter()
-            .map(|r| {
-                Record::new(
-                    r.round,
-                    &[
-                        ("samples", r.samples as f64),
-                        ("kl", r.kl),
-                        ("entropy", r.entropy),
-                        ("theta_err", r.theta_err),
-                        ("c_inf", r.c_inf),
-                        ("c_feat", r.c_feat),
-                    ],
-                )
-            })
-            .collect(),
-        extra: vec![],
-    }
 }
 
 fn run_name(spec: &AlignRun) -> String {

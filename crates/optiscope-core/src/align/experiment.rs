@@ -304,6 +304,33 @@ pub struct AlignRun {
     pub objective: Objective,
 }
 
+impl AlignRun {
+    /// Its rounds as `optiscope align` reports them (and the explorer shows them).
+    pub fn result(&self, rounds: &[Round]) -> RunResult {
+        RunResult {
+            label: self.label.clone(),
+            n_total: Some(self.n_total),
+            records: rounds
+                .iter()
+                .map(|r| {
+                    Record::new(
+                        r.round,
+                        &[
+                            ("samples", r.samples as f64),
+                            ("kl", r.kl),
+                            ("entropy", r.entropy),
+                            ("theta_err", r.theta_err),
+                            ("c_inf", r.c_inf),
+                            ("c_feat", r.c_feat),
+                        ],
+                    )
+                })
+                .collect(),
+            extra: vec![],
+        }
+    }
+}
+
 /// Sampler runs on one bandit (spec B1, B2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -508,28 +535,7 @@ impl SamplerConfig {
     ) -> Result<Vec<RunResult>, AlignError> {
         let mut results = vec![];
         self.run_on(dev, |i, rounds| {
-            let run = &self.runs[i];
-            let result = RunResult {
-                label: run.label.clone(),
-                n_total: Some(run.n_total),
-                records: rounds
-                    .iter()
-                    .map(|r| {
-                        Record::new(
-                            r.round,
-                            &[
-                                ("samples", r.samples as f64),
-                                ("kl", r.kl),
-                                ("entropy", r.entropy),
-                                ("theta_err", r.theta_err),
-                                ("c_inf", r.c_inf),
-                                ("c_feat", r.c_feat),
-                            ],
-                        )
-                    })
-                    .collect(),
-                extra: vec![],
-            };
+            let result = self.runs[i].result(rounds);
             each(&result);
             results.push(result);
         })?;

@@ -481,6 +481,37 @@ impl SamplerRun {
         }
     }
 
+    /// `n` pairs from the current policy with `draws`, added to every pair so far, a fit (on
+    /// those pairs, or on everything with `cumulative`) warm-started at θ, recorded as
+    /// `(round, samples)`.
+    fn on_policy_round(
+        &mut self,
+        p: &Problem,
+        solver: &mut dyn Solver,
+        mut draws: Draws,
+        n: usize,
+        cumulative: bool,
+        (round, samples): (usize, usize),
+    ) -> Result<Round, AlignError> {
+        let mut batch = Pairs::new(p.bandit.d);
+        let sampled = solver.policy(p, &self.theta)?;
+        p.policy_pairs(&mut draws, &sampled, n, &mut batch);
+        self.all.extend_scaled(&batch, 1.0);
+        self.theta = p.fit_round(
+            solver,
+            self.objective,
+            (&batch, &self.all),
+            cumulative,
+            Some(&self.theta),
+        )?;
+        Ok(p.record(
+            round,
+            samples,
+            self.theta.clone(),
+            &Source::Policy(&sampled),
+        ))
+    }
+
     fn step_with(&mut self, p: &Problem, solver: &mut dyn Solver) -> Result<(), AlignError> {
         let d = p.bandit.d;
         let t = self.rounds.len();
@@ -495,23 +526,8 @@ impl SamplerRun {
             }
             Sampler::OnPolicy { rounds, cumulative } => {
                 let per = self.n_total / rounds.max(1);
-                let mut batch = Pairs::new(d);
-                let sampled = solver.policy(p, &self.theta)?;
-                p.policy_pairs(&mut self.draws(t as u32), &sampled, per, &mut batch);
-                self.all.extend_scaled(&batch, 1.0);
-                self.theta = p.fit_round(
-                    solver,
-                    self.objective,
-                    (&batch, &self.all),
-                    cumulative,
-                    Some(&self.theta),
-                )?;
-                p.record(
-                    t + 1,
-                    per * (t + 1),
-                    self.theta.clone(),
-                    &Source::Policy(&sampled),
-                )
+                let draws = self.draws(t as u32);
+                self.on_policy_round(p, solver, draws, per, cumulative, (t + 1, per * (t + 1)))?
             }
             Sampler::Hybrid if t == 0 => {
                 let (cand, lambda) = p.design();
@@ -538,29 +554,9 @@ impl SamplerRun {
                 r
             }
             Sampler::Hybrid => {
-                let half = self.n_total / 2;
-                let mut second = Pairs::new(d);
-                let sampled = solver.policy(p, &self.theta)?;
-                p.policy_pairs(
-                    &mut self.draws(1),
-                    &sampled,
-                    self.n_total - half,
-                    &mut second,
-                );
-                self.all.extend_scaled(&second, 1.0);
-                self.theta = p.fit_round(
-                    solver,
-                    self.objective,
-                    (&second, &self.all),
-                    true,
-                    Some(&self.theta),
-                )?;
-                p.record(
-                    2,
-                    self.n_total,
-                    self.theta.clone(),
-                    &Source::Policy(&sampled),
-                )
+                let n = self.n_total - self.n_total / 2;
+                let draws = self.draws(1);
+                self.on_policy_round(p, solver, draws, n, true, (2, self.n_total))?
             }
         };
         self.rounds.push(round);
