@@ -1,11 +1,12 @@
 // The activation family (optiscope_core::device::act): bias plus activation after a matmul of
-// dense.wgsl, the ReLU's backward, and the softmax cross-entropy of a classifier's logits; the f32
-// twins of `ActOps for Cpu`. Matrices are row-major `rows x cols`.
+// dense.wgsl, the ReLU's backward, the softmax cross-entropy of a classifier's logits, the row
+// softmax and its backward, a top-k router's gates and SwiGLU's gating; the f32 twins of
+// `ActOps for Cpu`. Matrices are row-major `rows x cols`.
 
 struct ActParams {
     rows: u32,
     cols: u32,
-    // Bit 0: apply ReLU (bias_act).
+    // bias_act: bit 0 applies ReLU; topk_softmax: k.
     flags: u32,
     _pad: u32,
 }
@@ -17,7 +18,7 @@ struct ActParams {
 @group(0) @binding(2) var<storage, read> aux: array<f32>;
 // The output (in place for bias_act and relu_mask); softmax_xent: d loss / d logits.
 @group(0) @binding(3) var<storage, read_write> out0: array<f32>;
-// softmax_xent: [sum of losses, number correct].
+// softmax_xent: [sum of losses, number correct]; swiglu_backward: dL/db.
 @group(0) @binding(4) var<storage, read_write> out1: array<f32>;
 
 const RELU: u32 = 1u;
@@ -123,4 +124,88 @@ fn softmax_xent(@builtin(local_invocation_id) lid: vec3<u32>) {
         out1[0] = red_loss[0];
         out1[1] = red_correct[0];
     }
+}
+
+// The backward of a row softmax, a thread per row: src = the probabilities p, aux = dL/dp,
+// out0 = p * (dp - sum_row p * dp). Also the backward of topk_softmax (zero gates pass nothing).
+@compute @workgroup_size(256)
+fn softmax_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = gid.x;
+    if (r >= mp.rows) {
+        return;
+    }
+    let base = r * mp.cols;
+    var s = 0.0;
+    for (var k = 0u; k < mp.cols; k++) {
+        s += src[base + k] * aux[base + k];
+    }
+    for (var k = 0u; k < mp.cols; k++) {
+        out0[base + k] = src[base + k] * (aux[base + k] - s);
+    }
+}
+
+// A top-k router's gates, a thread per row of the logits in src (flags = k): the softmax over
+// the row's k largest entries, 0 elsewhere. An entry is selected when its rank (the entries
+// above it, or equal to it at a lower index) is below k: ties go to the lower index.
+@compute @workgroup_size(256)
+fn topk_softmax(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = gid.x;
+    if (r >= mp.rows) {
+        return;
+    }
+    let base = r * mp.cols;
+    var m = src[base];
+    for (var k = 1u; k < mp.cols; k++) {
+        m = max(m, src[base + k]);
+    }
+    var sum = 0.0;
+    for (var c = 0u; c < mp.cols; c++) {
+        let v = src[base + c];
+        var rank = 0u;
+        for (var j = 0u; j < mp.cols; j++) {
+            let u = src[base + j];
+            if (u > v || (u == v && j < c)) {
+                rank += 1u;
+            }
+        }
+        if (rank < mp.flags) {
+            let e = exp(v - m);
+            out0[base + c] = e;
+            sum += e;
+        } else {
+            out0[base + c] = 0.0;
+        }
+    }
+    for (var c = 0u; c < mp.cols; c++) {
+        out0[base + c] = out0[base + c] / sum;
+    }
+}
+
+fn sigmoid(z: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-z));
+}
+
+// SwiGLU's gating, elementwise over rows (= the length): out0 = silu(src) * aux.
+@compute @workgroup_size(256)
+fn swiglu(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let t = gid.x;
+    if (t >= mp.rows) {
+        return;
+    }
+    let z = src[t];
+    out0[t] = z * sigmoid(z) * aux[t];
+}
+
+// Its backward: out0 holds dL/dh on entry and dL/da on exit, out1 = dL/db; src = a, aux = b.
+@compute @workgroup_size(256)
+fn swiglu_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let t = gid.x;
+    if (t >= mp.rows) {
+        return;
+    }
+    let z = src[t];
+    let s = sigmoid(z);
+    let g = out0[t];
+    out0[t] = g * aux[t] * (s * (1.0 + z * (1.0 - s)));
+    out1[t] = g * z * s;
 }

@@ -107,3 +107,81 @@ fn softmax_rows_matches_cpu() {
         .all(|r| (r.iter().sum::<f32>() - 1.0).abs() < 1e-5));
     assert!(dev.take_error().is_none());
 }
+
+/// The row softmax's backward against the CPU twin (elementwise 1e-6), on probabilities of a
+/// 300 × 7 batch (rows past one workgroup).
+#[test]
+fn softmax_backward_matches_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let mut dev = gpu_device(&ctx);
+    let (n, c) = (300, 7);
+    let p = Cpu.softmax_rows(Mat::new(&random(71, n * c, 2.0), n, c));
+    let dp = random(72, n * c, 1.0);
+    let want = Cpu.softmax_backward(Mat::new(&p, n, c), &dp);
+    let (gp, gdp) = (dev.upload(&p), dev.upload(&dp));
+    let got = dev.softmax_backward(Mat::new(&gp, n, c), &gdp);
+    let got = down(&mut dev, &got);
+    common::close_elementwise("softmax_backward", &got, &want, 1e-6);
+    // Each row's gradient sums to zero (a softmax is invariant to a constant shift).
+    assert!(got.chunks(c).all(|r| r.iter().sum::<f32>().abs() < 1e-6));
+    assert!(dev.take_error().is_none());
+}
+
+/// A top-2 and a top-3 router over 8 experts: the same experts selected as the CPU twin (ties in
+/// the first rows go to the lower index), gates elementwise 1e-6, each row summing to 1.
+#[test]
+fn topk_softmax_matches_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let mut dev = gpu_device(&ctx);
+    let (n, c) = (300, 8);
+    let mut logits = random(73, n * c, 2.0);
+    logits[..c].fill(0.25); // all tied: experts 0 and 1 (and 2)
+    logits[c + 6] = 30.0; // experts 4 and 6 tied at the top of row 1
+    logits[c + 4] = 30.0;
+    let g = dev.upload(&logits);
+    for k in [2, 3] {
+        let want = Cpu.topk_softmax(Mat::new(&logits, n, c), k);
+        let got = dev.topk_softmax(Mat::new(&g, n, c), k);
+        let got = down(&mut dev, &got);
+        let support = |v: &[f32]| v.iter().map(|x| *x > 0.0).collect::<Vec<_>>();
+        assert_eq!(support(&got), support(&want), "top-{k} selection");
+        common::close_elementwise("topk_softmax", &got, &want, 1e-6);
+        assert!(got
+            .chunks(c)
+            .all(|r| r.iter().filter(|x| **x > 0.0).count() == k));
+        assert!(got
+            .chunks(c)
+            .all(|r| (r.iter().sum::<f32>() - 1.0).abs() < 1e-5));
+        assert!(
+            got[..k].iter().all(|x| *x > 0.0),
+            "ties go to the lower index"
+        );
+        assert!(got[c + 4] > 0.0 && got[c + 6] > 0.0);
+    }
+    assert!(dev.take_error().is_none());
+}
+
+/// SwiGLU's gating and its backward against the CPU twins (elementwise 1e-6), with large
+/// negative pre-activations where `e^{−z}` overflows and the gate is exactly 0.
+#[test]
+fn swiglu_and_backward_match_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let mut dev = gpu_device(&ctx);
+    let len = 1000;
+    let mut a = random(74, len, 3.0);
+    a[0] = -200.0;
+    a[1] = 90.0;
+    let b = random(75, len, 1.0);
+    let dh = random(76, len, 1.0);
+    let want = Cpu.swiglu(&a, &b);
+    let (want_da, want_db) = Cpu.swiglu_backward(&dh, &a, &b);
+    let (ga, gb, gdh) = (dev.upload(&a), dev.upload(&b), dev.upload(&dh));
+    let got = dev.swiglu(&ga, &gb);
+    let (da, db) = dev.swiglu_backward(&gdh, &ga, &gb);
+    let got = down(&mut dev, &got);
+    common::close_elementwise("swiglu", &got, &want, 1e-6);
+    common::close_elementwise("swiglu ∂a", &down(&mut dev, &da), &want_da, 1e-6);
+    common::close_elementwise("swiglu ∂b", &down(&mut dev, &db), &want_db, 1e-6);
+    assert_eq!(got[0], 0.0);
+    assert!(dev.take_error().is_none());
+}

@@ -1,7 +1,8 @@
 //! The activation and normalisation family: bias plus activation, its backward, and the softmax
-//! cross-entropy at a classifier's output. CPU twins below; WGSL in `shaders/act.wgsl`; GPU
-//! launches in `optiscope-gpu/src/ops/act.rs`. (LayerNorm and GELU join here with the
-//! transformer.)
+//! cross-entropy at a classifier's output, the row softmax and its backward, SwiGLU's gating and a
+//! top-k router's gates (the mixture-of-experts lab). CPU twins below; WGSL in
+//! `shaders/act.wgsl`; GPU launches in `optiscope-gpu/src/ops/act.rs`. (LayerNorm and GELU join
+//! here with the transformer.)
 
 use super::dense::Mat;
 use super::{Cpu, Storage};
@@ -57,9 +58,114 @@ pub trait ActOps: Storage {
     /// The row softmax of `logits` (`n × classes`, read as stored), in f32 with the row's
     /// maximum subtracted first: a new buffer.
     fn softmax_rows(&mut self, logits: Mat<'_, Self::Buf>) -> Self::Buf;
+    /// The backward of a row softmax: from the probabilities `p` (`n × classes`, as stored) and
+    /// `dp = ∂L/∂p`, `∂L/∂logits = p ⊙ (dp − Σ_row p ⊙ dp)`. It is also the backward of
+    /// [`topk_softmax`](Self::topk_softmax): the zero gates of unselected experts pass nothing.
+    fn softmax_backward(&mut self, p: Mat<'_, Self::Buf>, dp: &Self::Buf) -> Self::Buf;
+    /// A top-k router's renormalised gates: in each row of `logits` (`n × experts`, as stored),
+    /// the softmax over its `k` largest entries (ties go to the lower index, as a stable sort),
+    /// 0 elsewhere. `k` is at least 1 and at most the number of columns.
+    fn topk_softmax(&mut self, logits: Mat<'_, Self::Buf>, k: usize) -> Self::Buf;
+    /// SwiGLU's gating `h = silu(a) ⊙ b`, `silu(z) = z·σ(z)` (a and b of equal length).
+    fn swiglu(&mut self, a: &Self::Buf, b: &Self::Buf) -> Self::Buf;
+    /// Its backward from `dh`: `(∂a, ∂b) = (dh ⊙ b ⊙ silu′(a), dh ⊙ silu(a))` with
+    /// `silu′(z) = σ(z)(1 + z(1 − σ(z)))`.
+    fn swiglu_backward(
+        &mut self,
+        dh: &Self::Buf,
+        a: &Self::Buf,
+        b: &Self::Buf,
+    ) -> (Self::Buf, Self::Buf);
+}
+
+/// `σ(z)` in f32 as the WGSL twin computes it (`1 / (1 + e^{−z})`; 0 when `e^{−z}` overflows).
+pub fn sigmoid_f32(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Whether entry `c` of `row` is among its `k` largest (ties go to the lower index): its rank,
+/// the number of entries above it or equal to it at a lower index, is below `k`.
+pub fn in_top_k(row: &[f32], c: usize, k: usize) -> bool {
+    let v = row[c];
+    let rank = row
+        .iter()
+        .enumerate()
+        .filter(|&(j, &u)| u > v || (u == v && j < c))
+        .count();
+    rank < k
 }
 
 impl ActOps for Cpu {
+    fn softmax_backward(&mut self, p: Mat<'_, Vec<f32>>, dp: &Vec<f32>) -> Vec<f32> {
+        super::dense::as_stored(&p, "softmax_backward");
+        let c = p.cols;
+        let mut out = vec![0.0f32; p.rows * c];
+        if c > 0 {
+            for ((o, pr), dr) in out
+                .chunks_mut(c)
+                .zip(p.buf.chunks(c))
+                .zip(dp.chunks(c))
+                .take(p.rows)
+            {
+                let s: f32 = pr.iter().zip(dr).map(|(a, b)| a * b).sum();
+                for ((o, &pk), &dk) in o.iter_mut().zip(pr).zip(dr) {
+                    *o = pk * (dk - s);
+                }
+            }
+        }
+        out
+    }
+
+    fn topk_softmax(&mut self, logits: Mat<'_, Vec<f32>>, k: usize) -> Vec<f32> {
+        super::dense::as_stored(&logits, "topk_softmax");
+        let c = logits.cols;
+        assert!(
+            (1..=c).contains(&k),
+            "topk_softmax: k = {k} with {c} columns"
+        );
+        let mut out = vec![0.0f32; logits.rows * c];
+        for (o, row) in out.chunks_mut(c).zip(logits.buf.chunks(c)) {
+            let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let mut sum = 0.0f32;
+            for j in 0..c {
+                if in_top_k(row, j, k) {
+                    o[j] = (row[j] - m).exp();
+                    sum += o[j];
+                }
+            }
+            o.iter_mut().for_each(|v| *v /= sum);
+        }
+        out
+    }
+
+    fn swiglu(&mut self, a: &Vec<f32>, b: &Vec<f32>) -> Vec<f32> {
+        assert_eq!(a.len(), b.len(), "swiglu of unequal lengths");
+        a.iter()
+            .zip(b)
+            .map(|(&z, &u)| z * sigmoid_f32(z) * u)
+            .collect()
+    }
+
+    fn swiglu_backward(
+        &mut self,
+        dh: &Vec<f32>,
+        a: &Vec<f32>,
+        b: &Vec<f32>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        assert!(
+            dh.len() == a.len() && a.len() == b.len(),
+            "swiglu_backward of unequal lengths"
+        );
+        let mut da = Vec::with_capacity(a.len());
+        let mut db = Vec::with_capacity(a.len());
+        for ((&g, &z), &u) in dh.iter().zip(a).zip(b) {
+            let s = sigmoid_f32(z);
+            da.push(g * u * (s * (1.0 + z * (1.0 - s))));
+            db.push(g * z * s);
+        }
+        (da, db)
+    }
+
     fn softmax_rows(&mut self, logits: Mat<'_, Vec<f32>>) -> Vec<f32> {
         super::dense::as_stored(&logits, "softmax_rows");
         let c = logits.cols;

@@ -68,6 +68,23 @@ impl ActOps for PrimitivesOnly {
     fn softmax_rows(&mut self, logits: Mat<'_, Vec<f32>>) -> Vec<f32> {
         Cpu.softmax_rows(logits)
     }
+    fn softmax_backward(&mut self, p: Mat<'_, Vec<f32>>, dp: &Vec<f32>) -> Vec<f32> {
+        Cpu.softmax_backward(p, dp)
+    }
+    fn topk_softmax(&mut self, logits: Mat<'_, Vec<f32>>, k: usize) -> Vec<f32> {
+        Cpu.topk_softmax(logits, k)
+    }
+    fn swiglu(&mut self, a: &Vec<f32>, b: &Vec<f32>) -> Vec<f32> {
+        Cpu.swiglu(a, b)
+    }
+    fn swiglu_backward(
+        &mut self,
+        dh: &Vec<f32>,
+        a: &Vec<f32>,
+        b: &Vec<f32>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        Cpu.swiglu_backward(dh, a, b)
+    }
 }
 
 fn normals(seed: u64, n: usize) -> Vec<f32> {

@@ -2,7 +2,7 @@
 //! The CPU twins are `optiscope_core::device::act`; `tests/act.rs` compares them.
 
 use bytemuck::{Pod, Zeroable};
-use optiscope_core::device::{ActOps, Activation, Mat, XentOut};
+use optiscope_core::device::{ActOps, Activation, Mat, Storage, XentOut};
 
 use crate::context::GpuBuffer;
 use crate::device::GpuDevice;
@@ -50,6 +50,75 @@ impl GpuDevice {
 }
 
 impl ActOps for GpuDevice {
+    fn softmax_backward(&mut self, p: Mat<'_, GpuBuffer>, dp: &GpuBuffer) -> GpuBuffer {
+        optiscope_core::device::dense::as_stored(&p, "softmax_backward");
+        let (n, c) = (p.rows, p.cols);
+        let out = self.ctx.zeros(n * c);
+        if out.len == 0 {
+            return out;
+        }
+        let bufs = [(1, &p.buf.buffer), (2, &dp.buffer), (3, &out.buffer)];
+        self.act("softmax_backward", ActParams::new(n, c), &bufs, n);
+        out
+    }
+
+    fn topk_softmax(&mut self, logits: Mat<'_, GpuBuffer>, k: usize) -> GpuBuffer {
+        optiscope_core::device::dense::as_stored(&logits, "topk_softmax");
+        let (n, c) = (logits.rows, logits.cols);
+        assert!(
+            (1..=c).contains(&k),
+            "topk_softmax: k = {k} with {c} columns"
+        );
+        let out = self.ctx.zeros(n * c);
+        if out.len == 0 {
+            return out;
+        }
+        let p = ActParams {
+            flags: k as u32,
+            ..ActParams::new(n, c)
+        };
+        let bufs = [(1, &logits.buf.buffer), (3, &out.buffer)];
+        self.act("topk_softmax", p, &bufs, n);
+        out
+    }
+
+    fn swiglu(&mut self, a: &GpuBuffer, b: &GpuBuffer) -> GpuBuffer {
+        assert_eq!(a.len, b.len, "swiglu of unequal lengths");
+        let out = self.ctx.zeros(a.len);
+        if out.len == 0 {
+            return out;
+        }
+        let bufs = [(1, &a.buffer), (2, &b.buffer), (3, &out.buffer)];
+        self.act("swiglu", ActParams::new(a.len, 1), &bufs, a.len);
+        out
+    }
+
+    fn swiglu_backward(
+        &mut self,
+        dh: &GpuBuffer,
+        a: &GpuBuffer,
+        b: &GpuBuffer,
+    ) -> (GpuBuffer, GpuBuffer) {
+        assert!(
+            dh.len == a.len && a.len == b.len,
+            "swiglu_backward of unequal lengths"
+        );
+        // The kernel turns its copy of dh into ∂a in place.
+        let da = self.duplicate(dh);
+        let db = self.ctx.zeros(a.len);
+        if a.len == 0 {
+            return (da, db);
+        }
+        let bufs = [
+            (1, &a.buffer),
+            (2, &b.buffer),
+            (3, &da.buffer),
+            (4, &db.buffer),
+        ];
+        self.act("swiglu_backward", ActParams::new(a.len, 1), &bufs, a.len);
+        (da, db)
+    }
+
     fn softmax_rows(&mut self, logits: Mat<'_, GpuBuffer>) -> GpuBuffer {
         optiscope_core::device::dense::as_stored(&logits, "softmax_rows");
         let (n, c) = (logits.rows, logits.cols);
