@@ -11,10 +11,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::builder::PossibleValuesParser;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use optiscope_core::align::experiment::{align_preset, AlignConfig, RunResult, ALIGN_PRESETS};
 
 use crate::backend::{Backend, Executor};
+use crate::output::OutputArgs;
 use crate::input::{bad, read_json};
 use optiscope_core::align::first_order::{AlignError, FirstOrderFit, Fit};
 use optiscope_core::device::Cpu;
@@ -36,15 +36,8 @@ pub struct AlignArgs {
     /// Seed of every draw (overrides the config's).
     #[arg(long)]
     seed: Option<u64>,
-    /// Output folder [default: runs/align-NAME, or -2, -3, ... if that exists].
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
-    /// Replace the results of an earlier run in --out instead of refusing.
-    #[arg(long)]
-    force: bool,
-    /// No progress bar.
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Where a first-order fit runs (the bandit's kernels and the optimizer): a real GPU if there
     /// is one (auto), the CPU, or any GPU including software ones (gpu). The Newton fit and the
     /// other experiments are f64 on the host whatever this says; gpu refuses them.
@@ -121,7 +114,7 @@ pub fn align(args: AlignArgs) -> anyhow::Result<ExitCode> {
     } else {
         Executor::Cpu
     };
-    let dir = crate::run::output_dir(args.out.as_deref(), args.force, &name)?;
+    let dir = args.output.dir(&name)?;
     let config_path = dir.join("config.json");
     fs::write(&config_path, serde_json::to_string_pretty(&cfg)? + "\n")
         .with_context(|| format!("cannot write {}", config_path.display()))?;
@@ -130,17 +123,7 @@ pub fn align(args: AlignArgs) -> anyhow::Result<ExitCode> {
         File::create(&metrics_path)
             .with_context(|| format!("cannot create {}", metrics_path.display()))?,
     );
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(cfg.runs() as u64)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} runs  eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(name);
+    let bar = args.output.progress(cfg.runs() as u64, "runs", &name);
     let mut io_error = None;
     let mut write = |run: &RunResult| {
         for r in &run.records {

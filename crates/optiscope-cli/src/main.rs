@@ -11,6 +11,8 @@ mod bench_zo;
 mod eval;
 mod input;
 mod list;
+mod moe;
+mod output;
 mod prune;
 mod replay;
 mod run;
@@ -128,6 +130,31 @@ enum Command {
     ///   table.csv      the same rows as CSV
     #[command(verbatim_doc_comment)]
     Prune(prune::PruneArgs),
+    /// MoE → dense conversion: `optiscope moe [--scoring diversity] [--grouping none]
+    /// [--scaling gate-mass] [--k 4] --out DIR`.
+    ///
+    /// On spec C2's tiny mixture (d = 16, 8 SwiGLU experts of width 8, top-2 routing, experts
+    /// 0/1 and 2/3 near-duplicates), each of the seven scorers (frequency, gate-mass,
+    /// activation-norm, reap, weight-norm, random, diversity) selects k experts on 2048
+    /// calibration tokens; they are grouped (none, router, signature, weights, uniform), scaled
+    /// (gate-mass, cond-gate), concatenated into one dense SwiGLU FFN of width k·8 — exactly
+    /// FFN(x) = Σ_j c_j E_j(x) — and distilled from the mixture (MSE, Adam, 400 steps of 256
+    /// tokens). Errors are ‖y − ŷ‖²/‖y‖² on 2048 held-out tokens.
+    /// Writes into the output folder:
+    ///   config.json                  the resolved config (`--config DIR/config.json` repeats it)
+    ///   metrics.jsonl                one line per scorer per step: scoring, step, distill_loss
+    ///   teacher.safetensors          mlp.gate.weight [E, d], mlp.experts.{e}.gate_proj.weight
+    ///                                [h, d], ….up_proj.weight [h, d], ….down_proj.weight [d, h]
+    ///   dense.safetensors            the chosen scorer's concatenation: mlp.gate_proj.weight
+    ///                                [k·h, d], mlp.up_proj.weight [k·h, d], mlp.down_proj.weight
+    ///                                [d, k·h] (scales folded into the down-projection columns)
+    ///   dense-distilled.safetensors  the same after distillation
+    ///   summary.json                 selected (concatenation order), scales (same order), groups,
+    ///                                its errors, "errors" per scorer (selected, scales,
+    ///                                pre_distillation, pre_distillation_by_scaling,
+    ///                                post_distillation) and the routing heat map
+    #[command(verbatim_doc_comment)]
+    Moe(moe::MoeArgs),
 }
 
 /// Counts live host bytes for `optiscope bench --suite zo`'s memory figures (a relaxed atomic
@@ -146,6 +173,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval::eval(a),
         Command::Align(a) => align::align(a),
         Command::Prune(a) => prune::prune(a),
+        Command::Moe(a) => moe::moe(a),
     };
     match result {
         Ok(code) => code,

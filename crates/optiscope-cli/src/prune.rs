@@ -11,7 +11,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use optiscope_core::device::Cpu;
 use optiscope_core::sparsify::experiment::{EdgeMethod, PruneConfig, PruneError, PruneRow};
 use optiscope_core::sparsify::teddy::edge_scores;
@@ -19,6 +18,7 @@ use optiscope_core::sparsify::Graph;
 use optiscope_gpu::GpuDevice;
 
 use crate::backend::{Backend, Executor};
+use crate::output::OutputArgs;
 use crate::input::{bad, read_text};
 
 /// Arguments of `optiscope prune` (the help text is on `Command::Prune`).
@@ -47,15 +47,8 @@ pub struct PruneArgs {
     /// Seed of the graph, the random pruning order and the initialisation.
     #[arg(long)]
     seed: Option<u64>,
-    /// Output folder [default: runs/prune-sbm, or -2, -3, ... if that exists].
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
-    /// Replace the results of an earlier run in --out instead of refusing.
-    #[arg(long)]
-    force: bool,
-    /// No progress bar.
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Where the GCN trains: a real GPU if there is one (auto), the CPU, or any GPU including
     /// software ones (gpu).
     #[arg(long, value_enum, default_value = "auto")]
@@ -150,7 +143,7 @@ fn train(args: PruneArgs) -> anyhow::Result<ExitCode> {
     }
     cfg.validate().map_err(|e| bad(e.to_string()))?;
     let executor = Executor::select(args.backend)?;
-    let dir = crate::run::output_dir(args.out.as_deref(), args.force, "prune-sbm")?;
+    let dir = args.output.dir("prune-sbm")?;
     let config_path = dir.join("config.json");
     fs::write(&config_path, serde_json::to_string_pretty(&cfg)? + "\n")
         .with_context(|| format!("cannot write {}", config_path.display()))?;
@@ -160,16 +153,7 @@ fn train(args: PruneArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot create {}", metrics_path.display()))?,
     );
     let runs = 1 + cfg.methods.len() * cfg.fractions.len();
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(runs as u64)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} prune-sbm [{bar:30}] {pos}/{len} runs  eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let bar = args.output.progress(runs as u64, "runs", "prune-sbm");
     let mut io_error = None;
     let mut each = |row: &PruneRow, losses: &[f64]| {
         for (epoch, loss) in losses.iter().enumerate() {

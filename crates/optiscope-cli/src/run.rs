@@ -3,18 +3,18 @@
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::builder::PossibleValuesParser;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use optiscope_core::experiment::presets::{preset, PRESETS};
 use optiscope_core::experiment::{Experiment, ExperimentConfig, Record, RunSummary};
 use optiscope_core::metrics::RunRecordLine;
 
 use crate::backend::{Backend, Executor};
+use crate::output::OutputArgs;
 use crate::input::{bad, read_json};
 
 /// Arguments of `optiscope run` (the help text is on `Command::Run`).
@@ -40,15 +40,8 @@ pub struct RunArgs {
     /// Record every this many steps (overrides the config's).
     #[arg(long)]
     record_every: Option<u64>,
-    /// Output folder [default: runs/NAME, or runs/NAME-2, -3, ... if that exists].
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
-    /// Replace the results of an earlier run in --out instead of refusing.
-    #[arg(long)]
-    force: bool,
-    /// No progress bar.
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Where the optimizers run: auto (a real GPU if present, else the CPU), cpu, or gpu (any
     /// adapter, software ones included; fails without one).
     #[arg(long, value_enum, default_value = "auto", env = "OPTISCOPE_BACKEND")]
@@ -94,41 +87,6 @@ fn resolve_config(args: &RunArgs) -> anyhow::Result<(ExperimentConfig, String)> 
     Ok((cfg, name))
 }
 
-const RESULT_FILES: [&str; 3] = ["config.json", "metrics.jsonl", "summary.json"];
-
-/// The output folder of a run (`optiscope run`, `optiscope align`): `out` (refused if it holds
-/// results, unless `force`), else the first free `runs/NAME[-k]`; created.
-pub(crate) fn output_dir(out: Option<&Path>, force: bool, name: &str) -> anyhow::Result<PathBuf> {
-    let dir = match out {
-        Some(d) => {
-            if !force {
-                if let Some(f) = RESULT_FILES.iter().find(|f| d.join(f).exists()) {
-                    return Err(bad(format!(
-                        "{} already holds the results of a run ({f}); choose another --out, or pass --force to replace them",
-                        d.display()
-                    )));
-                }
-            }
-            d.to_path_buf()
-        }
-        None => {
-            let base = Path::new("runs").join(name);
-            (1..)
-                .map(|k| {
-                    if k == 1 {
-                        base.clone()
-                    } else {
-                        PathBuf::from(format!("{}-{k}", base.display()))
-                    }
-                })
-                .find(|d| !d.exists())
-                .unwrap_or(base)
-        }
-    };
-    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
-}
-
 fn write_records(
     out: &mut impl Write,
     exp: &Experiment,
@@ -152,7 +110,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let executor = Executor::select(args.backend)?;
     let mut exp = Experiment::with_executor(cfg.clone(), &|c, p| executor.build(c, p))
         .map_err(|e| bad(e.to_string()))?;
-    let dir = output_dir(args.out.as_deref(), args.force, &name)?;
+    let dir = args.output.dir(&name)?;
     let config_path = dir.join("config.json");
     fs::write(&config_path, serde_json::to_string_pretty(&cfg)? + "\n")
         .with_context(|| format!("cannot write {}", config_path.display()))?;
@@ -169,19 +127,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .collect();
     write_records(&mut metrics, &exp, &initial)?;
 
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(cfg.steps)
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {msg} [{bar:30}] {pos}/{len} steps  {per_sec}  eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.set_message(name.clone());
+    let bar = args.output.progress(cfg.steps, "steps", &name);
     let chunk = (cfg.steps / 500).max(1);
     let mut stopped = vec![];
     while !exp.is_done() {

@@ -1189,3 +1189,103 @@ fn prune_sbm_preset_writes_its_table() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--edges 1.5"), "{}", stderr(&o));
 }
+
+/// `optiscope moe`: the files of its contract, every scorer in the summary, the flags applied,
+/// a repeat from config.json giving the same numbers, and bad input refused with exit 2.
+#[test]
+fn moe_writes_its_contract_and_repeats() {
+    let d = tempdir("moe");
+    let o = bin()
+        .args([
+            "moe", "--preset", "tiny", "--scoring", "gate-mass", "--grouping", "router",
+            "--scaling", "cond-gate", "--k", "3", "--steps", "20", "--seed", "4", "-q", "--out",
+        ])
+        .arg(d.join("a"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "config.json",
+        "metrics.jsonl",
+        "teacher.safetensors",
+        "dense.safetensors",
+        "dense-distilled.safetensors",
+        "summary.json",
+    ] {
+        assert!(d.join("a").join(f).exists(), "{f}");
+    }
+    let s: serde_json::Value = serde_json::from_str(&read(&d.join("a/summary.json"))).unwrap();
+    assert_eq!(s["scoring"], "gate-mass");
+    assert_eq!(s["grouping"], "router");
+    assert_eq!(s["scaling"], "cond-gate");
+    assert_eq!(s["selected"].as_array().unwrap().len(), 3);
+    assert_eq!(s["scales"].as_array().unwrap().len(), 3);
+    // Router grouping folds all 8 experts into the 3 groups.
+    let members: usize = s["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_array().unwrap().len())
+        .sum();
+    assert_eq!(members, 8);
+    let errors = s["errors"].as_object().unwrap();
+    assert_eq!(errors.len(), 7);
+    for (name, e) in errors {
+        let (pre, post) = (
+            e["pre_distillation"].as_f64().unwrap(),
+            e["post_distillation"].as_f64().unwrap(),
+        );
+        assert!(pre > 0.0 && post > 0.0 && post < pre, "{name}: {e}");
+        assert_eq!(
+            e["pre_distillation_by_scaling"]["cond-gate"].as_f64(),
+            Some(pre),
+            "{name}"
+        );
+    }
+    assert_eq!(s["selected"], errors["gate-mass"]["selected"]);
+    assert_eq!(read(&d.join("a/metrics.jsonl")).lines().count(), 7 * 20);
+    let o = bin()
+        .args(["moe", "-q", "--config"])
+        .arg(d.join("a/config.json"))
+        .arg("--out")
+        .arg(d.join("b"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(&d.join("a/summary.json")), read(&d.join("b/summary.json")));
+    // The same tensors bit for bit, and the same header (its metadata map's key order is not
+    // fixed by the safetensors crate, so headers are compared as JSON).
+    let split = |p: &Path| {
+        let bytes = std::fs::read(p).unwrap();
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+        (header, bytes[8 + n..].to_vec())
+    };
+    for f in ["teacher", "dense", "dense-distilled"] {
+        let f = format!("{f}.safetensors");
+        assert_eq!(split(&d.join("a").join(&f)), split(&d.join("b").join(&f)), "{f}");
+    }
+    // Bad input: exit 2 with the field named; an existing run is not overwritten.
+    for (args, want) in [
+        (vec!["--k", "9"], "k"),
+        (vec!["--scoring", "best"], "best"),
+        (vec!["--steps", "0"], "steps"),
+    ] {
+        let o = bin()
+            .arg("moe")
+            .args(&args)
+            .arg("--out")
+            .arg(d.join("c"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+    let o = bin()
+        .args(["moe", "-q", "--steps", "1", "--out"])
+        .arg(d.join("a"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+}
