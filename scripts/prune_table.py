@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Spec C1's synthetic experiment over 20 seeds: `optiscope prune --preset sbm --seed S` for
 S = 0..19 (a degree-corrected SBM, n = 300, three communities; a 2-layer GCN trained 200 epochs
-dense and with 30, 50 and 70 % of the edges removed by TEDDY, random and reverse pruning), as the
+dense and with 30, 50 and 70 % of the edges removed by TEDDY, random and reverse pruning, or UGS
+with `--method ugs`), as the
 mean test accuracy with its [min, max] and the mean isolated nodes with their range.
 
 Usage: python3 scripts/prune_table.py [path/to/optiscope] [extra flags, e.g. --weights 0.5]
@@ -33,7 +34,7 @@ def main():
                     iso.setdefault(key, []).append(r["isolated"])
     print("| edges removed | method | test accuracy, mean [min, max] | isolated nodes, mean [min, max] |")
     print("|---:|---|---:|---:|")
-    for key in sorted(acc, key=lambda k: (k[1], ["dense", "teddy", "random", "reverse"].index(k[0]))):
+    for key in sorted(acc, key=lambda k: (k[1], ["dense", "teddy", "random", "reverse", "ugs"].index(k[0]))):
         a, i = acc[key], iso[key]
         print(f"| {100 * key[1]:.0f} % | {key[0]} | {statistics.mean(a):.3f} [{min(a):.3f}, {max(a):.3f}] "
               f"| {statistics.mean(i):.1f} [{min(i)}, {max(i)}] |")

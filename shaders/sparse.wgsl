@@ -1,6 +1,6 @@
-// The sparse family (optiscope_core::device::sparse): a CSR matrix times a dense one, the twin of
-// `SparseOps for Cpu`. One thread per output entry (r, j): it walks row r's stored entries in
-// order, so every entry is summed in the CPU twin's order.
+// The sparse family (optiscope_core::device::sparse): a CSR matrix times a dense one, and the
+// sampled dense-dense product on a CSR pattern; the twins of `SparseOps for Cpu`. Every sum runs
+// in the CPU twin's order.
 
 struct SparseParams {
     // Rows of the CSR matrix (= of the output).
@@ -20,9 +20,12 @@ struct SparseParams {
 @group(0) @binding(3) var<storage, read> values: array<f32>;
 // The dense matrix, row-major cols x k.
 @group(0) @binding(4) var<storage, read> x: array<f32>;
-// The output, row-major rows x k.
+// spmm: the output, row-major rows x k; sddmm: one value per stored entry.
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
+// sddmm: the left matrix, row-major rows x k (x is the right one, cols x k).
+@group(0) @binding(6) var<storage, read> left: array<f32>;
 
+// One thread per output entry (r, j): it walks row r's stored entries in order.
 @compute @workgroup_size(256)
 fn spmm(@builtin(global_invocation_id) gid: vec3<u32>) {
     let t = gid.x;
@@ -38,4 +41,23 @@ fn spmm(@builtin(global_invocation_id) gid: vec3<u32>) {
         s += values[e] * x[u32(indices[e]) * sp.k + j];
     }
     out[t] = s;
+}
+
+// One thread per row r: for each of its stored entries e at (r, c), out[e] = left[r, :] . x[c, :].
+@compute @workgroup_size(256)
+fn sddmm(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = gid.x;
+    if (r >= sp.rows) {
+        return;
+    }
+    let lo = u32(indptr[r]);
+    let hi = u32(indptr[r + 1u]);
+    for (var e = lo; e < hi; e++) {
+        let c = u32(indices[e]);
+        var s = 0.0;
+        for (var t = 0u; t < sp.k; t++) {
+            s += left[r * sp.k + t] * x[c * sp.k + t];
+        }
+        out[e] = s;
+    }
 }

@@ -14,8 +14,8 @@ use clap::Args;
 use optiscope_core::align::experiment::{align_preset, AlignConfig, RunResult, ALIGN_PRESETS};
 
 use crate::backend::{Backend, Executor};
-use crate::output::OutputArgs;
 use crate::input::{bad, read_json};
+use crate::output::OutputArgs;
 use optiscope_core::align::first_order::{AlignError, FirstOrderFit, Fit};
 use optiscope_core::device::Cpu;
 use optiscope_gpu::GpuDevice;

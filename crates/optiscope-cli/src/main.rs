@@ -116,10 +116,11 @@ enum Command {
     /// Edge sparsification of graph networks (TEDDY): `optiscope prune --preset sbm`.
     ///
     /// `optiscope prune scores EDGES.csv` prints every edge's TEDDY score (CSV src,dst,score).
-    /// `optiscope prune --preset sbm [--method teddy|random|reverse] [--edges F] [--weights F]
+    /// `optiscope prune --preset sbm [--method teddy|random|reverse|ugs] [--edges F] [--weights F]
     /// [--distill λ]`
     /// trains a 2-layer GCN on spec C1's degree-corrected SBM, on the whole graph and with the
-    /// fraction F of its edges removed by each method (default 0.3, 0.5, 0.7), the weights
+    /// fraction F of its edges removed by each method (default 0.3, 0.5, 0.7; methods teddy,
+    /// random and reverse, one-shot; ugs learns edge masks over rounds and is run when asked), the weights
     /// optionally projected onto the ℓ0 ball (--weights: the fraction removed) after every step
     /// and distilled from the whole graph's model (--distill: λ of the KL to its outputs).
     /// Writes into the output folder:

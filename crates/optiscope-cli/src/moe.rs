@@ -140,8 +140,16 @@ pub fn moe(args: MoeArgs) -> anyhow::Result<ExitCode> {
     }
     let config_json = serde_json::to_string(&cfg)?;
     let files = [
-        ("teacher.safetensors", "teacher", teacher_tensors(&report.tiny.moe)),
-        ("dense.safetensors", "dense", dense_tensors(&report.conversion.dense)),
+        (
+            "teacher.safetensors",
+            "teacher",
+            teacher_tensors(&report.tiny.moe),
+        ),
+        (
+            "dense.safetensors",
+            "dense",
+            dense_tensors(&report.conversion.dense),
+        ),
         (
             "dense-distilled.safetensors",
             "dense-distilled",

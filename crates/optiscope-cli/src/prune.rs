@@ -18,8 +18,8 @@ use optiscope_core::sparsify::Graph;
 use optiscope_gpu::GpuDevice;
 
 use crate::backend::{Backend, Executor};
-use crate::output::OutputArgs;
 use crate::input::{bad, read_text};
+use crate::output::OutputArgs;
 
 /// Arguments of `optiscope prune` (the help text is on `Command::Prune`).
 #[derive(Args, Debug)]
@@ -31,7 +31,7 @@ pub struct PruneArgs {
     /// GCN, hidden 16, Adam lr 0.01, L2 5e-4, 200 epochs).
     #[arg(long, value_parser = ["sbm"])]
     preset: Option<String>,
-    /// Only this edge-pruning method [default: teddy, random and reverse].
+    /// Only this edge-pruning method [default: teddy, random and reverse; ugs only when asked for].
     #[arg(long, value_enum)]
     method: Option<MethodChoice>,
     /// Only this fraction of the edges removed [default: 0.3, 0.5 and 0.7].
@@ -64,6 +64,9 @@ enum MethodChoice {
     Random,
     /// The highest TEDDY scores first.
     Reverse,
+    /// UGS: learned edge masks, 5 % of the remaining edges pruned per round (200 epochs each),
+    /// the weights rewound.
+    Ugs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -120,6 +123,7 @@ fn train(args: PruneArgs) -> anyhow::Result<ExitCode> {
             MethodChoice::Teddy => EdgeMethod::Teddy,
             MethodChoice::Random => EdgeMethod::Random,
             MethodChoice::Reverse => EdgeMethod::Reverse,
+            MethodChoice::Ugs => EdgeMethod::Ugs,
         }];
     }
     if let Some(f) = args.edges {

@@ -14,8 +14,8 @@ use optiscope_core::experiment::{Experiment, ExperimentConfig, Record, RunSummar
 use optiscope_core::metrics::RunRecordLine;
 
 use crate::backend::{Backend, Executor};
-use crate::output::OutputArgs;
 use crate::input::{bad, read_json};
+use crate::output::OutputArgs;
 
 /// Arguments of `optiscope run` (the help text is on `Command::Run`).
 #[derive(Args, Debug)]

@@ -1188,6 +1188,18 @@ fn prune_sbm_preset_writes_its_table() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--edges 1.5"), "{}", stderr(&o));
+    // UGS runs when asked for, with the exact count of edges removed.
+    let o = bin()
+        .args(["prune", "--preset", "sbm", "-q", "--method", "ugs", "--edges", "0.3", "--out"])
+        .arg(d.join("u"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: serde_json::Value = serde_json::from_str(&read(&d.join("u/summary.json"))).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows[1]["method"], "ugs");
+    let dense = rows[0]["edges"].as_u64().unwrap();
+    assert_eq!(rows[1]["edges"].as_u64().unwrap(), dense - (dense * 3) / 10);
 }
 
 /// `optiscope moe`: the files of its contract, every scorer in the summary, the flags applied,
@@ -1197,8 +1209,23 @@ fn moe_writes_its_contract_and_repeats() {
     let d = tempdir("moe");
     let o = bin()
         .args([
-            "moe", "--preset", "tiny", "--scoring", "gate-mass", "--grouping", "router",
-            "--scaling", "cond-gate", "--k", "3", "--steps", "20", "--seed", "4", "-q", "--out",
+            "moe",
+            "--preset",
+            "tiny",
+            "--scoring",
+            "gate-mass",
+            "--grouping",
+            "router",
+            "--scaling",
+            "cond-gate",
+            "--k",
+            "3",
+            "--steps",
+            "20",
+            "--seed",
+            "4",
+            "-q",
+            "--out",
         ])
         .arg(d.join("a"))
         .output()
@@ -1252,7 +1279,10 @@ fn moe_writes_its_contract_and_repeats() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(read(&d.join("a/summary.json")), read(&d.join("b/summary.json")));
+    assert_eq!(
+        read(&d.join("a/summary.json")),
+        read(&d.join("b/summary.json"))
+    );
     // The same tensors bit for bit, and the same header (its metadata map's key order is not
     // fixed by the safetensors crate, so headers are compared as JSON).
     let split = |p: &Path| {
@@ -1263,7 +1293,11 @@ fn moe_writes_its_contract_and_repeats() {
     };
     for f in ["teacher", "dense", "dense-distilled"] {
         let f = format!("{f}.safetensors");
-        assert_eq!(split(&d.join("a").join(&f)), split(&d.join("b").join(&f)), "{f}");
+        assert_eq!(
+            split(&d.join("a").join(&f)),
+            split(&d.join("b").join(&f)),
+            "{f}"
+        );
     }
     // Bad input: exit 2 with the field named; an existing run is not overwritten.
     for (args, want) in [

@@ -19,8 +19,8 @@ fn teddy_isolates_fewer_nodes_than_reverse_and_about_as_many_as_random() {
     for seed in 0..SEEDS {
         let g = SbmConfig::default().generate(seed).unwrap().graph;
         let mut iso = [[0usize; 3]; 3];
-        for (m, method) in EdgeMethod::ALL.into_iter().enumerate() {
-            let masks = edge_masks(&g, method, &LEVELS, seed);
+        for (m, method) in EdgeMethod::ONE_SHOT.into_iter().enumerate() {
+            let masks = edge_masks(&g, method, &LEVELS, seed).unwrap();
             for (l, keep) in masks.iter().enumerate() {
                 let removed = keep.iter().filter(|k| !**k).count();
                 assert_eq!(removed, (g.edges.len() as f64 * LEVELS[l]).floor() as usize);
@@ -93,4 +93,39 @@ fn distillation_does_not_hurt_at_half_the_weights() {
          distillation, {distilled:.3} with λ = 10 (lower on {worse} seeds)"
     );
     assert!(distilled >= plain, "{distilled} < {plain}");
+}
+
+#[test]
+fn ugs_learned_masks_beat_random_pruning_at_half_the_edges() {
+    // UGS learns which edges to keep from the training loss: at 50 % of the edges removed its
+    // tickets are more accurate than random pruning's on average over 20 seeds (measured: 0.864
+    // against 0.829, BENCHMARKS.md), at the cost of more isolated nodes than TEDDY (which looks
+    // at degrees only). Asserted: the mean over the seeds is above random's, and UGS isolates
+    // more nodes than TEDDY on average.
+    use optiscope_core::device::Cpu;
+    use optiscope_core::sparsify::experiment::PruneConfig;
+    let (mut ugs, mut random, mut iso_ugs, mut iso_teddy) = (0.0, 0.0, 0.0, 0.0);
+    for seed in 0..SEEDS {
+        let cfg = PruneConfig {
+            fractions: vec![0.5],
+            methods: vec![EdgeMethod::Ugs, EdgeMethod::Random, EdgeMethod::Teddy],
+            seed,
+            ..PruneConfig::default()
+        };
+        let rows = cfg.run(&mut Cpu, |_, _| {}).unwrap();
+        let n = SEEDS as f64;
+        ugs += rows[1].test_accuracy / n;
+        random += rows[2].test_accuracy / n;
+        iso_ugs += rows[1].isolated as f64 / n;
+        iso_teddy += rows[3].isolated as f64 / n;
+    }
+    println!(
+        "50 % edges over {SEEDS} seeds: UGS {ugs:.3}, random {random:.3}; isolated UGS \
+         {iso_ugs:.1}, TEDDY {iso_teddy:.1}"
+    );
+    assert!(ugs > random, "UGS {ugs} vs random {random}");
+    assert!(
+        iso_ugs > iso_teddy,
+        "isolated: UGS {iso_ugs} vs TEDDY {iso_teddy}"
+    );
 }

@@ -19,6 +19,8 @@ pub struct Csr<B> {
     pub rows: usize,
     /// Columns.
     pub cols: usize,
+    /// Stored entries.
+    pub nnz: usize,
 }
 
 /// The most rows, columns or stored entries a [`Csr`] may have (f32 indices are exact below).
@@ -55,6 +57,7 @@ impl<B> Csr<B> {
             values: dev.upload(values),
             rows,
             cols,
+            nnz,
         })
     }
 }
@@ -64,6 +67,33 @@ pub trait SparseOps: Storage {
     /// `a · x` for the CSR `a` (`rows × cols`) and `x` read as stored (`cols × k`): a new
     /// row-major `rows × k` buffer. Each output entry sums its row's entries in stored order.
     fn spmm(&mut self, a: &Csr<Self::Buf>, x: Mat<'_, Self::Buf>) -> Self::Buf;
+    /// The sampled dense-dense product on `pattern`'s stored entries (its values are not read):
+    /// for the stored entry `e` at `(r, c)`, `out[e] = Σ_t a[r, t] · b[c, t]` (summed over t in
+    /// order), with `a` (`rows × k`) and `b` (`cols × k`) read as stored. It is the gradient of a
+    /// loss through `pattern · x` with respect to the matrix's entries: `a = ∂L/∂(pattern · x)`,
+    /// `b = x`.
+    fn sddmm(
+        &mut self,
+        pattern: &Csr<Self::Buf>,
+        a: Mat<'_, Self::Buf>,
+        b: Mat<'_, Self::Buf>,
+    ) -> Self::Buf;
+}
+
+/// The shapes of an SDDMM, checked.
+pub fn check_sddmm<B>(pattern: &Csr<B>, a: &Mat<'_, B>, b: &Mat<'_, B>) {
+    as_stored(a, "sddmm");
+    as_stored(b, "sddmm");
+    assert!(
+        a.rows == pattern.rows && b.rows == pattern.cols && a.cols == b.cols,
+        "sddmm on a {}×{} pattern of {}×{} and {}×{}",
+        pattern.rows,
+        pattern.cols,
+        a.rows,
+        a.cols,
+        b.rows,
+        b.cols
+    );
 }
 
 impl SparseOps for Cpu {
@@ -84,6 +114,30 @@ impl SparseOps for Cpu {
                 for (o, xv) in row.iter_mut().zip(&x.buf[c * k..(c + 1) * k]) {
                     *o += v * xv;
                 }
+            }
+        }
+        out
+    }
+
+    fn sddmm(
+        &mut self,
+        pattern: &Csr<Vec<f32>>,
+        a: Mat<'_, Vec<f32>>,
+        b: Mat<'_, Vec<f32>>,
+    ) -> Vec<f32> {
+        check_sddmm(pattern, &a, &b);
+        let k = a.cols;
+        let mut out = vec![0.0f32; pattern.nnz];
+        for r in 0..pattern.rows {
+            let (lo, hi) = (pattern.indptr[r] as usize, pattern.indptr[r + 1] as usize);
+            let ar = &a.buf[r * k..(r + 1) * k];
+            for (e, o) in out.iter_mut().enumerate().take(hi).skip(lo) {
+                let c = pattern.indices[e] as usize;
+                let mut s = 0.0f32;
+                for (x, y) in ar.iter().zip(&b.buf[c * k..(c + 1) * k]) {
+                    s += x * y;
+                }
+                *o = s;
             }
         }
         out
@@ -111,5 +165,16 @@ mod tests {
         assert_eq!(y, vec![11.0, 14.0, 0.0, 0.0, 11.5, 15.0]);
         assert!(Csr::upload(&mut Cpu, 3, 3, &[0, 2, 1, 4], &[0, 2, 1, 2], &[1.0; 4]).is_none());
         assert!(Csr::upload(&mut Cpu, 3, 3, &[0, 2, 2, 4], &[0, 3, 1, 2], &[1.0; 4]).is_none());
+    }
+
+    /// The SDDMM is the gradient of `Σ g ⊙ (A x)` in A's stored entries: `g_r · x_c` each.
+    #[test]
+    fn sddmm_is_the_entrywise_gradient_of_a_product() {
+        let a = Csr::upload(&mut Cpu, 3, 3, &[0, 2, 2, 4], &[0, 2, 1, 2], &[9.0; 4]).unwrap();
+        let g = vec![1.0, -1.0, 0.0, 0.0, 2.0, 0.5];
+        let x = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let got = Cpu.sddmm(&a, Mat::new(&g, 3, 2), Mat::new(&x, 3, 2));
+        // Entries (0,0), (0,2), (2,1), (2,2).
+        assert_eq!(got, vec![-1.0, -1.0, 8.0, 13.0]);
     }
 }

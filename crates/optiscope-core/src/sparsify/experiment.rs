@@ -24,11 +24,15 @@ pub enum EdgeMethod {
     Random,
     /// The highest TEDDY scores first (the spec's "reverse" control).
     Reverse,
+    /// UGS: learned edge masks, pruned iteratively by magnitude with the weights rewound
+    /// ([`super::ugs`]).
+    Ugs,
 }
 
 impl EdgeMethod {
-    /// Every method, in the order of the table.
-    pub const ALL: [Self; 3] = [Self::Teddy, Self::Random, Self::Reverse];
+    /// The one-shot methods (an order from the graph alone), in the order of the table: the
+    /// default comparison.
+    pub const ONE_SHOT: [Self; 3] = [Self::Teddy, Self::Random, Self::Reverse];
 
     /// Its name.
     pub fn name(self) -> &'static str {
@@ -36,6 +40,7 @@ impl EdgeMethod {
             Self::Teddy => "teddy",
             Self::Random => "random",
             Self::Reverse => "reverse",
+            Self::Ugs => "ugs",
         }
     }
 }
@@ -153,28 +158,9 @@ pub fn train_gcn<D: Device + 'static>(
     cfg.validate()?;
     let c = data.y.iter().copied().max().map_or(0, |m| m as usize + 1);
     let gd = GcnData::new(dev, graph, &data.x, &data.y, &data.train, c)?;
-    let (n, f, h) = (gd.n, gd.f, cfg.hidden);
+    let (n, h) = (gd.n, cfg.hidden);
     let rng = Philox::new(seed);
-    let init = |id: u32, rows: usize, cols: usize| {
-        let scale = (2.0 / (rows + cols) as f64).sqrt();
-        (0..rows * cols)
-            .map(|i| {
-                (scale * f64::from(rng.normal_at(stream(StreamKind::Init, id), i as u64))) as f32
-            })
-            .collect::<Vec<f32>>()
-    };
-    let params = [
-        Param::new(
-            "w1",
-            Tensor::new(vec![h, f], init(0, h, f))
-                .map_err(|e| ConfigError::invalid("hidden", h, e.to_string()))?,
-        ),
-        Param::new(
-            "w2",
-            Tensor::new(vec![c, h], init(1, c, h))
-                .map_err(|e| ConfigError::invalid("hidden", h, e.to_string()))?,
-        ),
-    ];
+    let params = init_params(seed, gd.f, h, c)?;
     let mut exec = cfg.optimizer.build_on(dev, &params)?;
     let mut w: Vec<D::Buf> = params.iter().map(|p| dev.upload(p.value.data())).collect();
     let mut losses = Vec::with_capacity(cfg.epochs);
@@ -252,14 +238,39 @@ pub fn train_gcn<D: Device + 'static>(
     })
 }
 
-/// The keep-masks of `method` at `fractions` of the edges removed (nested for every method;
-/// random's order is drawn from `seed`).
+/// The GCN's weights `w1` (`hidden × f`) and `w2` (`c × hidden`) at initialisation for `seed`
+/// (Glorot-normal): every method and UGS's every round start from these.
+pub(super) fn init_params(
+    seed: u64,
+    f: usize,
+    h: usize,
+    c: usize,
+) -> Result<[Param; 2], ConfigError> {
+    let rng = Philox::new(seed);
+    let init = |id: u32, rows: usize, cols: usize| {
+        let scale = (2.0 / (rows + cols) as f64).sqrt();
+        (0..rows * cols)
+            .map(|i| {
+                (scale * f64::from(rng.normal_at(stream(StreamKind::Init, id), i as u64))) as f32
+            })
+            .collect::<Vec<f32>>()
+    };
+    let t = |rows: usize, cols: usize, id: u32| {
+        Tensor::new(vec![rows, cols], init(id, rows, cols))
+            .map_err(|e| ConfigError::invalid("hidden", h, e.to_string()))
+    };
+    Ok([Param::new("w1", t(h, f, 0)?), Param::new("w2", t(c, h, 1)?)])
+}
+
+/// The keep-masks of a one-shot `method` at `fractions` of the edges removed (nested for every
+/// method; random's order is drawn from `seed`); None for UGS, whose masks are learned by
+/// training ([`super::ugs::ugs_masks`]).
 pub fn edge_masks(
     graph: &super::graph::Graph,
     method: EdgeMethod,
     fractions: &[f64],
     seed: u64,
-) -> Vec<Vec<bool>> {
+) -> Option<Vec<Vec<bool>>> {
     let order = match method {
         EdgeMethod::Teddy => prune_order(&edge_scores(graph)),
         EdgeMethod::Reverse => {
@@ -273,8 +284,9 @@ pub fn edge_masks(
                 .collect();
             prune_order(&keys)
         }
+        EdgeMethod::Ugs => return None,
     };
-    nested_masks(&order, fractions)
+    Some(nested_masks(&order, fractions))
 }
 
 /// The SBM experiment's settings: the graph generator, the training, the fractions of edges
@@ -290,6 +302,8 @@ pub struct PruneConfig {
     pub fractions: Vec<f64>,
     /// The methods compared.
     pub methods: Vec<EdgeMethod>,
+    /// UGS's settings (when it is among the methods).
+    pub ugs: super::ugs::UgsConfig,
     /// The seed of the graph, the random order and the initialisation.
     pub seed: u64,
 }
@@ -300,7 +314,8 @@ impl Default for PruneConfig {
             sbm: SbmConfig::default(),
             train: GcnTrainConfig::default(),
             fractions: vec![0.3, 0.5, 0.7],
-            methods: EdgeMethod::ALL.to_vec(),
+            methods: EdgeMethod::ONE_SHOT.to_vec(),
+            ugs: super::ugs::UgsConfig::default(),
             seed: 0,
         }
     }
@@ -337,6 +352,7 @@ impl PruneConfig {
                 "needs fractions of edges removed in [0, 1]",
             ));
         }
+        self.ugs.validate()?;
         if self.methods.is_empty() {
             return Err(ConfigError::invalid(
                 "methods",
@@ -390,7 +406,17 @@ impl PruneConfig {
         };
         record("dense", 0.0, g, dense, &mut rows);
         for &method in &self.methods {
-            let masks = edge_masks(g, method, &self.fractions, self.seed);
+            let masks = match edge_masks(g, method, &self.fractions, self.seed) {
+                Some(m) => m,
+                None => super::ugs::ugs_masks(
+                    dev,
+                    &data,
+                    &self.train,
+                    &self.ugs,
+                    &self.fractions,
+                    self.seed,
+                )?,
+            };
             for (&p, keep) in self.fractions.iter().zip(&masks) {
                 let kept = g.subgraph(keep);
                 let run = train_gcn(dev, &data, &kept, &self.train, self.seed, Some(&probs))?;

@@ -17,6 +17,8 @@ pub struct GcnData<D: Device> {
     pub a: Csr<D::Buf>,
     /// `Â X`, `n × f`.
     pub ax: D::Buf,
+    /// `X`, `n × f`.
+    pub x: D::Buf,
     /// The selection matrix `n × m` (1 at (train[i], i)).
     pub scatter: Csr<D::Buf>,
     /// The labelled nodes.
@@ -83,6 +85,7 @@ impl<D: Device> GcnData<D> {
         Ok(Self {
             a,
             ax,
+            x: xb,
             scatter,
             train: rows,
             train_labels,
@@ -93,12 +96,28 @@ impl<D: Device> GcnData<D> {
     }
 }
 
+impl<D: Device> GcnData<D> {
+    /// Replaces the values of `Â`'s stored entries (same pattern; e.g. masked by learned edge
+    /// weights) and recomputes `Â X`.
+    pub fn set_adjacency_values(&mut self, dev: &mut D, values: &[f32]) -> Result<(), DeviceError> {
+        if values.len() != self.a.nnz {
+            return Err(bad("adjacency values of the wrong length"));
+        }
+        let v = dev.upload(values);
+        dev.copy_into(&mut self.a.values, &v);
+        self.ax = dev.spmm(&self.a, Mat::new(&self.x, self.n, self.f));
+        Ok(())
+    }
+}
+
 /// The loss and the gradients of one forward/backward.
 pub struct GcnGrads<B> {
     /// `∂L/∂W1`, `hidden × f`.
     pub w1: B,
     /// `∂L/∂W2`, `c × hidden`.
     pub w2: B,
+    /// `∂L/∂Â` at `Â`'s stored entries (both layers' uses), when asked for.
+    pub adjacency: Option<B>,
     /// The mean cross-entropy over the labelled nodes.
     pub loss: f64,
 }
@@ -141,6 +160,33 @@ pub fn forward_backward<D: Device>(
     dropout: Option<&D::Buf>,
     distill: Option<&Distill<'_, D::Buf>>,
 ) -> Result<GcnGrads<D::Buf>, DeviceError> {
+    pass(dev, data, (w1, w2), hidden, dropout, distill, false)
+}
+
+/// [`forward_backward`] (no distillation) that also returns `∂L/∂Â` at `Â`'s stored entries:
+/// `Z = Â P` with `P = H W2ᵀ` gives `δZ_r · P_c` at entry (r, c), the first layer's
+/// `S = Â Q` with `Q = X W1ᵀ` gives `δS_r · Q_c`, both by a sampled dense-dense product
+/// ([`SparseOps::sddmm`](crate::device::SparseOps::sddmm)). UGS learns its edge masks from it.
+pub fn forward_backward_adjacency<D: Device>(
+    dev: &mut D,
+    data: &GcnData<D>,
+    w1: &D::Buf,
+    w2: &D::Buf,
+    hidden: usize,
+    dropout: Option<&D::Buf>,
+) -> Result<GcnGrads<D::Buf>, DeviceError> {
+    pass(dev, data, (w1, w2), hidden, dropout, None, true)
+}
+
+fn pass<D: Device>(
+    dev: &mut D,
+    data: &GcnData<D>,
+    (w1, w2): (&D::Buf, &D::Buf),
+    hidden: usize,
+    dropout: Option<&D::Buf>,
+    distill: Option<&Distill<'_, D::Buf>>,
+    adjacency: bool,
+) -> Result<GcnGrads<D::Buf>, DeviceError> {
     let (n, f, c, m) = (data.n, data.f, data.c, data.train.len());
     let zero = dev.zeros(hidden);
     let mut h = dev.matmul(Mat::new(&data.ax, n, f), Mat::new(w1, hidden, f).t());
@@ -168,10 +214,19 @@ pub fn forward_backward<D: Device>(
     }
     dev.relu_backward(&mut dh, &relu_out);
     let gw1 = dev.matmul(Mat::new(&dh, n, hidden).t(), Mat::new(&data.ax, n, f));
+    let adjacency = adjacency.then(|| {
+        let p = dev.matmul(Mat::new(&h, n, hidden), Mat::new(w2, c, hidden).t());
+        let mut g = dev.sddmm(&data.a, Mat::new(&dz, n, c), Mat::new(&p, n, c));
+        let q = dev.matmul(Mat::new(&data.x, n, f), Mat::new(w1, hidden, f).t());
+        let g1 = dev.sddmm(&data.a, Mat::new(&dh, n, hidden), Mat::new(&q, n, hidden));
+        dev.decay_sub(&mut g, &g1, 1.0, -1.0);
+        g
+    });
     let stats = dev.download(&xent.stats)?;
     Ok(GcnGrads {
         w1: gw1,
         w2: gw2,
+        adjacency,
         loss: f64::from(stats[0]) / m as f64,
     })
 }
@@ -189,9 +244,25 @@ mod tests {
         x: &[f64],
         y: &[u32],
         train: &[bool],
+        w: (&[f64], &[f64]),
+        sizes: (usize, usize, usize),
+        distill: Option<(&[f64], f64)>,
+    ) -> f64 {
+        dense_loss_bumped(graph, x, y, train, w, sizes, (distill, None))
+    }
+
+    /// `(r, c, δ)`: `Â[r, c] += δ`.
+    type Bump = (usize, usize, f64);
+
+    /// The same with `Â[r, c] += δ` for `bump = (r, c, δ)`.
+    fn dense_loss_bumped(
+        graph: &Graph,
+        x: &[f64],
+        y: &[u32],
+        train: &[bool],
         (w1, w2): (&[f64], &[f64]),
         (f, h, c): (usize, usize, usize),
-        distill: Option<(&[f64], f64)>,
+        (distill, bump): (Option<(&[f64], f64)>, Option<Bump>),
     ) -> f64 {
         let n = graph.n;
         let mut a = vec![0.0; n * n];
@@ -203,6 +274,9 @@ mod tests {
             for &j in graph.neighbours(i) {
                 a[i * n + j as usize] = 1.0 / (d[i] * d[j as usize]).sqrt();
             }
+        }
+        if let Some((r, cc, delta)) = bump {
+            a[r * n + cc] += delta;
         }
         let mm = |p: &[f64], q: &[f64], r: usize, k: usize, s: usize| {
             let mut o = vec![0.0; r * s];
@@ -323,5 +397,72 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `∂L/∂Â` at every stored entry (self-loops included) against central differences of the
+    /// dense reference with that one entry moved, and the same weight gradients as the plain
+    /// pass.
+    #[test]
+    fn adjacency_gradient_matches_finite_differences() {
+        let cfg = SbmConfig {
+            n: 24,
+            features: 4,
+            train_per_class: 3,
+            p_in: 0.25,
+            p_out: 0.05,
+            ..SbmConfig::default()
+        };
+        let s = cfg.generate(6).unwrap();
+        let (f, h, c) = (4, 3, 3);
+        let rng = Philox::new(9);
+        let w1: Vec<f64> = (0..h * f)
+            .map(|i| 0.6 * f64::from(rng.normal_at(1, i as u64)))
+            .collect();
+        let w2: Vec<f64> = (0..c * h)
+            .map(|i| 0.6 * f64::from(rng.normal_at(2, i as u64)))
+            .collect();
+        let x: Vec<f64> = s.x.iter().map(|v| f64::from(*v)).collect();
+        let mut dev = Cpu;
+        let data = GcnData::new(&mut dev, &s.graph, &s.x, &s.y, &s.train, c).unwrap();
+        let to32 = |v: &[f64]| v.iter().map(|x| *x as f32).collect::<Vec<f32>>();
+        let (a32, b32) = (to32(&w1), to32(&w2));
+        let g = forward_backward_adjacency(&mut dev, &data, &a32, &b32, h, None).unwrap();
+        let plain = forward_backward(&mut dev, &data, &a32, &b32, h, None, None).unwrap();
+        assert_eq!(g.w1, plain.w1);
+        assert_eq!(g.w2, plain.w2);
+        let adj = g.adjacency.unwrap();
+        let (ip, ix, _) = s.graph.normalized_adjacency();
+        assert_eq!(adj.len(), ix.len());
+        let e = 1e-6;
+        let mut checked = 0;
+        for r in 0..s.graph.n {
+            for k in ip[r] as usize..ip[r + 1] as usize {
+                let cc = ix[k] as usize;
+                let l = |d: f64| {
+                    let w = (w1.as_slice(), w2.as_slice());
+                    dense_loss_bumped(
+                        &s.graph,
+                        &x,
+                        &s.y,
+                        &s.train,
+                        w,
+                        (f, h, c),
+                        (None, Some((r, cc, d))),
+                    )
+                };
+                let fd = (l(e) - l(-e)) / (2.0 * e);
+                assert!(
+                    (fd - f64::from(adj[k])).abs() < 1e-4,
+                    "Â[{r}, {cc}]: {fd} vs {}",
+                    adj[k]
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 2 * s.graph.n, "{checked} entries");
+        assert!(
+            adj.iter().any(|v| v.abs() > 1e-3),
+            "a gradient that is not all zero"
+        );
     }
 }

@@ -6,7 +6,8 @@
 //! * [`sbm`]: the degree-corrected stochastic block model of the synthetic experiment;
 //! * [`gcn`]: the two-layer GCN, forward and backward over the device families;
 //! * [`experiment`]: training it on pruned graphs (ℓ0-projected weights), and the SBM experiment
-//!   of TEDDY against random and reverse pruning;
+//!   of TEDDY against random, reverse and UGS pruning;
+//! * [`ugs`]: UGS's learned edge masks, pruned iteratively with the weights rewound;
 //! * [`moe`]: a mixture of SwiGLU experts with a top-k router, f64 reference and device
 //!   forward/backward;
 //! * [`convert`]: MoE → dense conversion (scorers, grouping, scaling, block concatenation,
@@ -21,5 +22,6 @@ pub mod moe;
 pub mod moe_experiment;
 pub mod sbm;
 pub mod teddy;
+pub mod ugs;
 
 pub use graph::{EdgeError, Graph};

@@ -53,6 +53,39 @@ impl SparseOps for GpuDevice {
         );
         out
     }
+
+    fn sddmm(
+        &mut self,
+        pattern: &Csr<GpuBuffer>,
+        a: Mat<'_, GpuBuffer>,
+        b: Mat<'_, GpuBuffer>,
+    ) -> GpuBuffer {
+        optiscope_core::device::sparse::check_sddmm(pattern, &a, &b);
+        let out = self.ctx.zeros(pattern.nnz);
+        if out.len == 0 {
+            return out;
+        }
+        let p = SparseParams {
+            rows: pattern.rows as u32,
+            k: a.cols as u32,
+            ..SparseParams::default()
+        };
+        self.launch(
+            shaders::SPARSE,
+            "sddmm",
+            bytemuck::bytes_of(&p),
+            &[
+                (1, &pattern.indptr.buffer),
+                (2, &pattern.indices.buffer),
+                (4, &b.buf.buffer),
+                (5, &out.buffer),
+                (6, &a.buf.buffer),
+            ],
+            pattern.rows,
+            256,
+        );
+        out
+    }
 }
 
 /// This module's uniform structs and their WGSL twins ([`crate::layout`]).
