@@ -155,31 +155,82 @@ pub fn train_gcn<D: Device + 'static>(
     seed: u64,
     teacher: Option<&[f32]>,
 ) -> Result<GcnRun, PruneError> {
-    cfg.validate()?;
-    let c = data.y.iter().copied().max().map_or(0, |m| m as usize + 1);
-    let gd = GcnData::new(dev, graph, &data.x, &data.y, &data.train, c)?;
-    let (n, h) = (gd.n, cfg.hidden);
-    let rng = Philox::new(seed);
-    let params = init_params(seed, gd.f, h, c)?;
-    let mut exec = cfg.optimizer.build_on(dev, &params)?;
-    let mut w: Vec<D::Buf> = params.iter().map(|p| dev.upload(p.value.data())).collect();
-    let mut losses = Vec::with_capacity(cfg.epochs);
-    let keep = 1.0 - cfg.weight_sparsity;
-    let teacher = match teacher {
-        Some(t) if cfg.distill > 0.0 => {
-            if t.len() != n * c {
-                return Err(ConfigError::invalid(
-                    "teacher",
-                    format!("{} values", t.len()),
-                    format!("needs n × c = {}", n * c),
-                )
-                .into());
+    let mut t = GcnTraining::new(dev, data, graph, cfg, seed, teacher)?;
+    while !t.finished() {
+        t.epoch(dev)?;
+    }
+    t.finish(dev, data)
+}
+
+/// A GCN training one epoch at a time (what [`train_gcn`] runs to the end; the explorer steps
+/// it between frames).
+pub struct GcnTraining<D: Device> {
+    gd: GcnData<D>,
+    exec: Box<dyn crate::optim::Executor<D>>,
+    w: Vec<D::Buf>,
+    teacher: Option<D::Buf>,
+    cfg: GcnTrainConfig,
+    rng: Philox,
+    losses: Vec<f64>,
+}
+
+impl<D: Device + 'static> GcnTraining<D> {
+    /// Uploads the graph and the initial weights (see [`train_gcn`]).
+    pub fn new(
+        dev: &mut D,
+        data: &Sbm,
+        graph: &super::graph::Graph,
+        cfg: &GcnTrainConfig,
+        seed: u64,
+        teacher: Option<&[f32]>,
+    ) -> Result<Self, PruneError> {
+        cfg.validate()?;
+        let c = data.y.iter().copied().max().map_or(0, |m| m as usize + 1);
+        let gd = GcnData::new(dev, graph, &data.x, &data.y, &data.train, c)?;
+        let n = gd.n;
+        let params = init_params(seed, gd.f, cfg.hidden, c)?;
+        let exec = cfg.optimizer.build_on(dev, &params)?;
+        let w: Vec<D::Buf> = params.iter().map(|p| dev.upload(p.value.data())).collect();
+        let teacher = match teacher {
+            Some(t) if cfg.distill > 0.0 => {
+                if t.len() != n * c {
+                    return Err(ConfigError::invalid(
+                        "teacher",
+                        format!("{} values", t.len()),
+                        format!("needs n × c = {}", n * c),
+                    )
+                    .into());
+                }
+                Some(dev.upload(t))
             }
-            Some(dev.upload(t))
-        }
-        _ => None,
-    };
-    for epoch in 0..cfg.epochs {
+            _ => None,
+        };
+        Ok(Self {
+            gd,
+            exec,
+            w,
+            teacher,
+            cfg: cfg.clone(),
+            rng: Philox::new(seed),
+            losses: Vec::with_capacity(cfg.epochs),
+        })
+    }
+
+    /// Epochs done.
+    pub fn epochs_done(&self) -> usize {
+        self.losses.len()
+    }
+
+    /// Whether every epoch is done.
+    pub fn finished(&self) -> bool {
+        self.losses.len() >= self.cfg.epochs
+    }
+
+    /// One epoch (a full-batch step, then the ℓ0 projection when asked for); its loss.
+    pub fn epoch(&mut self, dev: &mut D) -> Result<f64, PruneError> {
+        let (n, h, cfg) = (self.gd.n, self.cfg.hidden, &self.cfg);
+        let epoch = self.losses.len();
+        let rng = self.rng;
         let mask = (cfg.dropout > 0.0).then(|| {
             let s = stream(StreamKind::Shuffle, epoch as u32);
             let scale = (1.0 / (1.0 - cfg.dropout)) as f32;
@@ -194,13 +245,15 @@ pub fn train_gcn<D: Device + 'static>(
                 .collect();
             dev.upload(&m)
         });
-        let distill = teacher.as_ref().map(|t| Distill {
+        let distill = self.teacher.as_ref().map(|t| Distill {
             teacher: t,
             lambda: cfg.distill,
         });
-        let g = forward_backward(dev, &gd, &w[0], &w[1], h, mask.as_ref(), distill.as_ref())?;
-        losses.push(g.loss);
-        exec.step(dev, &mut w, &[&g.w1, &g.w2])?;
+        let w = &mut self.w;
+        let g = forward_backward(dev, &self.gd, &w[0], &w[1], h, mask.as_ref(), distill.as_ref())?;
+        self.losses.push(g.loss);
+        self.exec.step(dev, w, &[&g.w1, &g.w2])?;
+        let keep = 1.0 - cfg.weight_sparsity;
         if keep < 1.0 {
             // The ℓ0 projection over all weights jointly.
             let (a, b) = (dev.download(&w[0])?, dev.download(&w[1])?);
@@ -211,31 +264,37 @@ pub fn train_gcn<D: Device + 'static>(
             dev.copy_into(&mut w[0], &ua);
             dev.copy_into(&mut w[1], &ub);
         }
+        Ok(g.loss)
     }
-    let zb = logits(dev, &gd, &w[0], &w[1], h);
-    let probs = dev.softmax_rows(Mat::new(&zb, n, c));
-    let probs = dev.download(&probs)?;
-    let z = dev.download(&zb)?;
-    let (mut right, mut total) = (0usize, 0usize);
-    for i in (0..n).filter(|&i| !data.train[i]) {
-        let row = &z[i * c..(i + 1) * c];
-        let arg = (0..c).fold(0, |b, k| if row[k] > row[b] { k } else { b });
-        right += usize::from(arg == data.y[i] as usize);
-        total += 1;
+
+    /// The run so far: test accuracy on `data`'s unlabelled nodes, losses, zeros, outputs.
+    pub fn finish(&self, dev: &mut D, data: &Sbm) -> Result<GcnRun, PruneError> {
+        let (n, c, h, w) = (self.gd.n, self.gd.c, self.cfg.hidden, &self.w);
+        let zb = logits(dev, &self.gd, &w[0], &w[1], h);
+        let probs = dev.softmax_rows(Mat::new(&zb, n, c));
+        let probs = dev.download(&probs)?;
+        let z = dev.download(&zb)?;
+        let (mut right, mut total) = (0usize, 0usize);
+        for i in (0..n).filter(|&i| !data.train[i]) {
+            let row = &z[i * c..(i + 1) * c];
+            let arg = (0..c).fold(0, |b, k| if row[k] > row[b] { k } else { b });
+            right += usize::from(arg == data.y[i] as usize);
+            total += 1;
+        }
+        let mut zeros = 0usize;
+        let mut len = 0usize;
+        for b in w {
+            let v = dev.download(b)?;
+            zeros += v.iter().filter(|x| **x == 0.0).count();
+            len += v.len();
+        }
+        Ok(GcnRun {
+            test_accuracy: right as f64 / total.max(1) as f64,
+            losses: self.losses.clone(),
+            weight_zeros: zeros as f64 / len.max(1) as f64,
+            probs,
+        })
     }
-    let mut zeros = 0usize;
-    let mut len = 0usize;
-    for b in &w {
-        let v = dev.download(b)?;
-        zeros += v.iter().filter(|x| **x == 0.0).count();
-        len += v.len();
-    }
-    Ok(GcnRun {
-        test_accuracy: right as f64 / total.max(1) as f64,
-        losses,
-        weight_zeros: zeros as f64 / len.max(1) as f64,
-        probs,
-    })
 }
 
 /// The GCN's weights `w1` (`hidden × f`) and `w2` (`c × hidden`) at initialisation for `seed`
