@@ -353,65 +353,166 @@ impl MoeConfig {
         dev: &mut D,
         each: &mut dyn FnMut(Scoring, usize, f64),
     ) -> Result<MoeReport, MoeError> {
-        self.validate()?;
-        let tiny = self.tiny.build(self.seed)?;
+        let mut run = MoeRun::new(dev, self)?;
+        while let Some((scoring, step, loss)) = run.step(dev)? {
+            each(scoring, step, loss);
+        }
+        run.report()
+    }
+}
+
+/// [`MoeConfig::run`] one distillation step at a time (the explorer steps it between frames):
+/// everything before distillation — the mixture, the tokens, every scorer's selection,
+/// conversion and pre-distillation errors — is done by [`MoeRun::new`].
+pub struct MoeRun<D: Device> {
+    cfg: MoeConfig,
+    tiny: Tiny,
+    routing: Vec<f64>,
+    xt: Vec<f64>,
+    yt: Vec<f64>,
+    xd: D::Buf,
+    yd: D::Buf,
+    results: Vec<ScorerResult>,
+    conversions: Vec<Conversion>,
+    distilled: Vec<Option<Ffn>>,
+    current: Option<(usize, Distiller<D>)>,
+}
+
+impl<D: Device + 'static> MoeRun<D> {
+    /// The mixture, its tokens and every scorer's conversion; the teacher's outputs on the
+    /// distillation tokens by the mixture's device forward.
+    pub fn new(dev: &mut D, cfg: &MoeConfig) -> Result<Self, MoeError> {
+        cfg.validate()?;
+        let tiny = cfg.tiny.build(cfg.seed)?;
         let moe = &tiny.moe;
-        let (xc, zc) = tiny.sample(Tokens::Calibration, self.tiny.calibration);
-        let (xt, _) = tiny.sample(Tokens::Test, self.tiny.test);
-        let (xd, _) = tiny.sample(Tokens::Distill, self.tiny.distill_tokens);
+        let (xc, zc) = tiny.sample(Tokens::Calibration, cfg.tiny.calibration);
+        let (xt, _) = tiny.sample(Tokens::Test, cfg.tiny.test);
+        let (xd, _) = tiny.sample(Tokens::Distill, cfg.tiny.distill_tokens);
         let cal = Calibration::new(moe, &xc);
         let yt = moe.forward(&xt);
-        // The teacher's outputs on the distillation tokens, by the mixture's device forward.
         let dm = DeviceMoe::upload(dev, moe);
         let xdb = dev.upload(&to_f32(&xd));
-        let ydb = dm.forward(dev, &xdb, self.tiny.distill_tokens).ffn.y;
-        let mut scorers = Vec::with_capacity(Scoring::ALL.len());
-        let mut chosen = None;
+        let ydb = dm.forward(dev, &xdb, cfg.tiny.distill_tokens).ffn.y;
+        let mut results = Vec::with_capacity(Scoring::ALL.len());
+        let mut conversions = Vec::with_capacity(Scoring::ALL.len());
         for scoring in Scoring::ALL {
-            let selected = select(moe, &cal, scoring, self.k, self.seed, &self.diversity);
+            let selected = select(moe, &cal, scoring, cfg.k, cfg.seed, &cfg.diversity);
             let mut by_scaling = std::collections::BTreeMap::new();
             for s in Scaling::ALL {
-                let c = convert(moe, &cal, &selected, self.grouping, s);
+                let c = convert(moe, &cal, &selected, cfg.grouping, s);
                 by_scaling.insert(s.name().to_string(), relative_error(&c.dense, &xt, &yt));
             }
-            let conv = convert(moe, &cal, &selected, self.grouping, self.scaling);
-            let pre = relative_error(&conv.dense, &xt, &yt);
-            let xb = dev.duplicate(&xdb);
-            let yb = dev.duplicate(&ydb);
-            let mut kd = Distiller::new(
-                dev,
-                &conv.dense,
-                xb,
-                yb,
-                self.tiny.distill_tokens,
-                &self.distill,
-                self.seed,
-            )?;
-            let mut losses = Vec::with_capacity(self.distill.steps);
-            for step in 0..self.distill.steps {
-                let loss = kd.step(dev)?;
-                each(scoring, step + 1, loss);
-                losses.push(loss);
-            }
-            let distilled = kd.weights(dev)?;
-            scorers.push(ScorerResult {
+            let conv = convert(moe, &cal, &selected, cfg.grouping, cfg.scaling);
+            results.push(ScorerResult {
                 scoring,
                 selected,
                 scales: conv.scales.clone(),
-                pre_distillation: pre,
+                pre_distillation: relative_error(&conv.dense, &xt, &yt),
                 pre_distillation_by_scaling: by_scaling,
-                post_distillation: relative_error(&distilled, &xt, &yt),
-                losses,
+                post_distillation: f64::NAN,
+                losses: Vec::with_capacity(cfg.distill.steps),
             });
-            if scoring == self.scoring {
-                chosen = Some((conv, distilled));
-            }
+            conversions.push(conv);
         }
-        let (conversion, distilled) = chosen.unwrap_or_else(|| unreachable!("every scorer is run"));
-        Ok(MoeReport {
+        Ok(Self {
             routing: routing(&cal, &zc),
+            cfg: cfg.clone(),
             tiny,
-            scorers,
+            xt,
+            yt,
+            xd: xdb,
+            yd: ydb,
+            distilled: vec![None; results.len()],
+            results,
+            conversions,
+            current: None,
+        })
+    }
+
+    /// The next distillation step (scorers in [`Scoring::ALL`]'s order, each to the end):
+    /// `(scoring, its step from 1, the batch's loss)`, or None when every scorer is done.
+    pub fn step(&mut self, dev: &mut D) -> Result<Option<(Scoring, usize, f64)>, MoeError> {
+        if self.current.is_none() {
+            let Some(next) = self.distilled.iter().position(Option::is_none) else {
+                return Ok(None);
+            };
+            let (xb, yb) = (dev.duplicate(&self.xd), dev.duplicate(&self.yd));
+            let kd = Distiller::new(
+                dev,
+                &self.conversions[next].dense,
+                xb,
+                yb,
+                self.cfg.tiny.distill_tokens,
+                &self.cfg.distill,
+                self.cfg.seed,
+            )?;
+            self.current = Some((next, kd));
+        }
+        let Some((i, kd)) = &mut self.current else {
+            unreachable!("a distillation was just started")
+        };
+        let i = *i;
+        let loss = kd.step(dev)?;
+        self.results[i].losses.push(loss);
+        let step = self.results[i].losses.len();
+        if step >= self.cfg.distill.steps {
+            let ffn = kd.weights(dev)?;
+            self.results[i].post_distillation = relative_error(&ffn, &self.xt, &self.yt);
+            self.distilled[i] = Some(ffn);
+            self.current = None;
+        }
+        Ok(Some((self.results[i].scoring, step, loss)))
+    }
+
+    /// Distillation steps taken, over every scorer.
+    pub fn steps(&self) -> usize {
+        self.results.iter().map(|r| r.losses.len()).sum()
+    }
+
+    /// Distillation steps of the whole run.
+    pub fn total_steps(&self) -> usize {
+        self.results.len() * self.cfg.distill.steps
+    }
+
+    /// Whether every scorer is distilled.
+    pub fn finished(&self) -> bool {
+        self.distilled.iter().all(Option::is_some)
+    }
+
+    /// The mixture.
+    pub fn tiny(&self) -> &Tiny {
+        &self.tiny
+    }
+
+    /// The routing heat map on the calibration tokens (`experts × clusters`).
+    pub fn routing(&self) -> &[f64] {
+        &self.routing
+    }
+
+    /// Every scorer's result so far (post-distillation NaN until its distillation is done).
+    pub fn results(&self) -> &[ScorerResult] {
+        &self.results
+    }
+
+    /// The report of a finished run (an error before).
+    pub fn report(self) -> Result<MoeReport, MoeError> {
+        let k = Scoring::ALL
+            .iter()
+            .position(|s| *s == self.cfg.scoring)
+            .unwrap_or_else(|| unreachable!("every scorer is run"));
+        let (Some(distilled), Some(conversion)) =
+            (self.distilled[k].clone(), self.conversions.get(k).cloned())
+        else {
+            return Err(MoeError::Config(ConfigError::invalid(
+                "run",
+                "unfinished",
+                "the distillation has not finished",
+            )));
+        };
+        Ok(MoeReport {
+            tiny: self.tiny,
+            routing: self.routing,
+            scorers: self.results,
             conversion,
             distilled,
         })
