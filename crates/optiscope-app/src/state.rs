@@ -9,6 +9,9 @@ use optiscope_core::experiment::ExperimentConfig;
 use optiscope_core::optim::{who_has_it, AdamWConfig, FieldError, OptimizerConfig, METHODS};
 use optiscope_core::quant::dropbits::DropBitsConfig;
 use optiscope_core::quant::{LearnBitsConfig, QuantConfig, QuantMethod};
+use optiscope_core::sparsify::convert::Scoring;
+use optiscope_core::sparsify::experiment::{EdgeMethod, PruneConfig};
+use optiscope_core::sparsify::moe_experiment::MoeConfig;
 use optiscope_core::train::{
     DataChoice, TrainConfig, MAX_BATCH_SIZE, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH,
 };
@@ -121,11 +124,18 @@ pub enum LabKind {
     Quantization,
     /// Preference learning on a contextual bandit: samplers, objectives, GRPO, ThinkSafe.
     Align,
+    /// Compression: TEDDY's edge sparsification of a GCN, MoE → dense conversion.
+    Compress,
 }
 
 impl LabKind {
     /// Every lab, in the order of the tabs.
-    pub const ALL: [Self; 3] = [Self::Experiment, Self::Quantization, Self::Align];
+    pub const ALL: [Self; 4] = [
+        Self::Experiment,
+        Self::Quantization,
+        Self::Align,
+        Self::Compress,
+    ];
 
     /// The name in links.
     pub fn name(self) -> &'static str {
@@ -133,6 +143,7 @@ impl LabKind {
             Self::Experiment => "experiment",
             Self::Quantization => "quantization",
             Self::Align => "align",
+            Self::Compress => "compress",
         }
     }
 
@@ -142,6 +153,7 @@ impl LabKind {
             Self::Experiment => "Experiment",
             Self::Quantization => "Quantization",
             Self::Align => "Alignment",
+            Self::Compress => "Compression",
         }
     }
 }
@@ -196,6 +208,85 @@ impl Default for AlignLabState {
     }
 }
 
+/// The half of the Compression lab shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CompressPart {
+    /// TEDDY on the degree-corrected SBM.
+    #[default]
+    Teddy,
+    /// MoE → dense on the tiny mixture.
+    Moe,
+}
+
+impl CompressPart {
+    /// Its name in links.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Teddy => "teddy",
+            Self::Moe => "moe",
+        }
+    }
+}
+
+/// The Compression lab's part of a link: the half shown, each half's experiment (the configs of
+/// `optiscope prune --preset sbm` and `optiscope moe`), what the graph shows, and the steps taken
+/// by the half shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompressLabState {
+    /// The half shown.
+    pub part: CompressPart,
+    /// TEDDY's experiment (the lab trains its own grid of fractions and the one-shot methods).
+    pub prune: PruneConfig,
+    /// The fraction of edges removed the graph shows.
+    pub edges: f64,
+    /// The method whose pruning the graph shows (teddy, random or reverse).
+    pub method: EdgeMethod,
+    /// The MoE experiment.
+    pub moe: MoeConfig,
+    /// Steps taken by the half shown: TEDDY, 10-epoch chunks of the accuracy curves' trainings;
+    /// MoE, 10-step chunks of the scorers' distillations. A link replays them.
+    pub step: u64,
+}
+
+impl Default for CompressLabState {
+    fn default() -> Self {
+        Self {
+            part: CompressPart::Teddy,
+            prune: PruneConfig::default(),
+            edges: 0.5,
+            method: EdgeMethod::Teddy,
+            moe: MoeConfig::default(),
+            step: 0,
+        }
+    }
+}
+
+/// The most edges removed the lab's slider reaches.
+pub const MAX_EDGES_REMOVED: f64 = 0.95;
+
+impl CompressLabState {
+    /// Whether the lab can run it (sizes are bounded before anything is allocated for them).
+    pub fn validate(&self) -> Result<(), String> {
+        self.prune.validate().map_err(|e| e.to_string())?;
+        self.moe.validate().map_err(|e| e.to_string())?;
+        if !(0.0..=MAX_EDGES_REMOVED).contains(&self.edges) {
+            return Err(format!(
+                "edges={} must be a fraction in [0, {MAX_EDGES_REMOVED}]",
+                self.edges
+            ));
+        }
+        if !EdgeMethod::ONE_SHOT.contains(&self.method) {
+            return Err(format!(
+                "method {} is not drawn by the explorer (one of teddy, random, reverse; `optiscope prune --method ugs` runs UGS)",
+                self.method.name()
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The experiment lab's part of a link: the view, the preset it started from, the experiment
 /// (problem, runs with their configs, seed, steps) and the step shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -247,6 +338,9 @@ pub struct LabStates {
     /// The Alignment lab.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub align: Option<AlignLabState>,
+    /// The Compression lab.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compress: Option<CompressLabState>,
 }
 
 /// Everything a link reproduces: the lab shown, the speed, and each lab's own state.
@@ -302,6 +396,7 @@ impl From<StateV1> for ExplorerState {
                 },
                 quantization: v1.quant,
                 align: None,
+                compress: None,
             },
         }
     }
@@ -318,6 +413,7 @@ impl ExplorerState {
                 experiment: ExperimentLabState::from_preset(preset_name),
                 quantization: None,
                 align: None,
+                compress: None,
             },
         }
     }
@@ -332,6 +428,13 @@ impl ExplorerState {
     /// The Alignment lab's settings, created with the defaults when absent.
     pub fn align_mut(&mut self) -> &mut AlignLabState {
         self.labs.align.get_or_insert_with(AlignLabState::default)
+    }
+
+    /// The Compression lab's settings, created with the defaults when absent.
+    pub fn compress_mut(&mut self) -> &mut CompressLabState {
+        self.labs
+            .compress
+            .get_or_insert_with(CompressLabState::default)
     }
 
     /// The state of a version-1 link, as this version reads it.
@@ -366,8 +469,11 @@ impl ExplorerState {
         if let Some(rest) = f.strip_prefix("align=") {
             return Self::from_align_fragment(rest).map(Some);
         }
+        if let Some(rest) = f.strip_prefix("compress=") {
+            return Self::from_compress_fragment(rest).map(Some);
+        }
         let Some(data) = f.strip_prefix("s=") else {
-            return Err(format!("the link's fragment {:?} is not an optiscope state (expected #s=..., #preset=NAME, #view=NAME or #align=NAME)", truncate(f)));
+            return Err(format!("the link's fragment {:?} is not an optiscope state (expected #s=..., #preset=NAME, #view=NAME, #align=NAME or #compress=teddy|moe)", truncate(f)));
         };
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(data.trim_end_matches('='))
@@ -396,7 +502,88 @@ impl ExplorerState {
                 .build()
                 .map_err(|e| format!("the link's alignment config is not usable: {e}"))?;
         }
+        if let Some(c) = &state.labs.compress {
+            c.validate()
+                .map_err(|e| format!("the link's compression settings are not usable: {e}"))?;
+        }
         Ok(Some(state))
+    }
+
+    /// `teddy|moe[&seed=N][&step=N][&speed=N]` and, for TEDDY, `[&edges=F][&method=M]`, for MoE
+    /// `[&scoring=NAME][&k=N]`: a short, hand-writable link to the Compression lab.
+    fn from_compress_fragment(rest: &str) -> Result<Self, String> {
+        let mut parts = rest.split('&');
+        let part = match parts.next().unwrap_or_default() {
+            "teddy" => CompressPart::Teddy,
+            "moe" => CompressPart::Moe,
+            other => {
+                return Err(format!(
+                    "unknown compression lab {other:?} in the link (teddy or moe)"
+                ))
+            }
+        };
+        let mut state = Self::from_preset("river-valley");
+        state.lab = LabKind::Compress;
+        state.compress_mut().part = part;
+        const ALLOWED: &str =
+            "seed=N, step=N, speed=N, edges=F, method=teddy|random|reverse, scoring=NAME, k=N";
+        for p in parts {
+            let Some((key, v)) = p.split_once('=') else {
+                return Err(format!(
+                    "link parameter {:?} has no value (allowed: {ALLOWED})",
+                    truncate(p)
+                ));
+            };
+            let num = |what: &str| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{what}={v:?} in the link is not a whole number"))
+            };
+            let c = state.compress_mut();
+            match key {
+                "seed" => {
+                    let seed = num(key)?;
+                    c.prune.seed = seed;
+                    c.moe.seed = seed;
+                }
+                "step" => c.step = num(key)?.min(1_000_000),
+                "speed" => state.speed = num(key)?.clamp(1, 10_000) as u32,
+                "edges" => c.edges = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| (0.0..=MAX_EDGES_REMOVED).contains(x))
+                    .ok_or_else(|| {
+                        format!(
+                            "edges={v:?} in the link is not a fraction in [0, {MAX_EDGES_REMOVED}]"
+                        )
+                    })?,
+                "method" => {
+                    c.method = EdgeMethod::ONE_SHOT
+                        .into_iter()
+                        .find(|m| m.name() == v)
+                        .ok_or_else(|| {
+                            format!("method={v:?} in the link (allowed: teddy, random, reverse)")
+                        })?
+                }
+                "scoring" => {
+                    c.moe.scoring = Scoring::from_name(v).ok_or_else(|| {
+                        let names: Vec<_> = Scoring::ALL.iter().map(|s| s.name()).collect();
+                        format!("scoring={v:?} in the link (allowed: {})", names.join(", "))
+                    })?
+                }
+                "k" => c.moe.k = num(key)? as usize,
+                _ => {
+                    return Err(format!(
+                        "unknown link parameter {:?} (allowed: {ALLOWED})",
+                        truncate(p)
+                    ))
+                }
+            }
+        }
+        state
+            .compress_mut()
+            .validate()
+            .map_err(|e| format!("the link's compression settings are not usable: {e}"))?;
+        Ok(state)
     }
 
     /// `NAME[&seed=N][&step=N][&speed=N]`: a short, hand-writable link to the Alignment lab on

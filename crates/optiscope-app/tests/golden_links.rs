@@ -42,6 +42,10 @@ fn links() -> Vec<String> {
         out.push(format!("#align={}", p.name));
     }
     out.push("#align=coverage&seed=3&step=5&speed=2".into());
+    out.push("#compress=teddy".into());
+    out.push("#compress=teddy&seed=2&edges=0.7&method=reverse&step=12&speed=3".into());
+    out.push("#compress=moe".into());
+    out.push("#compress=moe&scoring=reap&k=3&seed=1&step=4".into());
     // Version-1 states as the explorer wrote them before labs (these bytes are what old links
     // hold: the fields in the order of the version-1 struct).
     let v1 = |view: &str,
@@ -122,6 +126,11 @@ fn links() -> Vec<String> {
         "#align=nope",
         "#align=grpo&seed=x",
         "#align=grpo&lr=1",
+        "#compress=graph",
+        "#compress=teddy&edges=1.5",
+        "#compress=teddy&method=ugs",
+        "#compress=moe&scoring=best",
+        "#compress=moe&k=0",
         "#s=!!!",
         "#s=eyJ2ZXJzaW9uIjowfQ",
         "#x=1",

@@ -1190,7 +1190,9 @@ fn prune_sbm_preset_writes_its_table() {
     assert!(stderr(&o).contains("--edges 1.5"), "{}", stderr(&o));
     // UGS runs when asked for, with the exact count of edges removed.
     let o = bin()
-        .args(["prune", "--preset", "sbm", "-q", "--method", "ugs", "--edges", "0.3", "--out"])
+        .args([
+            "prune", "--preset", "sbm", "-q", "--method", "ugs", "--edges", "0.3", "--out",
+        ])
         .arg(d.join("u"))
         .output()
         .unwrap();

@@ -3,6 +3,7 @@
 //! [`crate::state::LabStates`], and one arm below.
 
 pub mod align;
+pub mod compress;
 pub mod experiment;
 pub mod quantization;
 
@@ -23,6 +24,10 @@ pub fn build(kind: LabKind, state: &ExplorerState, io: &mut LabIo<'_>) -> Box<dy
         )),
         LabKind::Align => Box::new(align::AlignLab::new(
             state.labs.align.clone().unwrap_or_default(),
+            io,
+        )),
+        LabKind::Compress => Box::new(compress::CompressLab::new(
+            state.labs.compress.clone().unwrap_or_default(),
             io,
         )),
     }

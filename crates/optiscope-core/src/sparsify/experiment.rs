@@ -250,7 +250,15 @@ impl<D: Device + 'static> GcnTraining<D> {
             lambda: cfg.distill,
         });
         let w = &mut self.w;
-        let g = forward_backward(dev, &self.gd, &w[0], &w[1], h, mask.as_ref(), distill.as_ref())?;
+        let g = forward_backward(
+            dev,
+            &self.gd,
+            &w[0],
+            &w[1],
+            h,
+            mask.as_ref(),
+            distill.as_ref(),
+        )?;
         self.losses.push(g.loss);
         self.exec.step(dev, w, &[&g.w1, &g.w2])?;
         let keep = 1.0 - cfg.weight_sparsity;
