@@ -10,6 +10,9 @@
 // it to the step it names, trains while playing, and its own link retrains to the same numbers.
 // The Alignment lab opens from `#align=rich-features&seed=2&step=2`, replays the rounds, steps and
 // plays them to the end, and its link replays a fresh page to the same KLs; GRPO steps by runs.
+// The Compression lab opens TEDDY from `#compress=teddy&edges=0.3&step=40` (the graph at 30 %
+// removed, two GCNs trained), steps and plays, and its link reopens the same state; its MoE half
+// from `#compress=moe&step=40` shows every scorer and distils the first, replayed by its link.
 // The status is read from the page's #status element (data-* attributes), not from pixels.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -301,6 +304,69 @@ for (const mode of Object.keys(MODES)) {
       assert.equal(g.error, "", `error line: ${g.error}`);
       assert.match(g.detail, /^grpo-kl=0\.2 objective=[-0-9.e]+; grpo-kl=0\.04 objective=/, `GRPO detail: ${g.detail}`);
       await grpo.close();
+    } finally {
+      await close();
+    }
+  });
+}
+
+for (const mode of Object.keys(MODES)) {
+  test(`compression lab in headless Chromium, ${mode}`, async (t) => {
+    const { page, logs, close } = await launch(mode);
+    try {
+      // TEDDY: a hand-written link, 40 steps in (the whole graph's GCN and the first grid point
+      // trained, 20 steps of 10 epochs each), the graph drawn at 30 % of the edges removed.
+      await page.goto(base + "#compress=teddy&edges=0.3&step=40");
+      await waitForApp(page, logs);
+      await page.waitForFunction(() => document.getElementById("status").dataset.view === "compress-teddy", null, { timeout: 30_000 });
+      await waitForStep(page, 40, 90_000);
+      let s = await status(page);
+      assert.equal(s.error, "", `error line: ${s.error}`);
+      assert.equal(s.preset, "sbm");
+      assert.match(s.compute, MODES[mode].compute, `compute path (${mode}): ${s.compute}`);
+      // 30 % of the SBM's 1284 edges: 385 removed, 899 kept.
+      assert.match(s.detail, /^teddy edges=0\.30 kept=899 isolated=[0-9]+ trained=2\/28$/, `detail: ${s.detail}`);
+      const distinct = distinctBytes(await page.locator("#the_canvas").screenshot());
+      assert.ok(distinct > 50, `the canvas looks blank (${distinct} distinct byte values in its screenshot)`);
+      // The step key trains on; playing trains the next grid point.
+      await page.focus("#the_canvas");
+      await page.keyboard.press("s");
+      await waitForStep(page, 41, 30_000);
+      await page.keyboard.press("Space");
+      await page.waitForFunction(() => Number(document.getElementById("status").dataset.step) >= 60, null, { timeout: 90_000 });
+      await page.keyboard.press("Space");
+      await page.waitForTimeout(1_000);
+      s = await status(page);
+      assert.match(s.detail, /trained=[3-9]\/28$/, `detail after playing: ${s.detail}`);
+      // Its link reopens a fresh page on the same graph and the same trained points.
+      const link = s.link;
+      assert.ok(link?.includes("#s="), `no share link: ${link}`);
+      const other = await page.context().newPage();
+      await other.goto(link);
+      await waitForApp(other, logs);
+      await waitForStep(other, s.step, 90_000);
+      assert.equal((await status(other)).detail.split(" trained=")[0], s.detail.split(" trained=")[0]);
+      await other.close();
+
+      // MoE → dense: every scorer's pre-distillation error at once; 40 steps distil the first
+      // scorer (frequency) to the end; its link replays a fresh page to the same numbers.
+      const moe = await page.context().newPage();
+      await moe.goto(base + "#compress=moe&step=40");
+      await waitForApp(moe, logs);
+      await waitForStep(moe, 40, 90_000);
+      const m = await status(moe);
+      assert.equal(m.error, "", `error line: ${m.error}`);
+      assert.equal(m.view, "compress-moe");
+      assert.match(m.detail, /^frequency \[0, 1, 2, 3\] pre=0\.[0-9]{4} post=0\.[0-9]{4}; gate-mass \[[0-9, ]+\] pre=0\.[0-9]{4} post=-; /, `MoE detail: ${m.detail}`);
+      assert.match(m.detail, /; diversity \[[0-9, ]+\] pre=0\.[0-9]{4} post=-$/, `MoE detail: ${m.detail}`);
+      const again = await page.context().newPage();
+      await again.goto(m.link);
+      await waitForApp(again, logs);
+      await waitForStep(again, 40, 90_000);
+      assert.equal((await status(again)).detail, m.detail, "the MoE link's numbers differ");
+      t.diagnostic(`${mode}: ${m.detail.split("; ")[0]}`);
+      await again.close();
+      await moe.close();
     } finally {
       await close();
     }

@@ -547,15 +547,17 @@ impl ExplorerState {
                 }
                 "step" => c.step = num(key)?.min(1_000_000),
                 "speed" => state.speed = num(key)?.clamp(1, 10_000) as u32,
-                "edges" => c.edges = v
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|x| (0.0..=MAX_EDGES_REMOVED).contains(x))
-                    .ok_or_else(|| {
-                        format!(
+                "edges" => {
+                    c.edges = v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|x| (0.0..=MAX_EDGES_REMOVED).contains(x))
+                        .ok_or_else(|| {
+                            format!(
                             "edges={v:?} in the link is not a fraction in [0, {MAX_EDGES_REMOVED}]"
                         )
-                    })?,
+                        })?
+                }
                 "method" => {
                     c.method = EdgeMethod::ONE_SHOT
                         .into_iter()

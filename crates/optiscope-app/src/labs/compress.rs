@@ -142,8 +142,8 @@ impl TeddyLive {
     }
 }
 
-/// A Fruchterman–Reingold spring layout in the unit square, started from the communities on a
-/// circle (so a few iterations already read well), seeded.
+/// A Fruchterman–Reingold spring layout in the unit square (with a weak pull to the centre),
+/// started from the communities on a circle (so a few iterations already read well), seeded.
 fn spring_layout(g: &Graph, community: &[u32], seed: u64) -> Vec<[f32; 2]> {
     let n = g.n;
     let c = community.iter().copied().max().map_or(1, |m| m + 1) as f32;
@@ -190,10 +190,12 @@ fn spring_layout(g: &Graph, community: &[u32], seed: u64) -> Vec<[f32; 2]> {
             disp[v][1] += dy * f;
         }
         for (p, d) in pos.iter_mut().zip(&disp) {
+            // A weak pull to the centre keeps nodes without edges from drifting off.
+            let d = [d[0] + 4.0 * (0.5 - p[0]), d[1] + 4.0 * (0.5 - p[1])];
             let len = (d[0] * d[0] + d[1] * d[1]).sqrt().max(1e-9);
             let step = len.min(temp);
-            p[0] += d[0] / len * step;
-            p[1] += d[1] / len * step;
+            p[0] = (p[0] + d[0] / len * step).clamp(0.0, 1.0);
+            p[1] = (p[1] + d[1] / len * step).clamp(0.0, 1.0);
         }
     }
     pos
@@ -821,8 +823,8 @@ fn teddy_ui(ui: &mut egui::Ui, t: &TeddyLive, state: &CompressLabState) {
                 rect.top() + rect.height() * (p[1] - lo[1]) / (hi[1] - lo[1]).max(1e-6),
             )
         };
-        let grey = Stroke::new(0.6, Color32::from_gray(120).gamma_multiply(0.35));
-        let ink = Stroke::new(0.9, ui.visuals().text_color().gamma_multiply(0.55));
+        let grey = Stroke::new(0.6, ui.visuals().weak_text_color().gamma_multiply(0.25));
+        let ink = Stroke::new(1.0, ui.visuals().strong_text_color().gamma_multiply(0.7));
         for (k, &(u, v)) in g.edges.iter().enumerate() {
             if !kept_mask[k] {
                 painter.line_segment([at(u as usize), at(v as usize)], grey);
@@ -942,7 +944,7 @@ fn moe_ui(ui: &mut egui::Ui, m: &MoeLive, state: &CompressLabState) {
     let w = ui.available_width();
     let cell = ((w * 0.45) / (CLUSTERS as f32 + 2.0)).clamp(18.0, 48.0);
     ui.horizontal(|ui| {
-        let size = egui::vec2(cell * (CLUSTERS as f32 + 2.5), cell * (e as f32 + 1.5));
+        let size = egui::vec2(cell * (CLUSTERS as f32 + 3.0), cell * (e as f32 + 1.5));
         let (resp, painter) = ui.allocate_painter(size, egui::Sense::hover());
         let origin = resp.rect.min + egui::vec2(cell * 2.5, cell * 1.2);
         let top = heat.iter().copied().fold(1e-9, f64::max);
@@ -987,7 +989,7 @@ fn moe_ui(ui: &mut egui::Ui, m: &MoeLive, state: &CompressLabState) {
                 painter.rect_stroke(
                     r,
                     3.0,
-                    Stroke::new(2.5, Color32::from_rgb(255, 255, 255)),
+                    Stroke::new(3.0, Color32::from_rgb(230, 40, 40)),
                     egui::StrokeKind::Outside,
                 );
             }
@@ -1156,6 +1158,9 @@ mod tests {
             .generate(0)
             .unwrap();
         let pos = spring_layout(&data.graph, &data.y, 0);
+        assert!(pos
+            .iter()
+            .all(|p| (0.0..=1.0).contains(&p[0]) && (0.0..=1.0).contains(&p[1])));
         // Mean distance within a community is below the mean distance across.
         let (mut within, mut across, mut nw, mut na) = (0.0, 0.0, 0, 0);
         for i in (0..300).step_by(3) {
