@@ -263,6 +263,9 @@ impl Default for CompressLabState {
     }
 }
 
+/// The most nodes the Compression lab draws.
+pub const MAX_LAB_NODES: usize = 2000;
+
 /// The most edges removed the lab's slider reaches.
 pub const MAX_EDGES_REMOVED: f64 = 0.95;
 
@@ -271,6 +274,13 @@ impl CompressLabState {
     pub fn validate(&self) -> Result<(), String> {
         self.prune.validate().map_err(|e| e.to_string())?;
         self.moe.validate().map_err(|e| e.to_string())?;
+        // The spring layout is quadratic in the nodes and runs while the page waits.
+        if self.prune.sbm.n > MAX_LAB_NODES {
+            return Err(format!(
+                "sbm.n = {} is more than the explorer draws ({MAX_LAB_NODES}; `optiscope prune --config` runs it)",
+                self.prune.sbm.n
+            ));
+        }
         if !(0.0..=MAX_EDGES_REMOVED).contains(&self.edges) {
             return Err(format!(
                 "edges={} must be a fraction in [0, {MAX_EDGES_REMOVED}]",
@@ -572,7 +582,10 @@ impl ExplorerState {
                         format!("scoring={v:?} in the link (allowed: {})", names.join(", "))
                     })?
                 }
-                "k" => c.moe.k = num(key)? as usize,
+                "k" => {
+                    c.moe.k = usize::try_from(num(key)?)
+                        .map_err(|_| format!("k={v:?} in the link is too large"))?
+                }
                 _ => {
                     return Err(format!(
                         "unknown link parameter {:?} (allowed: {ALLOWED})",

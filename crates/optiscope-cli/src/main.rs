@@ -123,6 +123,8 @@ enum Command {
     /// random and reverse, one-shot; ugs learns edge masks over rounds and is run when asked), the weights
     /// optionally projected onto the ℓ0 ball (--weights: the fraction removed) after every step
     /// and distilled from the whole graph's model (--distill: λ of the KL to its outputs).
+    /// `--config CONFIG.json` (or `-` for standard input) runs a whole experiment config, such as
+    /// the config.json of an earlier run or the explorer's copied command; flags override it.
     /// Writes into the output folder:
     ///   config.json    the resolved experiment
     ///   metrics.jsonl  one line per run per epoch: method, edges_removed, epoch, train_loss

@@ -18,7 +18,7 @@ use optiscope_core::sparsify::Graph;
 use optiscope_gpu::GpuDevice;
 
 use crate::backend::{Backend, Executor};
-use crate::input::{bad, read_text};
+use crate::input::{bad, read_json, read_text};
 use crate::output::OutputArgs;
 
 /// Arguments of `optiscope prune` (the help text is on `Command::Prune`).
@@ -31,6 +31,10 @@ pub struct PruneArgs {
     /// GCN, hidden 16, Adam lr 0.01, L2 5e-4, 200 epochs).
     #[arg(long, value_parser = ["sbm"])]
     preset: Option<String>,
+    /// A full experiment config (JSON, e.g. the config.json of an earlier run; `-` reads standard
+    /// input, what the explorer's "copy CLI command" uses); the flags override it.
+    #[arg(long, value_name = "CONFIG.json")]
+    config: Option<PathBuf>,
     /// Only this edge-pruning method [default: teddy, random and reverse; ugs only when asked for].
     #[arg(long, value_enum)]
     method: Option<MethodChoice>,
@@ -92,9 +96,9 @@ enum PruneCommand {
 /// `optiscope prune`.
 pub fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        None if args.preset.is_some() => train(args),
+        None if args.preset.is_some() || args.config.is_some() => train(args),
         None => Err(bad(
-            "give `optiscope prune scores EDGES.csv` or `optiscope prune --preset sbm`",
+            "give `optiscope prune scores EDGES.csv`, `optiscope prune --preset sbm` or `optiscope prune --config CONFIG.json`",
         )),
         Some(PruneCommand::Scores { edges, nodes }) => {
             let name = edges.display().to_string();
@@ -114,7 +118,10 @@ pub fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
 
 /// `optiscope prune --preset sbm`.
 fn train(args: PruneArgs) -> anyhow::Result<ExitCode> {
-    let mut cfg = PruneConfig::default();
+    let mut cfg: PruneConfig = match &args.config {
+        Some(p) => read_json(p)?,
+        None => PruneConfig::default(),
+    };
     if let Some(s) = args.seed {
         cfg.seed = s;
     }

@@ -1188,6 +1188,17 @@ fn prune_sbm_preset_writes_its_table() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--edges 1.5"), "{}", stderr(&o));
+    // The written config repeats a slice of the run (flags override it).
+    let o = bin()
+        .args(["prune", "-q", "--method", "random", "--config"])
+        .arg(d.join("a/config.json"))
+        .arg("--out")
+        .arg(d.join("c"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again: serde_json::Value = serde_json::from_str(&read(&d.join("c/summary.json"))).unwrap();
+    assert_eq!(again[1], rows[2], "the random row again");
     // UGS runs when asked for, with the exact count of edges removed.
     let o = bin()
         .args([

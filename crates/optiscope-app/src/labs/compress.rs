@@ -43,8 +43,12 @@ struct TeddyLive {
     cfg: PruneConfig,
     data: Sbm,
     layout: Vec<[f32; 2]>,
-    /// (method, fraction removed); the first is the whole graph.
+    /// (method, fraction removed): the whole graph first — the teacher with dense weights and no
+    /// distillation, then (when the training differs from that) the whole graph's own row, as
+    /// `optiscope prune` trains them — then the grid.
     jobs: Vec<(EdgeMethod, f64)>,
+    /// The job of the whole graph's row (0, or 1 after a separate teacher).
+    dense: usize,
     /// Test accuracy and isolated nodes of each job once trained.
     done: Vec<Option<(f64, usize)>>,
     current: Option<(usize, GcnTraining<Cpu>)>,
@@ -58,7 +62,8 @@ impl TeddyLive {
         cfg.validate().map_err(|e| e.to_string())?;
         let data = cfg.sbm.generate(cfg.seed).map_err(|e| e.to_string())?;
         let layout = spring_layout(&data.graph, &data.y, cfg.seed);
-        let mut jobs = vec![(EdgeMethod::Teddy, 0.0)];
+        let dense = usize::from(teacher_config(cfg) != cfg.train);
+        let mut jobs = vec![(EdgeMethod::Teddy, 0.0); dense + 1];
         for m in EdgeMethod::ONE_SHOT {
             jobs.extend(GRID.iter().map(|&p| (m, p)));
         }
@@ -66,6 +71,7 @@ impl TeddyLive {
             cfg: cfg.clone(),
             done: vec![None; jobs.len()],
             jobs,
+            dense,
             data,
             layout,
             current: None,
@@ -106,11 +112,16 @@ impl TeddyLive {
             };
             let (method, p) = self.jobs[next];
             let kept = self.kept(method, p);
+            let cfg = if next == 0 {
+                teacher_config(&self.cfg)
+            } else {
+                self.cfg.train.clone()
+            };
             let t = GcnTraining::new(
                 &mut Cpu,
                 &self.data,
                 &kept,
-                &self.cfg.train,
+                &cfg,
                 self.cfg.seed,
                 self.teacher.as_deref(),
             )
@@ -131,7 +142,7 @@ impl TeddyLive {
             let job = *job;
             let (method, p) = self.jobs[job];
             let isolated = self.kept(method, p).isolated();
-            if job == 0 && self.cfg.train.distill > 0.0 {
+            if job == 0 {
                 self.teacher = Some(run.probs.clone());
             }
             self.done[job] = Some((run.test_accuracy, isolated));
@@ -139,6 +150,15 @@ impl TeddyLive {
         }
         self.steps += 1;
         Ok(())
+    }
+}
+
+/// The teacher's training, as `PruneConfig::run` has it: dense weights, no distillation.
+fn teacher_config(cfg: &PruneConfig) -> optiscope_core::sparsify::experiment::GcnTrainConfig {
+    optiscope_core::sparsify::experiment::GcnTrainConfig {
+        weight_sparsity: 0.0,
+        distill: 0.0,
+        ..cfg.train.clone()
     }
 }
 
@@ -376,11 +396,36 @@ impl CompressLab {
     }
 }
 
-/// `optiscope prune` for the slice the graph shows, or `optiscope moe` for the MoE half.
+/// `optiscope prune` for the slice the graph shows, or `optiscope moe` for the MoE half: the
+/// short line when its flags say everything, else the whole config on standard input.
 pub fn cli_command(s: &CompressLabState) -> String {
+    let stdin =
+        |json: String, cmd: &str| format!("printf '%s' '{}' | {cmd}", json.replace('\'', "'\\''"));
     match s.part {
         CompressPart::Teddy => {
             let p = &s.prune;
+            let mut flags = PruneConfig {
+                seed: p.seed,
+                ..PruneConfig::default()
+            };
+            flags.train.weight_sparsity = p.train.weight_sparsity;
+            flags.train.distill = p.train.distill;
+            let slice = PruneConfig {
+                fractions: vec![s.edges],
+                methods: vec![s.method],
+                ..p.clone()
+            };
+            let expressible = PruneConfig {
+                fractions: p.fractions.clone(),
+                methods: p.methods.clone(),
+                ..flags
+            };
+            if expressible != *p {
+                return stdin(
+                    serde_json::to_string(&slice).unwrap_or_default(),
+                    "optiscope prune --config -",
+                );
+            }
             let mut cmd = format!(
                 "optiscope prune --preset sbm --seed {} --method {} --edges {}",
                 p.seed,
@@ -397,6 +442,21 @@ pub fn cli_command(s: &CompressLabState) -> String {
         }
         CompressPart::Moe => {
             let m = &s.moe;
+            let mut flags = MoeConfig {
+                scoring: m.scoring,
+                grouping: m.grouping,
+                scaling: m.scaling,
+                k: m.k,
+                seed: m.seed,
+                ..MoeConfig::default()
+            };
+            flags.distill.steps = m.distill.steps;
+            if flags != *m {
+                return stdin(
+                    serde_json::to_string(m).unwrap_or_default(),
+                    "optiscope moe --config - --out runs/moe",
+                );
+            }
             format!(
                 "optiscope moe --preset tiny --scoring {} --grouping {} --scaling {} --k {} --steps {} --seed {} --out runs/moe",
                 m.scoring.name(),
@@ -637,6 +697,7 @@ impl CompressLab {
                 t.jobs
                     .iter()
                     .zip(&t.done)
+                    .skip(t.dense)
                     .filter_map(|(&(m, p), d)| {
                         let (acc, iso) = (*d)?;
                         let method = if p == 0.0 { "dense" } else { m.name() };
@@ -898,12 +959,12 @@ fn teddy_ui(ui: &mut egui::Ui, t: &TeddyLive, state: &CompressLabState) {
                 .allow_scroll(false)
                 .show(ui, |plot| {
                     plot.vline(VLine::new("slider", state.edges).color(Color32::from_gray(140)));
-                    if let Some((acc, _)) = t.done[0] {
+                    if let Some((acc, _)) = t.done[t.dense] {
                         plot.hline(HLine::new("whole graph", acc).color(Color32::from_gray(110)));
                     }
                     for m in EdgeMethod::ONE_SHOT {
                         let mut pts: Vec<[f64; 2]> =
-                            t.done[0].map(|(a, _)| [0.0, a]).into_iter().collect();
+                            t.done[t.dense].map(|(a, _)| [0.0, a]).into_iter().collect();
                         pts.extend(t.jobs.iter().zip(&t.done).filter_map(|(&(jm, p), d)| {
                             (jm == m && p > 0.0).then_some(())?;
                             d.map(|(a, _)| [p, a])
@@ -1077,7 +1138,8 @@ mod tests {
     }
 
     /// The TEDDY half trains the whole graph first, then the grid, a chunk of epochs per step,
-    /// and its accuracies equal `optiscope prune`'s for the same slice.
+    /// and its accuracies equal `optiscope prune`'s for the same slice — plain, and with the
+    /// weights projected and distilled (a separate teacher job, as the CLI trains it).
     #[test]
     fn teddy_steps_match_the_cli_numbers() {
         let (mut msg, mut playing, mut compute) = io_parts();
@@ -1086,35 +1148,76 @@ mod tests {
             playing: &mut playing,
             compute: &mut compute,
         };
-        let state = CompressLabState {
-            prune: PruneConfig {
-                train: optiscope_core::sparsify::experiment::GcnTrainConfig {
-                    epochs: 30,
-                    ..Default::default()
+        for (weights, distill) in [(0.0, 0.0), (0.5, 10.0)] {
+            let state = CompressLabState {
+                prune: PruneConfig {
+                    train: optiscope_core::sparsify::experiment::GcnTrainConfig {
+                        epochs: 30,
+                        weight_sparsity: weights,
+                        distill,
+                        ..Default::default()
+                    },
+                    ..PruneConfig::default()
                 },
-                ..PruneConfig::default()
-            },
-            ..CompressLabState::default()
-        };
-        let mut lab = CompressLab::new(state.clone(), &mut io);
-        assert_eq!(lab.live.as_ref().unwrap().total(), 28 * 3);
-        lab.step_by(6, &mut io);
-        let Some(Live::Teddy(t)) = &lab.live else {
-            panic!("teddy")
-        };
-        let (dense, teddy10) = (t.done[0].unwrap(), t.done[1].unwrap());
-        // The same numbers from core's experiment (what `optiscope prune` runs).
-        let cfg = PruneConfig {
-            fractions: vec![0.1],
-            methods: vec![EdgeMethod::Teddy],
-            ..state.prune.clone()
-        };
-        let rows = cfg.run(&mut Cpu, |_, _| {}).unwrap();
-        assert_eq!(rows[0].test_accuracy, dense.0);
-        assert_eq!(rows[1].test_accuracy, teddy10.0);
-        assert_eq!(rows[1].isolated, teddy10.1);
-        assert!(lab.detail().starts_with("teddy edges=0.50 kept="));
-        assert!(lab.cli_command().contains("--method teddy --edges 0.5"));
+                ..CompressLabState::default()
+            };
+            let mut lab = CompressLab::new(state.clone(), &mut io);
+            let extra = usize::from(distill > 0.0);
+            assert_eq!(lab.live.as_ref().unwrap().total(), (28 + extra as u64) * 3);
+            lab.step_by(6 + 3 * extra as u64, &mut io);
+            let Some(Live::Teddy(t)) = &lab.live else {
+                panic!("teddy")
+            };
+            let (dense, teddy10) = (t.done[extra].unwrap(), t.done[extra + 1].unwrap());
+            // The same numbers from core's experiment (what `optiscope prune` runs).
+            let cfg = PruneConfig {
+                fractions: vec![0.1],
+                methods: vec![EdgeMethod::Teddy],
+                ..state.prune.clone()
+            };
+            let rows = cfg.run(&mut Cpu, |_, _| {}).unwrap();
+            assert_eq!(
+                rows[0].test_accuracy, dense.0,
+                "dense ({weights}, {distill})"
+            );
+            assert_eq!(
+                rows[1].test_accuracy, teddy10.0,
+                "teddy 10 % ({weights}, {distill})"
+            );
+            assert_eq!(rows[1].isolated, teddy10.1);
+            assert!(lab.detail().starts_with("teddy edges=0.50 kept="));
+        }
+    }
+
+    /// The copied command is the short `optiscope prune` line when the flags say everything,
+    /// else the whole config on standard input; the same for `optiscope moe`.
+    #[test]
+    fn cli_commands_carry_every_setting() {
+        let mut s = CompressLabState::default();
+        assert_eq!(
+            cli_command(&s),
+            "optiscope prune --preset sbm --seed 0 --method teddy --edges 0.5"
+        );
+        s.prune.train.epochs = 50;
+        let c = cli_command(&s);
+        assert!(
+            c.starts_with("printf '%s' '{") && c.ends_with("' | optiscope prune --config -"),
+            "{c}"
+        );
+        let json = &c["printf '%s' '".len()..c.len() - "' | optiscope prune --config -".len()];
+        let cfg: PruneConfig = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            (cfg.train.epochs, cfg.fractions.clone(), cfg.methods.clone()),
+            (50, vec![0.5], vec![EdgeMethod::Teddy])
+        );
+        s.part = CompressPart::Moe;
+        assert!(cli_command(&s).starts_with("optiscope moe --preset tiny --scoring diversity"));
+        s.moe.tiny.test = 100;
+        let c = cli_command(&s);
+        assert!(
+            c.ends_with("' | optiscope moe --config - --out runs/moe"),
+            "{c}"
+        );
     }
 
     /// The MoE half shows every scorer's pre-distillation error at step 0 and distils them in

@@ -16,9 +16,10 @@
 //!   (cosine of router rows, of output signatures `vec[E_e(x_n)]_n`, or of the flattened
 //!   weights; ties: the lower expert), or `uniform`: every unselected expert joins every selected
 //!   one with a 1/k share. A group's weights are the gate-mass-weighted average of its members'.
-//! * **Scaling**: `gate-mass`: `c_j` = the group's gate mass (its members' summed, so folded
-//!   experts' traffic is kept); `cond-gate`: the group's mean gate when routed (gate mass over
-//!   routed frequency; for a group of one, `E[g_e | e routed]`).
+//! * **Scaling**: `gate-mass`: `c_j` = the group's gate mass (its members' summed, share-weighted,
+//!   so folded experts' traffic is kept); `cond-gate`: the group's mean gate when routed (its gate
+//!   mass over the share of tokens routed to any of its members; for a group of one,
+//!   `E[g_e | e routed]`).
 //! * **Distillation**: Adam on the dense FFN's weights, MSE to the mixture's output on fresh
 //!   tokens (the tiny lab has no softmax head, so the KL form waits for the transformer).
 
@@ -411,7 +412,6 @@ pub fn convert(
     let e = moe.n_experts();
     let k = selected.len().max(1);
     let mass = cal.gate_mass();
-    let freq = cal.frequency();
     let unselected: Vec<usize> = (0..e).filter(|u| !selected.contains(u)).collect();
     let mut groups: Vec<Vec<(usize, f64)>> = selected.iter().map(|&s| vec![(s, 1.0)]).collect();
     let vector = |u: usize| -> Vec<f64> {
@@ -452,7 +452,11 @@ pub fn convert(
     let mut scales = Vec::with_capacity(selected.len());
     for (j, g) in groups.iter().enumerate() {
         let total: f64 = g.iter().map(|&(m, share)| share * mass[m]).sum();
-        let routed: f64 = g.iter().map(|&(m, share)| share * freq[m]).sum();
+        // The share of tokens routed to any member: a token routed to two members counts once.
+        let routed = (0..cal.n)
+            .filter(|&t| g.iter().any(|&(m, _)| cal.gate(t, m) > 0.0))
+            .count() as f64
+            / cal.n.max(1) as f64;
         let rep = &moe.experts[selected[j]];
         let ffn = if g.len() == 1 || total == 0.0 {
             rep.clone()
@@ -757,7 +761,9 @@ mod tests {
         let merged = (0.625 + 0.25) / 0.75;
         assert!((r.dense.gate[0] - merged).abs() < 1e-15);
         let cond = convert(&moe, &cal, &[0, 2], Grouping::Router, Scaling::CondGate);
-        assert!((cond.scales[0] - 0.75 / 1.5).abs() < 1e-15);
+        // Both tokens reach the group {0, 1} (token 0 through both members, counted once): its
+        // mean gate when routed is its whole mass, 0.75.
+        assert!((cond.scales[0] - 0.75).abs() < 1e-15);
         // Uniform: expert 1 shares half its traffic with each selected expert.
         let u = convert(&moe, &cal, &[0, 2], Grouping::Uniform, Scaling::GateMass);
         assert_eq!(u.groups[1], vec![(2, 1.0), (1, 0.5)]);

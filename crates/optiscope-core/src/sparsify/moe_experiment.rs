@@ -30,6 +30,9 @@ pub const DUPLICATES: [(usize, usize); 2] = [(0, 1), (2, 3)];
 /// The clusters' weights.
 pub const MIX: [f64; CLUSTERS] = [0.3, 0.3, 0.1, 0.1, 0.1, 0.1];
 
+/// The most values a token set's largest buffer may hold (2²⁴: 64 MiB of f32).
+pub const MAX_TINY_VALUES: u64 = 1 << 24;
+
 /// The tiny mixture's sizes (defaults: the spec's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -77,6 +80,24 @@ impl TinyConfig {
                     f,
                     v,
                     format!("must be in {lo}..={hi}"),
+                ));
+            }
+        }
+        // The largest buffers, bounded together (in u64, so nothing overflows on wasm32): every
+        // expert's output on a token set, and the gated wide FFN's activations on the
+        // distillation tokens.
+        let (d, h) = (self.d as u64, self.hidden as u64);
+        let e = EXPERTS as u64;
+        for (f, n, width) in [
+            ("calibration", self.calibration, e * d),
+            ("test", self.test, e * d),
+            ("distill_tokens", self.distill_tokens, e * h.max(d)),
+        ] {
+            if (n as u64).saturating_mul(width) > MAX_TINY_VALUES {
+                return Err(ConfigError::invalid(
+                    f,
+                    n,
+                    format!("times {width} values per token must stay within {MAX_TINY_VALUES}"),
                 ));
             }
         }
@@ -633,6 +654,13 @@ mod tests {
         c.diversity.epsilon = 1e-3;
         c.tiny.top_k = 0;
         assert!(c.validate().is_err());
+        c.tiny.top_k = 2;
+        c.tiny.d = 1024;
+        c.tiny.distill_tokens = 1 << 20;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("distill_tokens"), "{e}");
+        c.tiny = TinyConfig::default();
+        assert!(c.validate().is_ok());
         let j: Result<MoeConfig, _> = serde_json::from_str(r#"{"scoring": "best"}"#);
         assert!(j.is_err());
         let j: MoeConfig = serde_json::from_str(r#"{"scoring": "reap", "k": 2}"#).unwrap();

@@ -147,7 +147,12 @@ fn train_round<D: Device + 'static>(
         };
         // ∂L/∂m_e = Σ over the edge's two entries of Â_k · ∂L/∂Â_k, plus γ sign(m_e).
         grad.iter_mut().zip(&m).for_each(|(g, mk)| {
-            *g = (ugs.edge_l1 * f64::from(mk.signum())) as f32;
+            let sign = if *mk == 0.0 {
+                0.0
+            } else {
+                f64::from(mk.signum())
+            };
+            *g = (ugs.edge_l1 * sign) as f32;
         });
         for ((gk, b), o) in ga.iter().zip(&base).zip(&owner) {
             if let Some(k) = o {
