@@ -3,8 +3,8 @@
 //! `summary.json` (per run: `label`, `n_total` where the run has a budget of pairs, `rounds`, the
 //! last record's values — for sampler runs `kl` = KL(π*‖π̂) at the end — and the run's own).
 
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::fs;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,7 +15,7 @@ use optiscope_core::align::experiment::{align_preset, AlignConfig, RunResult, AL
 
 use crate::backend::{Backend, Executor};
 use crate::input::{bad, read_json};
-use crate::output::OutputArgs;
+use crate::output::{MetricsFile, OutputArgs};
 use optiscope_core::align::first_order::{AlignError, FirstOrderFit, Fit};
 use optiscope_core::device::Cpu;
 use optiscope_gpu::GpuDevice;
@@ -118,22 +118,11 @@ pub fn align(args: AlignArgs) -> anyhow::Result<ExitCode> {
     let config_path = dir.join("config.json");
     fs::write(&config_path, serde_json::to_string_pretty(&cfg)? + "\n")
         .with_context(|| format!("cannot write {}", config_path.display()))?;
-    let metrics_path = dir.join("metrics.jsonl");
-    let mut metrics = BufWriter::new(
-        File::create(&metrics_path)
-            .with_context(|| format!("cannot create {}", metrics_path.display()))?,
-    );
+    let mut metrics = MetricsFile::create(&dir, true)?;
     let bar = args.output.progress(cfg.runs() as u64, "runs", &name);
-    let mut io_error = None;
     let mut write = |run: &RunResult| {
         for r in &run.records {
-            let written = serde_json::to_writer(&mut metrics, &run.metrics_line(r))
-                .map_err(anyhow::Error::from)
-                .and_then(|()| metrics.write_all(b"\n").map_err(anyhow::Error::from))
-                .and_then(|()| metrics.flush().map_err(anyhow::Error::from));
-            if let Err(e) = written {
-                io_error.get_or_insert(e);
-            }
+            metrics.write(&run.metrics_line(r));
         }
         bar.inc(1);
     };
@@ -147,9 +136,7 @@ pub fn align(args: AlignArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(anyhow::anyhow!("{e}")),
     };
     bar.finish_and_clear();
-    if let Some(e) = io_error {
-        return Err(e.context(format!("cannot write {}", metrics_path.display())));
-    }
+    let metrics_path = metrics.finish()?;
     let summary: Vec<_> = results.iter().map(RunResult::summary_row).collect();
     let summary_path = dir.join("summary.json");
     fs::write(

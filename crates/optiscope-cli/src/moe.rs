@@ -4,8 +4,8 @@
 //! Face Qwen-MoE / Mixtral naming, and `summary.json` holds every scorer's errors.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -21,7 +21,7 @@ use optiscope_gpu::GpuDevice;
 
 use crate::backend::{Backend, Executor};
 use crate::input::{bad, read_json};
-use crate::output::OutputArgs;
+use crate::output::{MetricsFile, OutputArgs};
 
 /// Arguments of `optiscope moe` (the help text is on `Command::Moe`).
 #[derive(Args, Debug)]
@@ -100,28 +100,18 @@ pub fn moe(args: MoeArgs) -> anyhow::Result<ExitCode> {
     let config_path = dir.join("config.json");
     fs::write(&config_path, serde_json::to_string_pretty(&cfg)? + "\n")
         .with_context(|| format!("cannot write {}", config_path.display()))?;
-    let metrics_path = dir.join("metrics.jsonl");
-    let mut metrics = BufWriter::new(
-        File::create(&metrics_path)
-            .with_context(|| format!("cannot create {}", metrics_path.display()))?,
-    );
+    let mut metrics = MetricsFile::create(&dir, false)?;
     let total = (Scoring::ALL.len() * cfg.distill.steps) as u64;
     let bar = args
         .output
         .progress(total, "steps", &format!("moe-{}", args.preset));
-    let mut io_error = None;
     let mut each = |scoring: Scoring, step: usize, loss: f64| {
         let line = serde_json::json!({
             "scoring": scoring.name(),
             "step": step,
             "distill_loss": loss,
         });
-        let written = serde_json::to_writer(&mut metrics, &line)
-            .map_err(anyhow::Error::from)
-            .and_then(|()| metrics.write_all(b"\n").map_err(anyhow::Error::from));
-        if let Err(e) = written {
-            io_error.get_or_insert(e);
-        }
+        metrics.write(&line);
         bar.inc(1);
     };
     let report = match &executor {
@@ -134,10 +124,7 @@ pub fn moe(args: MoeArgs) -> anyhow::Result<ExitCode> {
         Err(MoeError::Config(e)) => return Err(bad(e.to_string())),
         Err(e) => return Err(anyhow::anyhow!("{e}")),
     };
-    metrics.flush()?;
-    if let Some(e) = io_error {
-        return Err(e.context(format!("cannot write {}", metrics_path.display())));
-    }
+    metrics.finish()?;
     let config_json = serde_json::to_string(&cfg)?;
     let files = [
         (

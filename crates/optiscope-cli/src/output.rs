@@ -88,3 +88,58 @@ pub fn output_dir(out: Option<&Path>, force: bool, name: &str) -> anyhow::Result
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)
 }
+
+/// A run's `metrics.jsonl`, one JSON object per line. A failed write does not stop the run: the
+/// first error is kept and returned by [`MetricsFile::finish`], naming the file.
+pub struct MetricsFile {
+    path: PathBuf,
+    out: std::io::BufWriter<fs::File>,
+    /// Flush after every line (a run cut short keeps what it recorded).
+    flush_each: bool,
+    error: Option<anyhow::Error>,
+}
+
+impl MetricsFile {
+    /// `dir/metrics.jsonl`, created; `flush_each` flushes after every line.
+    pub fn create(dir: &Path, flush_each: bool) -> anyhow::Result<Self> {
+        let path = dir.join("metrics.jsonl");
+        let file =
+            fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Self {
+            path,
+            out: std::io::BufWriter::new(file),
+            flush_each,
+            error: None,
+        })
+    }
+
+    /// One line.
+    pub fn write(&mut self, line: &impl serde::Serialize) {
+        use std::io::Write;
+        let written = serde_json::to_writer(&mut self.out, line)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| self.out.write_all(b"\n").map_err(anyhow::Error::from))
+            .and_then(|()| {
+                if self.flush_each {
+                    self.out.flush().map_err(anyhow::Error::from)
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(e) = written {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    /// Flushes; the first error of any write, naming the file.
+    pub fn finish(mut self) -> anyhow::Result<PathBuf> {
+        use std::io::Write;
+        if let Some(e) = self.error.take() {
+            return Err(e.context(format!("cannot write {}", self.path.display())));
+        }
+        self.out
+            .flush()
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        Ok(self.path)
+    }
+}

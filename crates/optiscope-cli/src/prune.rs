@@ -4,7 +4,7 @@
 //! and writes `config.json`, `metrics.jsonl` (one line per run per epoch), `summary.json` (one
 //! row per run) and `table.csv`.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,7 +19,7 @@ use optiscope_gpu::GpuDevice;
 
 use crate::backend::{Backend, Executor};
 use crate::input::{bad, read_json, read_text};
-use crate::output::OutputArgs;
+use crate::output::{MetricsFile, OutputArgs};
 
 /// Arguments of `optiscope prune` (the help text is on `Command::Prune`).
 #[derive(Args, Debug)]
@@ -158,14 +158,9 @@ fn train(args: PruneArgs) -> anyhow::Result<ExitCode> {
     let config_path = dir.join("config.json");
     fs::write(&config_path, serde_json::to_string_pretty(&cfg)? + "\n")
         .with_context(|| format!("cannot write {}", config_path.display()))?;
-    let metrics_path = dir.join("metrics.jsonl");
-    let mut metrics = BufWriter::new(
-        File::create(&metrics_path)
-            .with_context(|| format!("cannot create {}", metrics_path.display()))?,
-    );
+    let mut metrics = MetricsFile::create(&dir, false)?;
     let runs = 1 + cfg.methods.len() * cfg.fractions.len();
     let bar = args.output.progress(runs as u64, "runs", "prune-sbm");
-    let mut io_error = None;
     let mut each = |row: &PruneRow, losses: &[f64]| {
         for (epoch, loss) in losses.iter().enumerate() {
             let line = serde_json::json!({
@@ -174,12 +169,7 @@ fn train(args: PruneArgs) -> anyhow::Result<ExitCode> {
                 "epoch": epoch + 1,
                 "train_loss": loss,
             });
-            let written = serde_json::to_writer(&mut metrics, &line)
-                .map_err(anyhow::Error::from)
-                .and_then(|()| metrics.write_all(b"\n").map_err(anyhow::Error::from));
-            if let Err(e) = written {
-                io_error.get_or_insert(e);
-            }
+            metrics.write(&line);
         }
         bar.inc(1);
     };
@@ -193,10 +183,7 @@ fn train(args: PruneArgs) -> anyhow::Result<ExitCode> {
         Err(PruneError::Config(e)) => return Err(bad(e.to_string())),
         Err(e) => return Err(anyhow::anyhow!("{e}")),
     };
-    metrics.flush()?;
-    if let Some(e) = io_error {
-        return Err(e.context(format!("cannot write {}", metrics_path.display())));
-    }
+    let metrics_path = metrics.finish()?;
     let summary_path = dir.join("summary.json");
     fs::write(&summary_path, serde_json::to_string_pretty(&rows)? + "\n")
         .with_context(|| format!("cannot write {}", summary_path.display()))?;
