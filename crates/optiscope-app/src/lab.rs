@@ -102,3 +102,44 @@ pub trait Lab {
     /// The lab itself, for code that knows which lab it holds (its tests).
     fn as_any(&mut self) -> &mut dyn std::any::Any;
 }
+
+/// How long replaying a link may take per frame (the page stays live meanwhile).
+pub const RESTORE_BUDGET_SECS: f64 = 0.040;
+
+/// [`Lab::frame`] for a lab that replays a link one step at a time and plays with
+/// [`Lab::step_by`]: while `restoring(lab)`, `step_once` within [`RESTORE_BUDGET_SECS`] (no steps
+/// count as played); else, when playing, up to `speed` steps within `budget_secs`, stopping the
+/// app when the lab is finished. Returns the steps played.
+pub fn replay_or_play<L: Lab>(
+    lab: &mut L,
+    (playing, speed, budget_secs): (bool, u32, f64),
+    io: &mut LabIo<'_>,
+    restoring: fn(&L) -> bool,
+    step_once: fn(&mut L, &mut LabIo<'_>) -> bool,
+) -> u64 {
+    if restoring(lab) {
+        let start = web_time::Instant::now();
+        while restoring(lab) && start.elapsed().as_secs_f64() < RESTORE_BUDGET_SECS {
+            if !step_once(lab, io) {
+                break;
+            }
+        }
+        return 0;
+    }
+    if !playing {
+        return 0;
+    }
+    if lab.finished() {
+        *io.playing = false;
+        return 0;
+    }
+    let start = web_time::Instant::now();
+    let mut taken = 0u64;
+    while taken < u64::from(speed) && start.elapsed().as_secs_f64() < budget_secs {
+        if lab.step_by(1, io) == 0 {
+            break;
+        }
+        taken += 1;
+    }
+    taken
+}

@@ -23,12 +23,9 @@ use optiscope_core::align::sampler::{Labels, Objective, Problem, Sampler, Sample
 use optiscope_core::device::Cpu;
 
 use crate::export;
-use crate::lab::{Lab, LabIo};
+use crate::lab::{replay_or_play, Lab, LabIo};
 use crate::state::{AlignLabState, LabKind, LabStates};
 use crate::views::run_color;
-
-/// How long replaying a link may take per frame (the page stays live meanwhile).
-const RESTORE_BUDGET_SECS: f64 = 0.040;
 
 /// What is being stepped.
 enum Live {
@@ -316,31 +313,13 @@ impl Lab for AlignLab {
     }
 
     fn frame(&mut self, playing: bool, speed: u32, budget_secs: f64, io: &mut LabIo<'_>) -> u64 {
-        if self.restoring() {
-            let start = web_time::Instant::now();
-            while self.restoring() && start.elapsed().as_secs_f64() < RESTORE_BUDGET_SECS {
-                if !self.step_once(io) {
-                    break;
-                }
-            }
-            return 0;
-        }
-        if !playing {
-            return 0;
-        }
-        if self.finished() {
-            *io.playing = false;
-            return 0;
-        }
-        let start = web_time::Instant::now();
-        let mut taken = 0u64;
-        while taken < u64::from(speed) && start.elapsed().as_secs_f64() < budget_secs {
-            if self.step_by(1, io) == 0 {
-                break;
-            }
-            taken += 1;
-        }
-        taken
+        replay_or_play(
+            self,
+            (playing, speed, budget_secs),
+            io,
+            Self::restoring,
+            Self::step_once,
+        )
     }
 
     fn reset(&mut self, io: &mut LabIo<'_>) {

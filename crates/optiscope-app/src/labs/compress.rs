@@ -27,7 +27,7 @@ use optiscope_core::sparsify::moe_experiment::{MoeConfig, MoeRun, CLUSTERS, DUPL
 use optiscope_core::sparsify::sbm::Sbm;
 
 use crate::export;
-use crate::lab::{Lab, LabIo};
+use crate::lab::{replay_or_play, Lab, LabIo};
 use crate::state::{CompressLabState, CompressPart, LabKind, LabStates, MAX_EDGES_REMOVED};
 use crate::views::run_color;
 
@@ -35,8 +35,6 @@ use crate::views::run_color;
 const CHUNK: usize = 10;
 /// The fractions of edges removed at which the accuracy curves are trained.
 const GRID: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
-/// How long replaying a link may take per frame.
-const RESTORE_BUDGET_SECS: f64 = 0.040;
 
 /// The TEDDY half: the graph, its layout and the accuracy curves being trained.
 struct TeddyLive {
@@ -532,31 +530,13 @@ impl Lab for CompressLab {
     }
 
     fn frame(&mut self, playing: bool, speed: u32, budget_secs: f64, io: &mut LabIo<'_>) -> u64 {
-        if self.restoring() {
-            let start = web_time::Instant::now();
-            while self.restoring() && start.elapsed().as_secs_f64() < RESTORE_BUDGET_SECS {
-                if !self.step_once(io) {
-                    break;
-                }
-            }
-            return 0;
-        }
-        if !playing {
-            return 0;
-        }
-        if self.finished() {
-            *io.playing = false;
-            return 0;
-        }
-        let start = web_time::Instant::now();
-        let mut taken = 0u64;
-        while taken < u64::from(speed) && start.elapsed().as_secs_f64() < budget_secs {
-            if self.step_by(1, io) == 0 {
-                break;
-            }
-            taken += 1;
-        }
-        taken
+        replay_or_play(
+            self,
+            (playing, speed, budget_secs),
+            io,
+            Self::restoring,
+            Self::step_once,
+        )
     }
 
     fn reset(&mut self, io: &mut LabIo<'_>) {

@@ -18,13 +18,10 @@ use optiscope_core::data::Dataset;
 use optiscope_core::train::{DataChoice, TrainConfig};
 
 use crate::export;
-use crate::lab::{Lab, LabIo};
+use crate::lab::{Lab, LabIo, RESTORE_BUDGET_SECS};
 use crate::state::{LabKind, LabStates, QuantViewState};
 use controls::QuantAction;
 use run::QuantRun;
-
-/// How long replaying a link's training run may take per frame (the page stays live meanwhile).
-const RESTORE_BUDGET_SECS: f64 = 0.040;
 
 /// A data set split once, keyed by what the split depends on.
 type DataCache = ((DataChoice, u64, u64), (Dataset, Dataset));
