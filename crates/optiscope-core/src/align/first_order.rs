@@ -76,14 +76,10 @@ impl FirstOrderFit {
 
     /// Checks the fields.
     pub fn validate(&self, field: &str) -> Result<(), ConfigError> {
-        self.optimizer.validate()?;
-        if self.optimizer.is_zeroth_order() {
-            return Err(ConfigError::invalid(
-                format!("{field}.optimizer"),
-                self.optimizer.name(),
-                "needs a first-order optimizer (the fit has exact gradients)",
-            ));
-        }
+        self.optimizer.validate_first_order(
+            &format!("{field}.optimizer"),
+            "needs a first-order optimizer (the fit has exact gradients)",
+        )?;
         if !(1..=1_000_000).contains(&self.steps) {
             return Err(ConfigError::invalid(
                 format!("{field}.steps"),

@@ -121,6 +121,16 @@ impl OptimizerConfig {
         matches!(self, Self::Mezo(_) | Self::MezoBcd(_))
     }
 
+    /// [`Self::validate`], then refuses a zeroth-order method for a model trained from exact
+    /// gradients: the error names `field` and says `allowed`.
+    pub fn validate_first_order(&self, field: &str, allowed: &str) -> Result<(), ConfigError> {
+        self.validate()?;
+        if self.is_zeroth_order() {
+            return Err(ConfigError::invalid(field, self.name(), allowed));
+        }
+        Ok(())
+    }
+
     /// The optimizers whose config has the top-level field `field`, in registry order.
     pub fn methods_with_field(field: &str) -> Vec<&'static str> {
         METHODS

@@ -520,14 +520,8 @@ pub struct DistillConfig {
 impl DistillConfig {
     /// Checks every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.optimizer.validate()?;
-        if self.optimizer.is_zeroth_order() {
-            return Err(ConfigError::invalid(
-                "optimizer",
-                self.optimizer.name(),
-                "needs a first-order optimizer",
-            ));
-        }
+        self.optimizer
+            .validate_first_order("optimizer", "needs a first-order optimizer")?;
         if !(1..=1_000_000).contains(&self.steps) {
             return Err(ConfigError::invalid(
                 "steps",

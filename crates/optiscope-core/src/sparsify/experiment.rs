@@ -84,14 +84,8 @@ impl Default for GcnTrainConfig {
 impl GcnTrainConfig {
     /// Checks every field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.optimizer.validate()?;
-        if self.optimizer.is_zeroth_order() {
-            return Err(ConfigError::invalid(
-                "optimizer",
-                self.optimizer.name(),
-                "needs a first-order optimizer",
-            ));
-        }
+        self.optimizer
+            .validate_first_order("optimizer", "needs a first-order optimizer")?;
         if !(1..=4096).contains(&self.hidden) {
             return Err(ConfigError::invalid(
                 "hidden",
