@@ -307,6 +307,30 @@ impl GpuContext {
         Ok([needed as u32, 1, 1])
     }
 
+    /// Workgroups for `n` threads in groups of `size`, flat: along x up to the device limit, then
+    /// rows of such along y (a shader reads its index as `gid.x + gid.y · groups.x · size`).
+    pub fn groups_flat(
+        &self,
+        what: &'static str,
+        n: usize,
+        size: u32,
+    ) -> Result<[u32; 3], GpuError> {
+        let needed = (n as u64).div_ceil(u64::from(size)).max(1);
+        let allowed = u64::from(self.device.limits().max_compute_workgroups_per_dimension);
+        if needed <= allowed {
+            return Ok([needed as u32, 1, 1]);
+        }
+        let y = needed.div_ceil(allowed);
+        if y > allowed {
+            return Err(GpuError::TooLarge {
+                what,
+                needed,
+                allowed: allowed as u32,
+            });
+        }
+        Ok([allowed as u32, y as u32, 1])
+    }
+
     /// A new command encoder.
     pub fn encoder(&self) -> wgpu::CommandEncoder {
         self.device

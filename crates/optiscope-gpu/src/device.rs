@@ -113,6 +113,25 @@ impl GpuDevice {
             }
         }
     }
+
+    /// [`Self::launch`] for a shader that reads a flat index over a 2-D grid of workgroups of 256
+    /// (`GpuContext::groups_flat`): any thread count up to 65535² · 256.
+    pub(crate) fn launch_flat(
+        &mut self,
+        shader: Shader,
+        entry: &'static str,
+        uniform: &[u8],
+        bufs: &[(u32, &wgpu::Buffer)],
+        threads: usize,
+    ) {
+        let ctx = self.ctx.clone();
+        match ctx.groups_flat(entry, threads, 256) {
+            Ok(groups) => ctx.dispatch(self.enc(), shader, entry, uniform, bufs, groups),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
 }
 
 /// A GPU failure as core's [`DeviceError`].

@@ -31,6 +31,7 @@ shader!(RANDOM, "random.wgsl");
 shader!(LANDSCAPE, "landscape.wgsl");
 shader!(ALIGN, "align.wgsl");
 shader!(SPARSE, "sparse.wgsl");
+shader!(TRANSFORMER, "transformer.wgsl");
 
 /// Every shader (the naga test checks that this matches the folder).
 pub const ALL: &[Shader] = &[
@@ -46,4 +47,5 @@ pub const ALL: &[Shader] = &[
     QUANT,
     RANDOM,
     LANDSCAPE,
+    TRANSFORMER,
 ];

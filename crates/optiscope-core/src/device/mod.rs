@@ -11,6 +11,9 @@
 //! | activations, softmax | [`ActOps`] | [`act`] | `act.wgsl` | `gpu/src/ops/act.rs` | `gpu/tests/act.rs` |
 //! | quantization | [`QuantOps`] | [`quant`] (`kernel`, `categorical`, `prox`) | `quant.wgsl` | `gpu/src/ops/quant.rs` | `gpu/tests/quant.rs` |
 //! | random | [`RandomOps`] | [`random`] (Philox, [`crate::rng`]) | `random.wgsl` | `gpu/src/ops/random.rs` | `gpu/tests/random.rs` |
+//! | alignment bandit | [`AlignOps`] | [`align`] | `align.wgsl` | `gpu/src/ops/align.rs` | `gpu/tests/align.rs` |
+//! | sparse products | [`SparseOps`] | [`sparse`] | `sparse.wgsl` | `gpu/src/ops/sparse.rs` | `gpu/tests/sparse.rs` |
+//! | transformer layers | [`TransformerOps`] | [`transformer`] (threads: [`par`]) | `transformer.wgsl` | `gpu/src/ops/transformer.rs` | `gpu/tests/transformer.rs` |
 //!
 //! Each family has a small set of *primitives* every device implements and *composites* with
 //! default implementations built from them ([`DenseOps::linear`] is a matmul and a bias
@@ -18,16 +21,17 @@
 //! on the defaults and a device overrides a composite with a fused kernel only where a benchmark
 //! asks for it. Matrix arguments carry their shape ([`Mat`]); results with more than one buffer
 //! are named structs ([`LinearGrads`], [`XentOut`], [`QuantOut`]); failures are one
-//! [`DeviceError`]. Attention and sparse/graph families join this table with the models that need
-//! them.
+//! [`DeviceError`].
 
 pub mod act;
 pub mod align;
 pub mod dense;
 pub mod optim;
+pub mod par;
 pub mod quant;
 pub mod random;
 pub mod sparse;
+pub mod transformer;
 
 #[cfg(test)]
 mod tests;
@@ -43,6 +47,9 @@ pub use optim::OptimOps;
 pub use quant::{QuantOps, QuantOut};
 pub use random::{Counter, RandomOps};
 pub use sparse::{Csr, SparseOps};
+pub use transformer::{
+    AttentionOut, AttnShape, EmbedGrads, LayerNormGrads, LayerNormOut, TransformerOps,
+};
 
 /// A device could not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -79,12 +86,28 @@ pub trait Storage {
 /// A device with every kernel family: what the trainer and the models ask for. Implemented for
 /// every type that implements the families; optimizers ask only for [`OptimOps`].
 pub trait Device:
-    Storage + OptimOps + DenseOps + ActOps + QuantOps + RandomOps + AlignOps + SparseOps
+    Storage
+    + OptimOps
+    + DenseOps
+    + ActOps
+    + QuantOps
+    + RandomOps
+    + AlignOps
+    + SparseOps
+    + TransformerOps
 {
 }
 
 impl<T> Device for T where
-    T: Storage + OptimOps + DenseOps + ActOps + QuantOps + RandomOps + AlignOps + SparseOps
+    T: Storage
+        + OptimOps
+        + DenseOps
+        + ActOps
+        + QuantOps
+        + RandomOps
+        + AlignOps
+        + SparseOps
+        + TransformerOps
 {
 }
 

@@ -4,9 +4,11 @@
 //! and on the GPU. The trainer ([`crate::train`]) drives any [`Model`] with a loss, a weight
 //! transform (the quantizers) and an optimizer.
 
+mod gpt;
 pub mod loss;
 mod mlp;
 
+pub use gpt::{Gpt, GptConfig};
 pub use loss::{Loss, LossOut, SoftmaxCrossEntropy};
 pub use mlp::Mlp;
 

@@ -9,6 +9,7 @@ pub mod optim;
 pub mod quant;
 pub mod random;
 pub mod sparse;
+pub mod transformer;
 
 /// Every family's uniform structs and their WGSL twins ([`crate::layout`]).
 pub(crate) fn uniform_layouts() -> Vec<crate::layout::UniformLayout> {
@@ -19,5 +20,6 @@ pub(crate) fn uniform_layouts() -> Vec<crate::layout::UniformLayout> {
     out.extend(random::uniform_layouts());
     out.extend(align::uniform_layouts());
     out.extend(sparse::uniform_layouts());
+    out.extend(transformer::uniform_layouts());
     out
 }
