@@ -5,7 +5,8 @@
 //!   [`tensor`] (a small f32 tensor, matrix products with `matrixmultiply`, named parameters),
 //!   [`linalg`] (SVD, polar factors; `nalgebra`, f64), [`rng`] (the counter-based Philox4x32-10
 //!   shared with the WGSL shaders), [`metrics`] (the `metrics.jsonl` records the CLI writes and
-//!   the explorer reads), [`data`] (the digits, the seeded split, spirals and moons);
+//!   the explorer reads), [`data`] (the digits, the seeded split, spirals and moons), [`corpus`]
+//!   (character vocabularies, the tiny-Shakespeare text, train/validation windows);
 //! * [`device`] — storage and the kernel families (optimizer updates, dense algebra,
 //!   activations, quantization, random), each a trait with its CPU twin;
 //! * methods — [`optim`] (every optimizer as a serde config plus its executor, written once over
@@ -20,6 +21,7 @@
 
 pub mod align;
 pub mod config;
+pub mod corpus;
 pub mod data;
 pub mod device;
 pub mod experiment;

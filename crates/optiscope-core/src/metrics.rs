@@ -3,7 +3,9 @@
 //!
 //! - `optiscope run`: `metrics.jsonl`, one [`RunRecordLine`] per run per recorded step, and
 //!   `summary.json`, a list of [`crate::experiment::RunSummary`];
-//! - `optiscope train`: `metrics.jsonl`, one [`EpochLine`] per finished epoch.
+//! - `optiscope train`: `metrics.jsonl`, one [`EpochLine`] per finished epoch;
+//! - `optiscope train --model gpt`: `metrics.jsonl`, one [`LmStepLine`] per step, an
+//!   [`LmEvalLine`] per evaluation and an [`LmSpectraLine`] every `spectra_every` steps.
 //!
 //! Non-finite numbers are written as `null` (JSON has no NaN); readers must expect it. The record
 //! types themselves ([`Observation`], [`EpochMetrics`], [`LayerStats`]) are defined here, in the
@@ -84,6 +86,37 @@ pub struct EpochLine<'a> {
     pub samples_per_s: f64,
     /// Wall-clock seconds of the epoch, evaluation included.
     pub seconds: f64,
+}
+
+/// One language-model training step: `{"step", "train_loss", "lr", "tokens_per_s"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LmStepLine {
+    /// The step (1-based).
+    pub step: u64,
+    /// The mean cross-entropy of the batch this step used (nats per character).
+    pub train_loss: f64,
+    /// Its learning rate (the schedule applied).
+    pub lr: f64,
+    /// Training tokens per second over the read-back interval this step belongs to.
+    pub tokens_per_s: f64,
+}
+
+/// One evaluation: `{"step", "val_loss"}` (after `step` steps; 0 is the initial model).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LmEvalLine {
+    /// Steps taken.
+    pub step: u64,
+    /// The mean cross-entropy over the fixed validation windows, at the evaluation point.
+    pub val_loss: f64,
+}
+
+/// Singular values of weight matrices: `{"step", "singular_values": {"name": [...]}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LmSpectraLine {
+    /// Steps taken.
+    pub step: u64,
+    /// Per matrix (parameter name), its singular values, largest first.
+    pub singular_values: BTreeMap<String, Vec<f64>>,
 }
 
 /// One run's records read back from a run's `metrics.jsonl`.

@@ -74,6 +74,9 @@ pub enum StreamKind {
     /// groups (2000 + iteration), ThinkSafe's contexts, readouts and generations (3000..3103),
     /// the multi-task world and pairs (4000..4100 + task).
     Align = 7,
+    /// The language model's text windows: id 0 the training batches (index = step · batch +
+    /// row), id 1 the fixed evaluation batches.
+    Text = 8,
 }
 
 /// The 64-bit stream number of `kind` and `id`.

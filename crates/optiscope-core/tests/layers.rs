@@ -17,6 +17,7 @@ const CORE: &[(&str, u32)] = &[
     ("tensor", 1),
     ("metrics", 1),
     ("data", 1),
+    ("corpus", 1),
     ("device", 2),
     ("optim", 3),
     ("quant", 3),

@@ -13,7 +13,9 @@
 //!   bit for bit; checkpoint state is read and written by `state.rs` and each part's `save`.
 
 pub mod checkpoint;
+pub mod gpt_file;
 pub mod gradient;
+pub mod lm;
 pub mod quantizer;
 mod state;
 pub mod transform;

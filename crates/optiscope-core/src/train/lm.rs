@@ -1,0 +1,981 @@
+//! The language-model trainer: nanoGPT's character-level GPT ([`crate::models::Gpt`]) trained
+//! step by step on random windows of a text ([`crate::corpus`]), with any optimizer of the
+//! project, gradient clipping, a learning-rate schedule, evaluation on fixed held-out windows at
+//! the optimizer's evaluation point, the singular values of chosen weight matrices, checkpoints
+//! that resume bit for bit, and nanoGPT-compatible weight files ([`super::gpt_file`]).
+//!
+//! Everything stays on the device between steps: the step's loss statistics are kept in device
+//! buffers and read back together every `log_interval` steps ([`LmTrainer::take_losses`]), the
+//! gradient norm for clipping never leaves the device. A non-finite loss is noticed at that
+//! read-back: the run stops there with [`TrainError::Diverged`] (the steps since the last
+//! read-back have been taken).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::gpt_file::NamedTensor;
+use super::{json, parse_meta, state, Checkpoint, TrainError};
+use crate::config::ConfigError;
+use crate::corpus::{windows, Corpus, Vocab, Windows, TINYSHAKESPEARE};
+use crate::device::{Device, DeviceError, Mat};
+use crate::linalg::singular_values;
+use crate::models::{Gpt, GptConfig, Loss, LossOut, Model, SoftmaxCrossEntropy};
+use crate::optim::{Executor, OptimizerConfig, Param, ParamRole};
+use crate::rng::{stream, Philox, StreamKind};
+
+crate::config::choice_enum! {
+    /// The learning-rate schedule's shape after its warm-up.
+    pub enum ScheduleKind default Constant {
+        /// The configured rate throughout (after the warm-up).
+        "constant" => Constant: "the configured learning rate throughout (after any warm-up)",
+        /// Cosine decay to `min_lr_ratio · lr` at the last step (nanoGPT's `get_lr`).
+        "cosine" => Cosine: "cosine decay to min_lr_ratio·lr at the last step (nanoGPT)",
+        /// Warm-up, stable, decay: constant, then linear decay to `min_lr_ratio · lr` over the
+        /// last `decay_fraction` of the steps.
+        "wsd" => Wsd: "warm-up, stable, then linear decay over the last decay_fraction of the steps",
+    }
+}
+
+/// A learning-rate schedule: a multiplier of every configured rate, per step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LrSchedule {
+    /// The shape.
+    pub kind: ScheduleKind,
+    /// Linear warm-up steps: step `i < warmup` runs at `(i + 1)/(warmup + 1)` (nanoGPT).
+    pub warmup_steps: u64,
+    /// The final multiplier of `cosine` and `wsd` (nanoGPT: `min_lr = lr / 10`).
+    pub min_lr_ratio: f64,
+    /// `wsd`: the share of the steps, at the end, over which the rate decays.
+    pub decay_fraction: f64,
+}
+
+impl Default for LrSchedule {
+    fn default() -> Self {
+        Self {
+            kind: ScheduleKind::Constant,
+            warmup_steps: 0,
+            min_lr_ratio: 0.1,
+            decay_fraction: 0.2,
+        }
+    }
+}
+
+impl LrSchedule {
+    /// The multiplier of step `it` (0-based) of a run of `total` steps.
+    pub fn factor(&self, it: u64, total: u64) -> f64 {
+        let w = self.warmup_steps;
+        if it < w {
+            return (it + 1) as f64 / (w + 1) as f64;
+        }
+        let min = self.min_lr_ratio;
+        match self.kind {
+            ScheduleKind::Constant => 1.0,
+            ScheduleKind::Cosine => {
+                if it >= total || total <= w {
+                    return min;
+                }
+                let ratio = (it - w) as f64 / (total - w) as f64;
+                min + 0.5 * (1.0 + (std::f64::consts::PI * ratio).cos()) * (1.0 - min)
+            }
+            ScheduleKind::Wsd => {
+                let decay = ((total as f64) * self.decay_fraction).round() as u64;
+                let start = total.saturating_sub(decay).max(w);
+                if it < start || total <= start {
+                    1.0
+                } else {
+                    let ratio = (it - start + 1) as f64 / (total - start) as f64;
+                    1.0 - ratio.min(1.0) * (1.0 - min)
+                }
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(0.0..=1.0).contains(&self.min_lr_ratio) {
+            return Err(ConfigError::invalid(
+                "schedule.min_lr_ratio",
+                self.min_lr_ratio,
+                "must be in [0, 1]",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.decay_fraction) {
+            return Err(ConfigError::invalid(
+                "schedule.decay_fraction",
+                self.decay_fraction,
+                "must be in [0, 1]",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A language-model training run (what `config.json` and checkpoints hold).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LmConfig {
+    /// The text: `tinyshakespeare` (shipped) or the path of a UTF-8 file (read by the caller).
+    pub data: String,
+    /// The held-out last part of the text (0: no validation).
+    pub val_fraction: f64,
+    /// Transformer blocks.
+    pub n_layer: usize,
+    /// Attention heads.
+    pub n_head: usize,
+    /// Width C.
+    pub n_embd: usize,
+    /// Context length.
+    pub block_size: usize,
+    /// Sequences per step.
+    pub batch_size: usize,
+    /// Optimizer steps.
+    pub steps: u64,
+    /// Steps between evaluations (also at step 0 and at the end).
+    pub eval_interval: u64,
+    /// Batches of the fixed evaluation set.
+    pub eval_iters: u64,
+    /// The largest global gradient norm (0: no clipping).
+    pub grad_clip: f64,
+    /// The optimizer (matrix methods orthogonalize the hidden matrices; embeddings, gains and
+    /// biases go to their auxiliary AdamW).
+    pub optimizer: OptimizerConfig,
+    /// The learning-rate schedule.
+    pub schedule: LrSchedule,
+    /// Seed of the initialisation and of the windows.
+    pub seed: u64,
+    /// Steps between read-backs of the training loss (the only host synchronisation of a step).
+    pub log_interval: u64,
+    /// Steps between recordings of singular values (0: never).
+    pub spectra_every: u64,
+    /// The matrices whose singular values are recorded (parameter names; empty: every block's
+    /// `attn.c_attn`, `attn.c_proj`, `mlp.c_fc` and `mlp.c_proj` weights).
+    pub spectra: Vec<String>,
+    /// Weight decay on gains, biases and nothing else left as configured: false exempts every
+    /// 1-D parameter (nanoGPT's two groups), true decays all as the optimizer says.
+    pub decay_vectors: bool,
+    /// Where the initial weights came from (`--init`; recorded, read by the caller).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<String>,
+}
+
+impl Default for LmConfig {
+    /// The `baby` preset.
+    fn default() -> Self {
+        LmPreset::Baby.config()
+    }
+}
+
+crate::config::choice_enum! {
+    /// Named configurations.
+    pub enum LmPreset default Baby {
+        /// nanoGPT's CPU run of shakespeare_char.
+        "baby" => Baby: "nanoGPT's CPU shakespeare_char run: 4 layers, 4 heads, C=128, context 64, batch 12, 2000 steps, AdamW 1e-3 with cosine decay",
+        /// nanoGPT's shakespeare_char config.
+        "shakespeare-char" => ShakespeareChar: "nanoGPT's config/train_shakespeare_char.py: 6 layers, 6 heads, C=384, context 256, batch 64, 5000 steps",
+    }
+}
+
+impl LmPreset {
+    /// The preset's config: nanoGPT's `train_shakespeare_char.py` (AdamW lr 1e-3, β₂ 0.99,
+    /// weight decay 0.1 on matrices and embeddings, 100 warm-up steps, cosine to lr/10, clip 1,
+    /// evaluation every 250 steps) at the preset's sizes; `baby` with the README's CPU overrides
+    /// (`--block_size=64 --batch_size=12 --n_layer=4 --n_head=4 --n_embd=128 --max_iters=2000
+    /// --lr_decay_iters=2000 --eval_iters=20`).
+    pub fn config(self) -> LmConfig {
+        let optimizer = OptimizerConfig::Adamw(crate::optim::AdamWConfig {
+            lr: 1e-3,
+            betas: [0.9, 0.99],
+            weight_decay: 0.1,
+            ..Default::default()
+        });
+        let base = LmConfig {
+            data: TINYSHAKESPEARE.into(),
+            val_fraction: 0.1,
+            n_layer: 4,
+            n_head: 4,
+            n_embd: 128,
+            block_size: 64,
+            batch_size: 12,
+            steps: 2000,
+            eval_interval: 250,
+            eval_iters: 20,
+            grad_clip: 1.0,
+            optimizer,
+            schedule: LrSchedule {
+                kind: ScheduleKind::Cosine,
+                warmup_steps: 100,
+                ..LrSchedule::default()
+            },
+            seed: 1337,
+            log_interval: 10,
+            spectra_every: 250,
+            spectra: vec![],
+            decay_vectors: false,
+            init: None,
+        };
+        match self {
+            Self::Baby => base,
+            Self::ShakespeareChar => LmConfig {
+                n_layer: 6,
+                n_head: 6,
+                n_embd: 384,
+                block_size: 256,
+                batch_size: 64,
+                steps: 5000,
+                eval_iters: 200,
+                ..base
+            },
+        }
+    }
+}
+
+/// The largest batch (sequences per step).
+pub const MAX_LM_BATCH: usize = 4096;
+/// The most evaluation batches.
+pub const MAX_EVAL_ITERS: u64 = 100_000;
+
+impl LmConfig {
+    /// The model's sizes for a vocabulary of `vocab_size`.
+    pub fn gpt(&self, vocab_size: usize) -> GptConfig {
+        GptConfig {
+            vocab_size,
+            block_size: self.block_size,
+            n_layer: self.n_layer,
+            n_head: self.n_head,
+            n_embd: self.n_embd,
+        }
+    }
+
+    /// Every field checked before anything is allocated.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.gpt(1).validate()?;
+        if self.steps == 0 {
+            return Err(ConfigError::invalid("steps", 0, "must be at least 1"));
+        }
+        if !(1..=MAX_LM_BATCH).contains(&self.batch_size) {
+            return Err(ConfigError::invalid(
+                "batch_size",
+                self.batch_size,
+                format!("must be in 1..={MAX_LM_BATCH}"),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return Err(ConfigError::invalid(
+                "val_fraction",
+                self.val_fraction,
+                "must be in [0, 1) (0 turns validation off)",
+            ));
+        }
+        if self.eval_interval == 0 {
+            return Err(ConfigError::invalid(
+                "eval_interval",
+                0,
+                "must be at least 1",
+            ));
+        }
+        if !(1..=MAX_EVAL_ITERS).contains(&self.eval_iters) {
+            return Err(ConfigError::invalid(
+                "eval_iters",
+                self.eval_iters,
+                format!("must be in 1..={MAX_EVAL_ITERS}"),
+            ));
+        }
+        if !(self.grad_clip >= 0.0 && self.grad_clip.is_finite()) {
+            return Err(ConfigError::invalid(
+                "grad_clip",
+                self.grad_clip,
+                "must be a finite number ≥ 0 (0 turns clipping off)",
+            ));
+        }
+        if self.log_interval == 0 {
+            return Err(ConfigError::invalid(
+                "log_interval",
+                0,
+                "must be at least 1",
+            ));
+        }
+        self.schedule.validate()?;
+        self.optimizer.validate().map_err(|e| e.within("optimizer"))
+    }
+}
+
+/// The hidden matrices whose spectra are recorded by default.
+fn default_spectra(cfg: &GptConfig) -> Vec<String> {
+    (0..cfg.n_layer)
+        .flat_map(|i| {
+            ["attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"]
+                .map(|m| format!("transformer.h.{i}.{m}.weight"))
+        })
+        .collect()
+}
+
+/// nanoGPT's two parameter groups: the optimizer's config with a first group that sets the
+/// weight decay of every 1-D parameter (gains, biases) to 0, when the config has weight decay and
+/// parameter groups (later groups, the user's, still win).
+fn exempt_vectors(opt: &OptimizerConfig, metas: &[Param]) -> Result<OptimizerConfig, ConfigError> {
+    let mut v = serde_json::to_value(opt)
+        .map_err(|e| ConfigError::invalid("optimizer", e, "must serialize"))?;
+    let decays = v
+        .get("weight_decay")
+        .and_then(|w| w.as_f64())
+        .is_some_and(|w| w > 0.0);
+    let Some(obj) = v.as_object_mut().filter(|_| decays) else {
+        return Ok(opt.clone());
+    };
+    let names: Vec<&str> = metas
+        .iter()
+        .filter(|p| p.value.ndim() < 2)
+        .map(|p| p.name.as_str())
+        .collect();
+    let group = serde_json::json!({"params": names, "weight_decay": 0.0});
+    match obj.get_mut("param_groups").and_then(|g| g.as_array_mut()) {
+        Some(groups) => groups.insert(0, group),
+        None => {
+            obj.insert("param_groups".into(), serde_json::json!([group]));
+        }
+    }
+    // A method without parameter groups keeps its config as it is.
+    Ok(serde_json::from_value(v).unwrap_or_else(|_| opt.clone()))
+}
+
+/// One step's training loss, read back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepLoss {
+    /// The step (1-based: the n-th optimizer step).
+    pub step: u64,
+    /// The mean cross-entropy of the batch that step used.
+    pub train_loss: f64,
+    /// The learning rate of the step (the optimizer's `lr` times the schedule's factor).
+    pub lr: f64,
+}
+
+/// A steppable language-model training run on device `D`.
+pub struct LmTrainer<D: Device> {
+    cfg: LmConfig,
+    gpt: Gpt,
+    corpus: Corpus,
+    dev: D,
+    metas: Vec<Param>,
+    params: Vec<D::Buf>,
+    opt: Box<dyn Executor<D>>,
+    loss: SoftmaxCrossEntropy,
+    step: u64,
+    /// Steps taken whose loss statistics have not been read back: (step, stats, lr).
+    pending: Vec<(u64, D::Buf, f64)>,
+    spectra: Vec<usize>,
+}
+
+impl<D: Device + 'static> LmTrainer<D> {
+    /// A fresh run of `cfg` on `corpus`, from nanoGPT's initialisation (seeded) or from `init`
+    /// (one value vector per parameter, in [`GptConfig::param_specs`] order).
+    pub fn new(
+        cfg: LmConfig,
+        corpus: Corpus,
+        mut dev: D,
+        init: Option<Vec<Vec<f32>>>,
+    ) -> Result<Self, TrainError> {
+        cfg.validate()?;
+        let gcfg = cfg.gpt(corpus.vocab.len());
+        gcfg.validate()?;
+        let need = cfg.block_size + 1;
+        if corpus.train.len() < need {
+            return Err(TrainError::Data(format!(
+                "the training text has {} characters; windows of block_size + 1 = {need} need at least that many",
+                corpus.train.len()
+            )));
+        }
+        if cfg.val_fraction > 0.0 && corpus.val.len() < need {
+            return Err(TrainError::Data(format!(
+                "the validation part ({} characters, val_fraction {}) is shorter than block_size + 1 = {need}; \
+                 raise val_fraction or pass 0 to turn validation off",
+                corpus.val.len(),
+                cfg.val_fraction
+            )));
+        }
+        let gpt = Gpt::new(gcfg);
+        let mut metas = gpt.init(cfg.seed);
+        if let Some(values) = init {
+            if values.len() != metas.len() {
+                return Err(TrainError::Checkpoint(format!(
+                    "the initial weights have {} tensors, the model {}",
+                    values.len(),
+                    metas.len()
+                )));
+            }
+            for (m, v) in metas.iter_mut().zip(values) {
+                if v.len() != m.value.len() {
+                    return Err(TrainError::Checkpoint(format!(
+                        "initial `{}` has {} values, the model needs {}",
+                        m.name,
+                        v.len(),
+                        m.value.len()
+                    )));
+                }
+                m.value = crate::tensor::Tensor::sized(m.value.shape().to_vec(), v);
+            }
+        }
+        let params: Vec<D::Buf> = metas.iter().map(|p| dev.upload(p.value.data())).collect();
+        let optimizer = if cfg.decay_vectors {
+            cfg.optimizer.clone()
+        } else {
+            exempt_vectors(&cfg.optimizer, &metas)?
+        };
+        if optimizer.is_zeroth_order() {
+            return Err(ConfigError::invalid(
+                "optimizer",
+                optimizer.name(),
+                "the GPT trains with backpropagation; MeZO and MeZO-BCD join it later",
+            )
+            .into());
+        }
+        let opt = optimizer
+            .build_on(&mut dev, &metas)
+            .map_err(|e| e.within("optimizer"))?;
+        let names = if cfg.spectra.is_empty() {
+            default_spectra(&gcfg)
+        } else {
+            cfg.spectra.clone()
+        };
+        let spectra = names
+            .iter()
+            .map(|n| {
+                metas
+                    .iter()
+                    .position(|p| &p.name == n && p.value.ndim() == 2)
+                    .ok_or_else(|| {
+                        ConfigError::invalid("spectra", n, "must name a weight matrix of the model")
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            loss: SoftmaxCrossEntropy {
+                classes: gcfg.vocab_size,
+            },
+            cfg,
+            gpt,
+            corpus,
+            dev,
+            metas,
+            params,
+            opt,
+            step: 0,
+            pending: vec![],
+            spectra,
+        })
+    }
+
+    /// The config.
+    pub fn config(&self) -> &LmConfig {
+        &self.cfg
+    }
+
+    /// The model's sizes.
+    pub fn gpt(&self) -> GptConfig {
+        self.gpt.cfg
+    }
+
+    /// The vocabulary.
+    pub fn vocab(&self) -> &Vocab {
+        &self.corpus.vocab
+    }
+
+    /// Optimizer steps taken.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// Whether every configured step is done.
+    pub fn finished(&self) -> bool {
+        self.step >= self.cfg.steps
+    }
+
+    /// Allows more steps (`--resume DIR --steps N` with a larger N; the schedule stretches).
+    pub fn set_steps(&mut self, steps: u64) {
+        self.cfg.steps = steps;
+    }
+
+    /// The device.
+    pub fn device(&mut self) -> &mut D {
+        &mut self.dev
+    }
+
+    /// Tokens one step trains on.
+    pub fn tokens_per_step(&self) -> usize {
+        self.cfg.batch_size * self.cfg.block_size
+    }
+
+    /// Whether the loss statistics are due for a read-back after the last step.
+    pub fn losses_due(&self) -> bool {
+        self.pending.len() as u64 >= self.cfg.log_interval
+            || (self.finished() && !self.pending.is_empty())
+    }
+
+    /// One optimizer step on the step's batch; its loss is read back later
+    /// ([`Self::take_losses`]).
+    pub fn step(&mut self) -> Result<(), TrainError> {
+        let (b, t) = (self.cfg.batch_size, self.cfg.block_size);
+        let (x, y) = windows(
+            &self.corpus.train,
+            t,
+            b,
+            self.cfg.seed,
+            Windows::Train,
+            self.step,
+        );
+        let n = b * t;
+        let (x, y) = (self.dev.upload(&x), self.dev.upload(&y));
+        let refs: Vec<&D::Buf> = self.params.iter().collect();
+        let acts = self.gpt.forward(&mut self.dev, &refs, x, n);
+        let logits = acts
+            .last()
+            .unwrap_or_else(|| unreachable!("a forward pass has logits"));
+        let LossOut { d_output, stats } = self.loss.loss(&mut self.dev, logits, &y, n);
+        let mut grads = self.gpt.backward(&mut self.dev, &refs, &acts, d_output, n);
+        drop(acts);
+        if self.cfg.grad_clip > 0.0 {
+            let sums = {
+                let g: Vec<&D::Buf> = grads.iter().collect();
+                self.dev.sums_of_squares(&g)
+            };
+            self.dev
+                .clip_grad_norm(&mut grads, &sums, self.cfg.grad_clip as f32);
+        }
+        let factor = self.cfg.schedule.factor(self.step, self.cfg.steps);
+        self.opt.set_lr_scale(factor);
+        let g: Vec<&D::Buf> = grads.iter().collect();
+        self.opt.step(&mut self.dev, &mut self.params, &g)?;
+        self.step += 1;
+        self.pending
+            .push((self.step, stats, self.cfg.optimizer.lr() * factor));
+        Ok(())
+    }
+
+    /// The training losses of the steps since the last read-back, in order (one synchronisation
+    /// with the device). A non-finite loss stops the run: [`TrainError::Diverged`].
+    pub fn take_losses(&mut self) -> Result<Vec<StepLoss>, TrainError> {
+        let n = self.tokens_per_step() as f64;
+        let mut out = Vec::with_capacity(self.pending.len());
+        for (step, stats, lr) in std::mem::take(&mut self.pending) {
+            let s = self.dev.download(&stats)?;
+            let loss = f64::from(s[0]) / n;
+            if !loss.is_finite() {
+                return Err(TrainError::Diverged {
+                    what: "training loss".into(),
+                    value: loss,
+                    step,
+                    epoch: 1,
+                });
+            }
+            out.push(StepLoss {
+                step,
+                train_loss: loss,
+                lr,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The parameters at the optimizer's evaluation point (Schedule-Free's and AMUSE's average):
+    /// copies, so the training state is untouched.
+    fn eval_params(&mut self) -> Vec<D::Buf> {
+        self.opt.eval_params(&mut self.dev, &self.params)
+    }
+
+    /// The mean validation loss over the fixed evaluation batches at the evaluation point (None
+    /// without a validation part).
+    pub fn evaluate(&mut self) -> Result<Option<f64>, TrainError> {
+        if self.cfg.val_fraction == 0.0 {
+            return Ok(None);
+        }
+        let (b, t, iters, seed) = (
+            self.cfg.batch_size,
+            self.cfg.block_size,
+            self.cfg.eval_iters,
+            self.cfg.seed,
+        );
+        let eval = self.eval_params();
+        let refs: Vec<&D::Buf> = eval.iter().collect();
+        let dev = &mut self.dev;
+        let mut stats = Vec::with_capacity(iters as usize);
+        for i in 0..iters {
+            let (x, y) = windows(&self.corpus.val, t, b, seed, Windows::Eval, i);
+            let (x, y) = (dev.upload(&x), dev.upload(&y));
+            let acts = self.gpt.forward(dev, &refs, x, b * t);
+            let logits = acts.last().unwrap_or_else(|| unreachable!("logits"));
+            stats.push(self.loss.loss(dev, logits, &y, b * t).stats);
+        }
+        let mut sum = 0.0f64;
+        for s in &stats {
+            sum += f64::from(dev.download(s)?[0]);
+        }
+        Ok(Some(sum / (iters as f64 * (b * t) as f64)))
+    }
+
+    /// The singular values (largest first) of the chosen weight matrices at the evaluation point.
+    pub fn spectra(&mut self) -> Result<BTreeMap<String, Vec<f64>>, TrainError> {
+        let eval = self.eval_params();
+        let mut out = BTreeMap::new();
+        for &i in &self.spectra {
+            let w = self.dev.download(&eval[i])?;
+            let shape = self.metas[i].value.shape();
+            let sv = singular_values(&w, shape[0], shape[1]).map_err(DeviceError::from)?;
+            out.insert(self.metas[i].name.clone(), sv);
+        }
+        Ok(out)
+    }
+
+    /// The weights at the evaluation point, by name, shape and value (what `model.safetensors`
+    /// holds).
+    pub fn weights(&mut self) -> Result<Vec<NamedTensor>, TrainError> {
+        let eval = self.eval_params();
+        let mut out = Vec::with_capacity(eval.len());
+        for (m, p) in self.metas.iter().zip(&eval) {
+            out.push((
+                m.name.clone(),
+                m.value.shape().to_vec(),
+                self.dev.download(p)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Everything needed to continue the run bit for bit (pending losses must have been taken).
+    pub fn save(&mut self) -> Result<Checkpoint, TrainError> {
+        assert!(
+            self.pending.is_empty(),
+            "take_losses before save: their steps would be lost"
+        );
+        let mut c = Checkpoint::default();
+        for (m, buf) in self.metas.iter().zip(&self.params) {
+            let data = self.dev.download(buf)?;
+            c.put(format!("model.{}", m.name), m.value.shape().to_vec(), data);
+        }
+        let scalars = state::save_executor(&mut self.dev, self.opt.as_mut(), "optim.", &mut c)?;
+        c.meta.insert("config".into(), json(&self.cfg));
+        c.meta.insert("kind".into(), "gpt".into());
+        c.meta.insert("step".into(), self.step.to_string());
+        c.meta.insert("vocab".into(), json(&self.corpus.vocab));
+        c.meta.insert("optim_scalars".into(), json(&scalars));
+        Ok(c)
+    }
+
+    /// Restores a checkpoint written by [`Self::save`] for the same config and text.
+    pub fn restore(&mut self, mut c: Checkpoint) -> Result<(), TrainError> {
+        let bad = TrainError::Checkpoint;
+        let vocab: Vocab = parse_meta(&c, "vocab")?;
+        if vocab != self.corpus.vocab {
+            return Err(bad("its vocabulary differs from this text's".into()));
+        }
+        for i in 0..self.metas.len() {
+            let name = format!("model.{}", self.metas[i].name);
+            let data = c.take(&name, self.metas[i].value.len()).map_err(bad)?;
+            self.params[i] = self.dev.upload(&data);
+        }
+        let step: u64 = parse_meta(&c, "step")?;
+        let scalars: BTreeMap<String, f64> = parse_meta(&c, "optim_scalars")?;
+        state::load_executor(&mut self.dev, self.opt.as_mut(), "optim.", &mut c, &scalars)
+            .map_err(bad)?;
+        if let Some(extra) = c.tensors.keys().next() {
+            return Err(bad(format!(
+                "unexpected tensor `{extra}` (a different model or optimizer?)"
+            )));
+        }
+        self.step = step;
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+/// How to sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SampleOptions {
+    /// New tokens.
+    pub tokens: usize,
+    /// Logits are divided by it (> 0).
+    pub temperature: f64,
+    /// Only the `k` most likely tokens are drawn from (None: all).
+    pub top_k: Option<usize>,
+    /// Seed of the draws.
+    pub seed: u64,
+}
+
+/// `opts.tokens` new tokens after `prompt` (nanoGPT's `generate`: the context cropped to the
+/// last `block_size` tokens, the last position's logits divided by the temperature, all but the
+/// top k set to −∞, a draw from the softmax). Draw `i` uses the uniform `(seed; Text stream 2,
+/// i)`. Returns the new tokens only.
+pub fn generate<D: Device>(
+    dev: &mut D,
+    cfg: GptConfig,
+    params: &[D::Buf],
+    prompt: &[u32],
+    opts: SampleOptions,
+) -> Result<Vec<u32>, TrainError> {
+    assert!(
+        !prompt.is_empty(),
+        "generate needs a prompt of at least one token"
+    );
+    let rng = Philox::new(opts.seed);
+    let s = stream(StreamKind::Text, 2);
+    let refs: Vec<&D::Buf> = params.iter().collect();
+    let mut ctx: Vec<u32> = prompt.to_vec();
+    let mut out = Vec::with_capacity(opts.tokens);
+    let v = cfg.vocab_size;
+    for i in 0..opts.tokens {
+        let start = ctx.len().saturating_sub(cfg.block_size);
+        let window: Vec<f32> = ctx[start..].iter().map(|&t| t as f32).collect();
+        let t = window.len();
+        let gpt = Gpt::new(cfg).with_seq(t);
+        let x = dev.upload(&window);
+        let acts = gpt.forward(dev, &refs, x, t);
+        let logits = acts.last().unwrap_or_else(|| unreachable!("logits"));
+        let last = dev.gather_rows(Mat::new(logits, t, v), &[(t - 1) as u32]);
+        let row = dev.download(&last)?;
+        let tok = draw(&row, opts, f64::from(rng.uniform_at(s, i as u64)));
+        ctx.push(tok);
+        out.push(tok);
+    }
+    Ok(out)
+}
+
+/// A token from `logits` by temperature and top-k, with the uniform `u` in [0, 1).
+fn draw(logits: &[f32], opts: SampleOptions, u: f64) -> u32 {
+    let scaled: Vec<f64> = logits
+        .iter()
+        .map(|&l| f64::from(l) / opts.temperature)
+        .collect();
+    let mut keep = vec![true; scaled.len()];
+    if let Some(k) = opts.top_k.filter(|&k| k < scaled.len()) {
+        let mut sorted = scaled.clone();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        let kth = sorted[k.max(1) - 1];
+        keep = scaled.iter().map(|&l| l >= kth).collect();
+    }
+    let max = scaled
+        .iter()
+        .zip(&keep)
+        .filter(|(_, &k)| k)
+        .fold(f64::NEG_INFINITY, |m, (&l, _)| m.max(l));
+    let w: Vec<f64> = scaled
+        .iter()
+        .zip(&keep)
+        .map(|(&l, &k)| if k { (l - max).exp() } else { 0.0 })
+        .collect();
+    let total: f64 = w.iter().sum();
+    let mut acc = 0.0;
+    let target = u * total;
+    for (i, wi) in w.iter().enumerate() {
+        acc += wi;
+        if target < acc {
+            return i as u32;
+        }
+    }
+    // Rounding at the top end: the last token with weight.
+    w.iter().rposition(|&x| x > 0.0).unwrap_or(0) as u32
+}
+
+/// The parameter roles the trainer relies on (for the docs and the tests): the hidden matrices
+/// are matrices, everything else a vector.
+pub fn role_of(name: &str) -> ParamRole {
+    if name.ends_with(".weight") && (name.contains(".attn.") || name.contains(".mlp.")) {
+        ParamRole::Matrix
+    } else {
+        ParamRole::Vector
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::Cpu;
+
+    fn tiny(steps: u64) -> LmConfig {
+        LmConfig {
+            n_layer: 1,
+            n_head: 2,
+            n_embd: 16,
+            block_size: 8,
+            batch_size: 4,
+            steps,
+            eval_interval: 10,
+            eval_iters: 2,
+            log_interval: 3,
+            optimizer: OptimizerConfig::Adamw(crate::optim::AdamWConfig {
+                lr: 1e-2,
+                ..Default::default()
+            }),
+            schedule: LrSchedule::default(),
+            ..LmConfig::default()
+        }
+    }
+
+    fn text() -> Corpus {
+        let t: String = crate::corpus::tinyshakespeare()
+            .chars()
+            .take(20_000)
+            .collect();
+        Corpus::new(&t, 0.1, None).unwrap()
+    }
+
+    #[test]
+    fn schedules_follow_nanogpt() {
+        let s = LrSchedule {
+            kind: ScheduleKind::Cosine,
+            warmup_steps: 100,
+            ..LrSchedule::default()
+        };
+        // nanoGPT's get_lr(it) / learning_rate with warmup 100, decay 2000, min lr/10.
+        assert!((s.factor(0, 2000) - 1.0 / 101.0).abs() < 1e-12);
+        assert!((s.factor(99, 2000) - 100.0 / 101.0).abs() < 1e-12);
+        assert!((s.factor(100, 2000) - 1.0).abs() < 1e-12);
+        assert!((s.factor(1050, 2000) - 0.55).abs() < 1e-12);
+        assert!((s.factor(2000, 2000) - 0.1).abs() < 1e-12);
+        let w = LrSchedule {
+            kind: ScheduleKind::Wsd,
+            ..LrSchedule::default()
+        };
+        assert_eq!(w.factor(0, 100), 1.0);
+        assert_eq!(w.factor(79, 100), 1.0);
+        assert!((w.factor(99, 100) - 0.1).abs() < 1e-12);
+        assert!(w.factor(90, 100) < 1.0 && w.factor(90, 100) > 0.1);
+        assert_eq!(LrSchedule::default().factor(5, 10), 1.0);
+    }
+
+    /// The loss falls on real text within 60 steps of a tiny model, the losses come back in
+    /// order with the schedule's rates, and evaluation changes nothing.
+    #[test]
+    fn a_tiny_gpt_learns_and_evaluation_changes_nothing() {
+        let mut t = LmTrainer::new(tiny(60), text(), Cpu, None).unwrap();
+        let v0 = t.evaluate().unwrap().unwrap();
+        // Untrained: about ln(vocab).
+        assert!((v0 - (t.vocab().len() as f64).ln()).abs() < 0.1, "{v0}");
+        let mut losses = vec![];
+        while !t.finished() {
+            t.step().unwrap();
+            if t.losses_due() {
+                losses.extend(t.take_losses().unwrap());
+            }
+        }
+        assert_eq!(losses.len(), 60);
+        assert!(losses
+            .iter()
+            .enumerate()
+            .all(|(i, l)| l.step == i as u64 + 1));
+        let first: f64 = losses[..5].iter().map(|l| l.train_loss).sum::<f64>() / 5.0;
+        let last: f64 = losses[55..].iter().map(|l| l.train_loss).sum::<f64>() / 5.0;
+        assert!(last < first - 0.5, "train loss {first} → {last}");
+        let v1 = t.evaluate().unwrap().unwrap();
+        assert!(v1 < v0 - 0.5, "val loss {v0} → {v1}");
+        assert_eq!(t.evaluate().unwrap().unwrap(), v1);
+        assert!(losses.iter().all(|l| l.lr == 1e-2));
+    }
+
+    #[test]
+    fn resume_continues_bit_for_bit() {
+        let mut full = LmTrainer::new(tiny(12), text(), Cpu, None).unwrap();
+        while !full.finished() {
+            full.step().unwrap();
+        }
+        full.take_losses().unwrap();
+        let mut a = LmTrainer::new(tiny(12), text(), Cpu, None).unwrap();
+        for _ in 0..5 {
+            a.step().unwrap();
+        }
+        a.take_losses().unwrap();
+        let bytes = a.save().unwrap().to_bytes().unwrap();
+        let mut b = LmTrainer::new(tiny(12), text(), Cpu, None).unwrap();
+        b.restore(Checkpoint::from_bytes(&bytes).unwrap()).unwrap();
+        assert_eq!(b.steps(), 5);
+        while !b.finished() {
+            b.step().unwrap();
+        }
+        b.take_losses().unwrap();
+        assert_eq!(b.weights().unwrap(), full.weights().unwrap());
+    }
+
+    #[test]
+    fn nanogpt_groups_exempt_gains_and_biases_from_decay() {
+        let g = Gpt::new(LmConfig::default().gpt(65));
+        let metas = g.init(0);
+        let opt = exempt_vectors(&LmConfig::default().optimizer, &metas).unwrap();
+        let v = serde_json::to_value(&opt).unwrap();
+        let groups = v["param_groups"].as_array().unwrap();
+        assert_eq!(groups.len(), 1);
+        let names = groups[0]["params"].as_array().unwrap();
+        assert_eq!(names.len(), 4 * 8 + 2);
+        assert!(names.iter().all(|n| {
+            let n = n.as_str().unwrap();
+            n.ends_with(".bias") || n.contains("ln_")
+        }));
+        assert_eq!(groups[0]["weight_decay"], 0.0);
+        for p in &metas {
+            assert_eq!(role_of(&p.name), p.role, "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn sampling_is_seeded_and_respects_top_k() {
+        let opts = SampleOptions {
+            tokens: 1,
+            temperature: 1.0,
+            top_k: Some(2),
+            seed: 0,
+        };
+        let logits = [0.0f32, 5.0, 4.0, -1.0];
+        for i in 0..200 {
+            let u = f64::from(i) / 200.0;
+            assert!(matches!(draw(&logits, opts, u), 1 | 2));
+        }
+        assert_eq!(
+            draw(
+                &logits,
+                SampleOptions {
+                    top_k: Some(1),
+                    ..opts
+                },
+                0.99
+            ),
+            1
+        );
+        let cfg = LmConfig::default().gpt(10);
+        let small = GptConfig {
+            n_layer: 1,
+            n_embd: 16,
+            n_head: 2,
+            block_size: 4,
+            ..cfg
+        };
+        let params: Vec<Vec<f32>> = Gpt::new(small)
+            .init(1)
+            .into_iter()
+            .map(|p| p.value.into_data())
+            .collect();
+        let a = generate(
+            &mut Cpu,
+            small,
+            &params,
+            &[1, 2],
+            SampleOptions {
+                tokens: 9,
+                top_k: None,
+                ..opts
+            },
+        )
+        .unwrap();
+        let b = generate(
+            &mut Cpu,
+            small,
+            &params,
+            &[1, 2],
+            SampleOptions {
+                tokens: 9,
+                top_k: None,
+                ..opts
+            },
+        )
+        .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 9);
+        assert!(a.iter().all(|&t| t < 10));
+    }
+}
