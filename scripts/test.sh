@@ -67,6 +67,8 @@ test -x target/debug/optiscope
 python3 tests/replay/check_replay.py target/debug/optiscope --backend cpu
 step "a training checkpoint read back with Python's safetensors"
 python3 tests/train/check_checkpoint.py target/debug/optiscope
+step "a GPT's model.safetensors read back: nanoGPT's names, numpy's loss (and PyTorch's, if installed)"
+python3 tests/gpt/check_gpt.py target/debug/optiscope
 step "MoE -> dense files read back with Python's safetensors (the concatenation identity in numpy)"
 python3 tests/moe/check_moe.py target/debug/optiscope
 

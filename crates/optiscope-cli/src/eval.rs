@@ -21,6 +21,10 @@ pub struct EvalArgs {
     /// every weight matrix together (biases are kept); entries already zero count towards it.
     #[arg(long, value_name = "FRACTION")]
     prune: Option<f64>,
+    /// A GPT run: the text whose loss is measured [default: the validation part of the run's
+    /// text].
+    #[arg(long, value_name = "FILE")]
+    text: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -60,6 +64,18 @@ fn prune(ck: &mut Checkpoint, names: &[String], fraction: f64) {
 
 /// `optiscope eval`.
 pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    if args.dir.join("model.safetensors").exists() || args.dir.is_file() {
+        if args.prune.is_some() {
+            return Err(bad("--prune applies to MLP runs"));
+        }
+        return crate::gpt::eval(&args.dir, args.text.as_deref());
+    }
+    if args.text.is_some() {
+        return Err(bad(format!(
+            "--text applies to GPT runs; {} holds no model.safetensors",
+            args.dir.display()
+        )));
+    }
     if let Some(f) = args.prune {
         if !(0.0..=1.0).contains(&f) {
             return Err(bad(format!("--prune {f}: must be a fraction in [0, 1]")));

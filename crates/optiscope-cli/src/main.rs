@@ -9,6 +9,7 @@ mod backend;
 mod bench;
 mod bench_zo;
 mod eval;
+mod gpt;
 mod input;
 mod list;
 mod moe;
@@ -84,11 +85,37 @@ enum Command {
     /// A checkpoint is written every --checkpoint-every epochs, at the end, and on Ctrl-C;
     /// `--resume DIR` continues bit for bit. Weights are quantized per layer; biases stay in full
     /// precision. The train/test split is fixed (seed 0, 20 % test).
+    ///
+    /// --model gpt trains nanoGPT's character-level GPT on a text:
+    ///   `optiscope train --model gpt --preset baby --out runs/baby`
+    /// (presets: baby — nanoGPT's CPU run, 4 layers, 4 heads, C = 128, context 64, batch 12, 2000
+    /// steps, AdamW 1e-3 with 100 warm-up steps and cosine decay; shakespeare-char — 6/6/384,
+    /// context 256, batch 64, 5000 steps). Without --preset: baby's sizes, a constant rate.
+    /// Matrix optimizers (muon, amuse, specgd) orthogonalize the blocks' weight matrices; the
+    /// embeddings, gains and biases go to their auxiliary AdamW. It writes:
+    ///   config.json             the resolved config (`--config DIR/config.json` repeats it)
+    ///   metrics.jsonl           per step {step, train_loss, lr, tokens_per_s}; per evaluation
+    ///                           {step, val_loss}; every --spectra-every steps {step,
+    ///                           singular_values: {name: [...]}}
+    ///   model.safetensors       the weights under nanoGPT's state_dict names (lm_head.weight a
+    ///                           copy of transformer.wte.weight) with metadata vocab, n_layer,
+    ///                           n_head, n_embd, block_size: GPT(...).load_state_dict(load_file())
+    ///   checkpoint.safetensors  everything --resume needs
+    /// Both are written at every evaluation, at the end and on Ctrl-C.
     #[command(verbatim_doc_comment)]
     Train(Box<train::TrainArgs>),
+    /// Generate text from a GPT run: `optiscope sample --checkpoint runs/baby --tokens 500`.
+    ///
+    /// Prints the prompt and its continuation, drawn character by character from the softmax of
+    /// the last position's logits divided by --temperature, among the --top-k most likely.
+    #[command(verbatim_doc_comment)]
+    Sample(gpt::SampleArgs),
     /// Evaluate a training run's checkpoint on its test set, optionally after magnitude pruning.
     ///
-    /// Prints one JSON line: {"epoch", "test_loss", "test_accuracy", "sparsity", "weights"}
+    /// A GPT run (a folder with model.safetensors, or the file): prints {"loss", "windows",
+    /// "tokens"}, the mean next-character loss over consecutive windows of block_size + 1
+    /// characters of --text FILE (default: the validation part of the run's text).
+    /// An MLP run: prints one JSON line {"epoch", "test_loss", "test_accuracy", "sparsity", "weights"}
     /// (sparsity: the share of exact zeros over the weight matrices, biases excluded).
     /// `--prune F` first zeroes the fraction F of weight entries with the smallest |w| over all
     /// weight matrices together: how a method without exact zeros (adamw_subgradient) is compared
@@ -174,6 +201,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::bench(a),
         Command::Train(a) => train::train(*a),
         Command::Eval(a) => eval::eval(a),
+        Command::Sample(a) => gpt::sample(a),
         Command::Align(a) => align::align(a),
         Command::Prune(a) => prune::prune(a),
         Command::Moe(a) => moe::moe(a),

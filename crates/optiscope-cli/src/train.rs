@@ -27,11 +27,14 @@ const CHECKPOINT: &str = "checkpoint.safetensors";
 const METRICS: &str = "metrics.jsonl";
 const CONFIG: &str = "config.json";
 
-/// The model family (one for now).
+/// The model family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Model {
     /// A multilayer perceptron: ReLU hidden layers, softmax cross-entropy.
     Mlp,
+    /// nanoGPT's character-level GPT (pre-LayerNorm blocks, causal attention, GELU MLP, head
+    /// tied to the token embedding) on a text.
+    Gpt,
 }
 
 /// Arguments of `optiscope train` (the help text is on `Command::Train`).
@@ -40,8 +43,9 @@ pub struct TrainArgs {
     /// Model.
     #[arg(long, value_enum, default_value = "mlp")]
     model: Model,
-    /// Data set [default: digits].
-    #[arg(long, value_parser = choices(DataChoice::INFO))]
+    /// Data: digits, spirals or moons for the MLP [default: digits]; tinyshakespeare (shipped)
+    /// or a UTF-8 text FILE for --model gpt [default: tinyshakespeare].
+    #[arg(long, value_name = "DATA")]
     data: Option<String>,
     /// Hidden layer widths, comma-separated [default: 128].
     #[arg(long, value_delimiter = ',', value_name = "W[,W...]")]
@@ -98,8 +102,9 @@ pub struct TrainArgs {
     /// A full training config (JSON, e.g. the config.json of an earlier run); flags override it.
     #[arg(long, value_name = "CONFIG.json")]
     config: Option<PathBuf>,
-    /// Output folder (refused if it already holds a run: use --resume to continue one).
-    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    /// Output folder (refused if it already holds a run: use --resume to continue one)
+    /// [default: runs/train, runs/gpt for --model gpt].
+    #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Continue the run in DIR from its checkpoint, bit for bit, with its own config (flags that
     /// would change the config are refused; --epochs may extend it).
@@ -115,15 +120,56 @@ pub struct TrainArgs {
     /// adapter, software ones included; fails without one).
     #[arg(long, value_enum, default_value = "auto", env = "OPTISCOPE_BACKEND")]
     backend: Backend,
+    #[command(flatten)]
+    gpt: crate::gpt::GptArgs,
 }
 
 impl TrainArgs {
+    /// The shared flags as `--model gpt` reads them, with the MLP-only flags that were given.
+    fn gpt_shared(&self) -> crate::gpt::Shared<'_> {
+        let mlp_only = [
+            ("--hidden", self.hidden.is_some()),
+            ("--quant", self.quant.is_some()),
+            ("--bits", self.bits.is_some()),
+            ("--dropbits", self.dropbits.is_some()),
+            ("--learn-bits", self.learn_bits.is_some()),
+            ("--reg-rate", self.reg_rate.is_some()),
+            ("--prox-original", self.prox_original),
+            ("--epochs", self.epochs.is_some()),
+            ("--regularizer", self.regularizer.is_some()),
+            ("--penalty", self.penalty.is_some()),
+            ("--groups", self.groups.is_some()),
+            ("--checkpoint-every", self.checkpoint_every != 1),
+        ]
+        .into_iter()
+        .filter_map(|(f, set)| set.then_some(f))
+        .collect();
+        crate::gpt::Shared {
+            data: self.data.as_deref(),
+            optimizer: self.optimizer.as_deref(),
+            lr: self.lr,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            config: self.config.as_deref(),
+            out: self.out.as_deref(),
+            resume: self.resume.as_deref(),
+            quiet: self.quiet,
+            backend: self.backend,
+            mlp_only,
+        }
+    }
+
     /// Applies the flags to `cfg`; returns the names of the flags that changed it.
     fn apply(&self, cfg: &mut TrainConfig) -> anyhow::Result<Vec<&'static str>> {
         let mut changed = vec![];
         if let Some(d) = &self.data {
-            cfg.data =
-                DataChoice::from_name(d).ok_or_else(|| bad(format!("--data {d:?}: unknown")))?;
+            cfg.data = DataChoice::from_name(d).ok_or_else(|| {
+                let names: Vec<&str> = DataChoice::INFO.iter().map(|m| m.name).collect();
+                bad(format!(
+                    "--data {d:?}: unknown for the MLP (one of {}; text files are for --model gpt)",
+                    names.join(", ")
+                ))
+            })?;
             changed.push("--data");
         }
         if let Some(h) = &self.hidden {
@@ -221,7 +267,7 @@ impl TrainArgs {
     }
 }
 
-fn set_lr(cfg: &mut OptimizerConfig, lr: f64) -> anyhow::Result<()> {
+pub(crate) fn set_lr(cfg: &mut OptimizerConfig, lr: f64) -> anyhow::Result<()> {
     // Every optimizer config has a top-level "lr": set it through JSON to stay generic.
     let mut v = serde_json::to_value(&*cfg)?;
     v["lr"] = serde_json::json!(lr);
@@ -250,7 +296,7 @@ fn set_field(
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves a
 /// half-written checkpoint in place of a good one.
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("safetensors.tmp");
     fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
@@ -290,7 +336,12 @@ pub(crate) fn read_checkpoint(dir: &Path, what: &str) -> anyhow::Result<(TrainCo
 
 /// `optiscope train`.
 pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
-    let Model::Mlp = args.model;
+    if args.model == Model::Gpt {
+        return crate::gpt::train(&args.gpt, &args.gpt_shared());
+    }
+    if let Some(flag) = args.gpt.given().first() {
+        return Err(bad(format!("{flag} applies to --model gpt")));
+    }
     if args.checkpoint_every == 0 {
         return Err(bad("--checkpoint-every must be at least 1"));
     }

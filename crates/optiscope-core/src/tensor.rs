@@ -248,19 +248,83 @@ pub fn gemm(
         "gemm: operand too small"
     );
     // Row-major strides of op(A) (m×k) and op(B) (k×n): a transposed operand swaps them.
-    let (rsa, csa) = match op_a {
-        Op::N => (k as isize, 1),
-        Op::T => (1, m as isize),
+    let a = match op_a {
+        Op::N => Strided::new(a, k, 1),
+        Op::T => Strided::new(a, 1, m),
     };
-    let (rsb, csb) = match op_b {
-        Op::N => (n as isize, 1),
-        Op::T => (1, k as isize),
+    let b = match op_b {
+        Op::N => Strided::new(b, n, 1),
+        Op::T => Strided::new(b, 1, k),
     };
+    gemm_strided(m, k, n, alpha, a, b, beta, c, n);
+}
+
+/// A matrix read through strides: element `(i, j)` is `data[i·row + j·col]` (a head of a fused
+/// qkv buffer, a transpose, a column block).
+#[derive(Debug, Clone, Copy)]
+pub struct Strided<'a> {
+    /// The values.
+    pub data: &'a [f32],
+    /// Step between rows.
+    pub row: usize,
+    /// Step between columns.
+    pub col: usize,
+}
+
+impl<'a> Strided<'a> {
+    /// `data` read with these strides.
+    pub fn new(data: &'a [f32], row: usize, col: usize) -> Self {
+        Self { data, row, col }
+    }
+
+    /// Whether every element of a `rows × cols` matrix lies inside `data`.
+    fn fits(&self, rows: usize, cols: usize) -> bool {
+        rows == 0 || cols == 0 || (rows - 1) * self.row + (cols - 1) * self.col < self.data.len()
+    }
+}
+
+/// `C ← alpha · A · B + beta · C` with `A` (`m × k`) and `B` (`k × n`) read through strides and
+/// `C` row-major with row stride `c_row ≥ n` (so no two elements of C share memory). The one
+/// call into `matrixmultiply::sgemm`.
+///
+/// Panics if an operand does not hold its matrix (a programming error, never input).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_strided(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: Strided<'_>,
+    b: Strided<'_>,
+    beta: f32,
+    c: &mut [f32],
+    c_row: usize,
+) {
+    assert!(
+        a.fits(m, k)
+            && b.fits(k, n)
+            && c_row >= n
+            && (m == 0 || n == 0 || (m - 1) * c_row + n <= c.len()),
+        "gemm: operand too small"
+    );
     if m == 0 || n == 0 {
         return;
     }
+    if k == 0 {
+        // No products: C ← beta·C (0 overwrites, as BLAS does).
+        for i in 0..m {
+            let row = &mut c[i * c_row..i * c_row + n];
+            if beta == 0.0 {
+                row.fill(0.0);
+            } else {
+                row.iter_mut().for_each(|v| *v *= beta);
+            }
+        }
+        return;
+    }
     // SAFETY: the assertion above guarantees that every index the strides reach lies inside
-    // `a` (m·k elements), `b` (k·n) and `c` (m·n), and `c` is borrowed mutably and exclusively.
+    // `a` (m×k through its strides), `b` (k×n) and `c` (m rows of n at stride c_row ≥ n, so no
+    // two elements alias), and `c` is borrowed mutably and exclusively.
     #[allow(unsafe_code)]
     unsafe {
         matrixmultiply::sgemm(
@@ -268,15 +332,15 @@ pub fn gemm(
             k,
             n,
             alpha,
-            a.as_ptr(),
-            rsa,
-            csa,
-            b.as_ptr(),
-            rsb,
-            csb,
+            a.data.as_ptr(),
+            a.row as isize,
+            a.col as isize,
+            b.data.as_ptr(),
+            b.row as isize,
+            b.col as isize,
             beta,
             c.as_mut_ptr(),
-            n as isize,
+            c_row as isize,
             1,
         );
     }

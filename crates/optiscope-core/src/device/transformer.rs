@@ -13,6 +13,7 @@
 use super::dense::{as_stored, Mat};
 use super::par::{for_chunks, for_chunks2};
 use super::{Cpu, Storage};
+use crate::tensor::{gemm_strided, Strided};
 
 /// LayerNorm's ε (nanoGPT's `F.layer_norm` default).
 pub const LN_EPS: f32 = 1e-5;
@@ -156,19 +157,59 @@ pub trait TransformerOps: Storage {
     fn clip_grad_norm(&mut self, grads: &mut [Self::Buf], sums: &Self::Buf, max_norm: f32);
 }
 
+/// `eˣ` in f32 for `|x| ≤ 87` without a library call, so that loops over it vectorize: `x =
+/// n·ln 2 + r` with `|r| ≤ ln 2 / 2` (ln 2 in two parts), a degree-6 Taylor polynomial of `eʳ`
+/// (relative error below 2·10⁻⁷ there) and `2ⁿ` from the exponent bits.
+#[inline]
+pub fn exp_f32(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let x = x.clamp(-87.0, 87.0);
+    let n = (x * std::f32::consts::LOG2_E).round();
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// `tanh(u)` for `|u| ≤ 10` (the GELU's clamped argument) as `1 − 2/(e^{2u} + 1)`, vectorizable;
+/// absolute error below 3·10⁻⁷.
+#[inline]
+pub fn tanh_f32(u: f32) -> f32 {
+    1.0 - 2.0 / (exp_f32(2.0 * u) + 1.0)
+}
+
 /// `gelu(x)` in f32, the twin of the WGSL (the tanh's argument clamped to ±10, where it is ±1 in
 /// f32, so no backend meets an overflow inside tanh).
+#[inline]
 pub fn gelu_f32(x: f32) -> f32 {
     let u = (GELU_SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)).clamp(-10.0, 10.0);
-    0.5 * x * (1.0 + u.tanh())
+    0.5 * x * (1.0 + tanh_f32(u))
 }
 
 /// `gelu′(x)` in f32.
+#[inline]
 pub fn gelu_grad_f32(x: f32) -> f32 {
     let u = (GELU_SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)).clamp(-10.0, 10.0);
-    let th = u.tanh();
+    let th = tanh_f32(u);
     let du = GELU_SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044_715 * x * x);
     0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * du
+}
+
+/// The causal softmax of score row `t` in place: over entries `0..=t` (the row's maximum
+/// subtracted first, the sum in order), zero after them.
+fn causal_softmax(row: &mut [f32], t: usize) {
+    let (live, masked) = row.split_at_mut(t + 1);
+    let m = live.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let mut sum = 0.0f32;
+    for v in live.iter_mut() {
+        *v = exp_f32(*v - m);
+        sum += *v;
+    }
+    live.iter_mut().for_each(|v| *v /= sum);
+    masked.fill(0.0);
 }
 
 /// The token id stored at `v`, checked against the vocabulary.
@@ -369,53 +410,54 @@ impl TransformerOps for Cpu {
         dx
     }
 
+    /// Per sequence and head, three matrix products on strided views of `qkv` (no copies):
+    /// `S = Q Kᵀ/√d` over the whole square, the causal softmax of each row (zero above the
+    /// diagonal), `Y_h = P V` written into the head's columns.
     fn attention(&mut self, qkv: &Vec<f32>, a: AttnShape) -> AttentionOut<Vec<f32>> {
-        let (t_len, c, d, nh) = (a.seq, a.width(), a.head_dim, a.heads);
+        let (tl, c, d, nh) = (a.seq, a.width(), a.head_dim, a.heads);
         assert_eq!(qkv.len(), a.rows() * 3 * c, "attention: qkv of {a:?}");
         let mut y = vec![0.0f32; a.rows() * c];
         let mut probs = vec![0.0f32; a.probs_len()];
         let scale = a.scale();
-        let work = a.batch * nh * t_len * t_len * d;
+        let work = a.batch * nh * tl * tl * d;
         // One sequence per chunk: its rows of y and its heads' probabilities.
         for_chunks2(
             &mut y,
-            t_len * c,
+            tl * c,
             &mut probs,
-            nh * t_len * t_len,
+            nh * tl * tl,
             work,
-            |b, y, p| {
-                let base = b * t_len * 3 * c;
-                let row = |t: usize| &qkv[base + t * 3 * c..base + (t + 1) * 3 * c];
+            |bi, y, p| {
+                let qkv = &qkv[bi * tl * 3 * c..(bi + 1) * tl * 3 * c];
                 for h in 0..nh {
-                    let (qo, ko, vo) = (h * d, c + h * d, 2 * c + h * d);
-                    for t in 0..t_len {
-                        let q = &row(t)[qo..qo + d];
-                        let pr = &mut p[(h * t_len + t) * t_len..(h * t_len + t + 1) * t_len];
-                        let mut m = f32::NEG_INFINITY;
-                        for (s, ps) in pr.iter_mut().enumerate().take(t + 1) {
-                            let k = &row(s)[ko..ko + d];
-                            let dot: f32 = q.iter().zip(k).map(|(x, y)| x * y).sum();
-                            *ps = dot * scale;
-                            m = m.max(*ps);
-                        }
-                        let mut sum = 0.0f32;
-                        for ps in pr.iter_mut().take(t + 1) {
-                            *ps = (*ps - m).exp();
-                            sum += *ps;
-                        }
-                        let out = &mut y[t * c + h * d..t * c + (h + 1) * d];
-                        for (s, ps) in pr.iter_mut().enumerate().take(t + 1) {
-                            *ps /= sum;
-                            let v = &row(s)[vo..vo + d];
-                            out.iter_mut().zip(v).for_each(|(o, &vv)| *o += *ps * vv);
-                        }
+                    let p = &mut p[h * tl * tl..(h + 1) * tl * tl];
+                    let q = Strided::new(&qkv[h * d..], 3 * c, 1);
+                    let kt = Strided::new(&qkv[c + h * d..], 1, 3 * c);
+                    gemm_strided(tl, d, tl, scale, q, kt, 0.0, p, tl);
+                    for (t, row) in p.chunks_mut(tl).enumerate() {
+                        causal_softmax(row, t);
                     }
+                    let v = Strided::new(&qkv[2 * c + h * d..], 3 * c, 1);
+                    gemm_strided(
+                        tl,
+                        tl,
+                        d,
+                        1.0,
+                        Strided::new(p, tl, 1),
+                        v,
+                        0.0,
+                        &mut y[h * d..],
+                        c,
+                    );
                 }
             },
         );
         AttentionOut { y, probs }
     }
 
+    /// Per sequence and head: `dP = dY Vᵀ`, `dS = P ⊙ (dP − rowsum(P ⊙ dP))`, then
+    /// `dQ = dS K/√d`, `dK = dSᵀ Q/√d`, `dV = Pᵀ dY`, each a matrix product into the head's
+    /// columns of `dqkv`.
     fn attention_backward(
         &mut self,
         dy: &Vec<f32>,
@@ -423,7 +465,7 @@ impl TransformerOps for Cpu {
         probs: &Vec<f32>,
         a: AttnShape,
     ) -> Vec<f32> {
-        let (t_len, c, d, nh) = (a.seq, a.width(), a.head_dim, a.heads);
+        let (tl, c, d, nh) = (a.seq, a.width(), a.head_dim, a.heads);
         assert!(
             qkv.len() == a.rows() * 3 * c
                 && dy.len() == a.rows() * c
@@ -432,40 +474,39 @@ impl TransformerOps for Cpu {
         );
         let mut dqkv = vec![0.0f32; a.rows() * 3 * c];
         let scale = a.scale();
-        let work = 2 * a.batch * nh * t_len * t_len * d;
-        for_chunks(&mut dqkv, t_len * 3 * c, work, |b, dq| {
-            let base = b * t_len * 3 * c;
-            let row = |t: usize| &qkv[base + t * 3 * c..base + (t + 1) * 3 * c];
-            let mut ds = vec![0.0f32; t_len];
+        let work = 4 * a.batch * nh * tl * tl * d;
+        for_chunks(&mut dqkv, tl * 3 * c, work, |bi, dq| {
+            let qkv = &qkv[bi * tl * 3 * c..(bi + 1) * tl * 3 * c];
+            let dy = &dy[bi * tl * c..(bi + 1) * tl * c];
+            let mut ds = vec![0.0f32; tl * tl];
             for h in 0..nh {
-                let (qo, ko, vo) = (h * d, c + h * d, 2 * c + h * d);
-                for t in 0..t_len {
-                    let pr = &probs[((b * nh + h) * t_len + t) * t_len..][..t_len];
-                    let g = &dy[(b * t_len + t) * c + h * d..][..d];
-                    // dp[s] = g·v_s; ds = p ⊙ (dp − Σ p ⊙ dp).
-                    let mut dot = 0.0f32;
-                    for s in 0..=t {
-                        let v = &row(s)[vo..vo + d];
-                        ds[s] = g.iter().zip(v).map(|(x, y)| x * y).sum();
-                        dot += pr[s] * ds[s];
-                    }
-                    for s in 0..=t {
-                        ds[s] = pr[s] * (ds[s] - dot);
-                    }
-                    for s in 0..=t {
-                        let (w, dsc) = (pr[s], ds[s] * scale);
-                        // dq_t += ds·k_s/√d; dk_s += ds·q_t/√d; dv_s += p·g.
-                        for j in 0..d {
-                            let k = row(s)[ko + j];
-                            dq[t * 3 * c + qo + j] += dsc * k;
-                        }
-                        for j in 0..d {
-                            let q = row(t)[qo + j];
-                            dq[s * 3 * c + ko + j] += dsc * q;
-                            dq[s * 3 * c + vo + j] += w * g[j];
-                        }
+                let p = &probs[(bi * nh + h) * tl * tl..(bi * nh + h + 1) * tl * tl];
+                let g = Strided::new(&dy[h * d..], c, 1);
+                let vt = Strided::new(&qkv[2 * c + h * d..], 1, 3 * c);
+                gemm_strided(tl, d, tl, 1.0, g, vt, 0.0, &mut ds, tl);
+                for (t, (row, pr)) in ds.chunks_mut(tl).zip(p.chunks(tl)).enumerate() {
+                    let dot: f32 = row[..=t].iter().zip(pr).map(|(x, y)| x * y).sum();
+                    for (s, v) in row.iter_mut().enumerate() {
+                        *v = if s <= t { pr[s] * (*v - dot) } else { 0.0 };
                     }
                 }
+                let k = Strided::new(&qkv[c + h * d..], 3 * c, 1);
+                let q = Strided::new(&qkv[h * d..], 3 * c, 1);
+                let dst = Strided::new(&ds, 1, tl);
+                gemm_strided(
+                    tl,
+                    tl,
+                    d,
+                    scale,
+                    Strided::new(&ds, tl, 1),
+                    k,
+                    0.0,
+                    &mut dq[h * d..],
+                    3 * c,
+                );
+                gemm_strided(tl, tl, d, scale, dst, q, 0.0, &mut dq[c + h * d..], 3 * c);
+                let pt = Strided::new(p, 1, tl);
+                gemm_strided(tl, tl, d, 1.0, pt, g, 0.0, &mut dq[2 * c + h * d..], 3 * c);
             }
         });
         dqkv
@@ -536,6 +577,21 @@ mod tests {
     fn gelu64(x: f64) -> f64 {
         let u = (2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x);
         0.5 * x * (1.0 + u.tanh())
+    }
+
+    #[test]
+    fn exp_and_tanh_without_libm_are_accurate() {
+        for i in -8700..=8700 {
+            let x = i as f32 * 0.01;
+            let want = f64::from(x).exp();
+            let rel = (f64::from(exp_f32(x)) - want).abs() / want;
+            assert!(rel < 4e-7, "exp({x}): {} vs {want} ({rel:.1e})", exp_f32(x));
+        }
+        for i in -10_000..=10_000 {
+            let u = i as f32 * 1e-3;
+            let err = (f64::from(tanh_f32(u)) - f64::from(u).tanh()).abs();
+            assert!(err < 3e-7, "tanh({u}): error {err:.1e}");
+        }
     }
 
     #[test]
