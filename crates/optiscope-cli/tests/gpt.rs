@@ -385,7 +385,7 @@ fn bad_input_is_refused_with_one_line() {
         &o(&["--data", "/nonexistent/text.txt"]),
         "--data /nonexistent/text.txt",
     );
-    refused(&o(&["--optimizer", "mezo"]), "backpropagation");
+    refused(&o(&["--eval-interval", "0"]), "eval_interval = 0");
     let short = d.join("short.txt");
     std::fs::write(&short, "tiny").unwrap();
     refused(
