@@ -19,7 +19,7 @@ use optiscope_core::models::{Gpt, Loss, Model, SoftmaxCrossEntropy};
 use optiscope_core::optim::OptimizerConfig;
 use optiscope_core::train::gpt_file::{self, GptWeights};
 use optiscope_core::train::lm::{
-    generate, LmConfig, LmPreset, LmTrainer, SampleOptions, ScheduleKind,
+    divergence, generate, LmConfig, LmPreset, LmTrainer, SampleOptions, ScheduleKind,
 };
 use optiscope_core::train::Checkpoint;
 
@@ -284,10 +284,7 @@ pub fn train(g: &GptArgs, s: &Shared<'_>) -> anyhow::Result<ExitCode> {
                 (None, Some(p)) => LmPreset::from_name(p)
                     .ok_or_else(|| bad(format!("--preset {p:?}: unknown")))?
                     .config(),
-                (None, None) => LmConfig {
-                    schedule: Default::default(),
-                    ..LmPreset::Baby.config()
-                },
+                (None, None) => LmConfig::default(),
             };
             apply(g, s, &mut cfg)?;
             let init = match &g.init {
@@ -542,16 +539,26 @@ fn run_on<D: Device + 'static>(
         let eval_now = step % eval_every == 0 || t.finished();
         let spectra_now = spectra_every > 0 && (step % spectra_every == 0 || t.finished());
         if t.losses_due() || eval_now || spectra_now {
-            let losses = match t.take_losses() {
-                Ok(l) => l,
-                Err(e) => {
-                    bar.abandon();
-                    out.metrics.sync_all().ok();
-                    return Err(anyhow::anyhow!(
-                        "training failed: {e}; metrics.jsonl keeps the steps before it"
-                    ));
+            let losses = t
+                .take_losses()
+                .map_err(|e| anyhow::anyhow!("training failed: {e}"))?;
+            if let Some(e) = divergence(&losses) {
+                // The finite losses before it are kept; nothing is saved over the last checkpoint.
+                for l in losses.iter().take_while(|l| l.train_loss.is_finite()) {
+                    out.line(&LmStepLine {
+                        step: l.step,
+                        train_loss: l.train_loss,
+                        lr: l.lr,
+                        tokens_per_s: f64::NAN,
+                    })?;
                 }
-            };
+                out.metrics.sync_all().ok();
+                bar.abandon();
+                return Err(anyhow::anyhow!(
+                    "training failed: {e}; metrics.jsonl keeps the steps before it and {} the last evaluation's state",
+                    dir.join(CHECKPOINT).display()
+                ));
+            }
             let secs = interval_start.elapsed().as_secs_f64();
             train_secs += secs;
             let tps = (losses.len() * t.tokens_per_step()) as f64 / secs.max(1e-9);

@@ -417,3 +417,58 @@ fn bad_input_is_refused_with_one_line() {
         "nothing is written for refused input"
     );
 }
+
+/// A run whose loss stops being finite ends with exit status 1, naming the step; the finite
+/// steps before it stay in metrics.jsonl.
+#[test]
+fn divergence_stops_the_run_and_keeps_the_finite_steps() {
+    let d = tempdir("diverge");
+    let out = d.join("r");
+    let o = bin()
+        .args([
+            "train",
+            "--model",
+            "gpt",
+            "--n-layer",
+            "2",
+            "--n-head",
+            "2",
+            "--n-embd",
+            "32",
+            "--block-size",
+            "16",
+            "--batch-size",
+            "4",
+            "--log-interval",
+            "3",
+            "-q",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "1e30",
+            "--grad-clip",
+            "0",
+            "--steps",
+            "30",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("the training loss became"), "{err}");
+    let m = lines(&out);
+    let train: Vec<&serde_json::Value> =
+        m.iter().filter(|l| l.get("train_loss").is_some()).collect();
+    assert!(train
+        .iter()
+        .all(|l| l["train_loss"].as_f64().is_some_and(f64::is_finite)));
+    let diverged_at: u64 = err
+        .split(" at step ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .and_then(|s| s.parse().ok())
+        .expect("the step is named");
+    assert_eq!(train.len() as u64, diverged_at - 1, "{err}");
+}

@@ -43,10 +43,7 @@ where
         out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
         return;
     }
-    #[cfg(target_arch = "wasm32")]
-    {
-        out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
-    }
+    // (On wasm32 `threads()` is 1: the threads below are never started there.)
     #[cfg(not(target_arch = "wasm32"))]
     {
         // Contiguous runs of chunks per thread, the first `pieces % threads` one chunk longer.
@@ -104,10 +101,6 @@ pub fn for_chunks2<F>(
     if threads <= 1 || work < MIN_PARALLEL_WORK {
         serial(a, b, 0);
         return;
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        serial(a, b, 0);
     }
     #[cfg(not(target_arch = "wasm32"))]
     {

@@ -7,8 +7,8 @@
 //! Everything stays on the device between steps: the step's loss statistics are kept in device
 //! buffers and read back together every `log_interval` steps ([`LmTrainer::take_losses`]), the
 //! gradient norm for clipping never leaves the device. A non-finite loss is noticed at that
-//! read-back: the run stops there with [`TrainError::Diverged`] (the steps since the last
-//! read-back have been taken).
+//! read-back ([`divergence`]): the run stops there with [`TrainError::LmDiverged`] (the steps since
+//! the last read-back have been taken).
 
 use std::collections::BTreeMap;
 
@@ -154,8 +154,8 @@ pub struct LmConfig {
     /// The matrices whose singular values are recorded (parameter names; empty: every block's
     /// `attn.c_attn`, `attn.c_proj`, `mlp.c_fc` and `mlp.c_proj` weights).
     pub spectra: Vec<String>,
-    /// Weight decay on gains, biases and nothing else left as configured: false exempts every
-    /// 1-D parameter (nanoGPT's two groups), true decays all as the optimizer says.
+    /// Whether gains and biases are decayed too: false (nanoGPT's two groups) exempts every 1-D
+    /// parameter from the optimizer's weight decay, true leaves the decay as the optimizer says.
     pub decay_vectors: bool,
     /// Where the initial weights came from (`--init`; recorded, read by the caller).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -163,9 +163,14 @@ pub struct LmConfig {
 }
 
 impl Default for LmConfig {
-    /// The `baby` preset.
+    /// The `baby` preset's sizes and optimizer with a constant learning rate and no warm-up
+    /// (what `optiscope train --model gpt` runs without `--preset`: the Schedule-Free comparison
+    /// needs no schedule).
     fn default() -> Self {
-        LmPreset::Baby.config()
+        LmConfig {
+            schedule: LrSchedule::default(),
+            ..LmPreset::Baby.config()
+        }
     }
 }
 
@@ -619,11 +624,10 @@ impl<D: Device + 'static> LmTrainer<D> {
             },
         )?;
         if !g.is_finite() {
-            return Err(TrainError::Diverged {
+            return Err(TrainError::LmDiverged {
                 what: "projected gradient".into(),
                 value: g,
                 step: self.step + 1,
-                epoch: 1,
             });
         }
         zo.projected_grad = g;
@@ -634,24 +638,15 @@ impl<D: Device + 'static> LmTrainer<D> {
     }
 
     /// The training losses of the steps since the last read-back, in order (one synchronisation
-    /// with the device). A non-finite loss stops the run: [`TrainError::Diverged`].
+    /// with the device), non-finite ones included: [`divergence`] says where a run must stop.
     pub fn take_losses(&mut self) -> Result<Vec<StepLoss>, TrainError> {
         let n = self.tokens_per_step() as f64;
         let mut out = Vec::with_capacity(self.pending.len());
         for (step, stats, lr) in std::mem::take(&mut self.pending) {
             let s = self.dev.download(&stats)?;
-            let loss = f64::from(s[0]) / n;
-            if !loss.is_finite() {
-                return Err(TrainError::Diverged {
-                    what: "training loss".into(),
-                    value: loss,
-                    step,
-                    epoch: 1,
-                });
-            }
             out.push(StepLoss {
                 step,
-                train_loss: loss,
+                train_loss: f64::from(s[0]) / n,
                 lr,
             });
         }
@@ -767,6 +762,19 @@ impl<D: Device + 'static> LmTrainer<D> {
         self.pending.clear();
         Ok(())
     }
+}
+
+/// The first non-finite training loss of `losses` as the error that stops the run (the steps
+/// after it were taken too: a step's loss is read back only every `log_interval` steps).
+pub fn divergence(losses: &[StepLoss]) -> Option<TrainError> {
+    losses
+        .iter()
+        .find(|l| !l.train_loss.is_finite())
+        .map(|l| TrainError::LmDiverged {
+            what: "training loss".into(),
+            value: l.train_loss,
+            step: l.step,
+        })
 }
 
 /// How to sample.
@@ -897,6 +905,21 @@ mod tests {
             .take(20_000)
             .collect();
         Corpus::new(&t, 0.1, None).unwrap()
+    }
+
+    #[test]
+    fn divergence_names_the_first_non_finite_step() {
+        let l = |step, train_loss| StepLoss {
+            step,
+            train_loss,
+            lr: 1e-3,
+        };
+        assert!(divergence(&[l(1, 2.0), l(2, 1.9)]).is_none());
+        let e = divergence(&[l(1, 2.0), l(2, f64::INFINITY), l(3, f64::NAN)]).unwrap();
+        assert_eq!(
+            e.to_string().split(';').next().unwrap(),
+            "the training loss became inf at step 2"
+        );
     }
 
     #[test]

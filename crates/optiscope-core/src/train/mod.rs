@@ -188,6 +188,20 @@ pub enum TrainError {
     /// A checkpoint does not fit this run.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    /// A language model's training loss (or MeZO's projected gradient) stopped being finite,
+    /// noticed at a read-back: the steps up to it have been taken.
+    #[error(
+        "the {what} became {value} at step {step}; the run stops there (a smaller learning rate \
+         or gradient clipping usually helps)"
+    )]
+    LmDiverged {
+        /// What became non-finite.
+        what: String,
+        /// Its value.
+        value: f64,
+        /// 1-based step.
+        step: u64,
+    },
     /// The training loss or a gradient stopped being finite. Detected before the step changes
     /// anything: the run stays at its last finite state.
     #[error(
