@@ -16,7 +16,6 @@ use optiscope_core::corpus::{self, Corpus, TINYSHAKESPEARE};
 use optiscope_core::device::{Cpu, Device};
 use optiscope_core::metrics::{LmEvalLine, LmSpectraLine, LmStepLine};
 use optiscope_core::models::{Gpt, Loss, Model, SoftmaxCrossEntropy};
-use optiscope_core::optim::OptimizerConfig;
 use optiscope_core::train::gpt_file::{self, GptWeights};
 use optiscope_core::train::lm::{
     divergence, generate, LmConfig, LmPreset, LmTrainer, SampleOptions, ScheduleKind,
@@ -155,13 +154,7 @@ fn apply(g: &GptArgs, s: &Shared<'_>, cfg: &mut LmConfig) -> anyhow::Result<Vec<
     set!(spectra_every, g.spectra_every, "--spectra-every");
     set!(log_interval, g.log_interval, "--log-interval");
     if let Some(name) = s.optimizer {
-        let lr = cfg.optimizer.lr();
-        cfg.optimizer = OptimizerConfig::default_for(name).ok_or_else(|| {
-            bad(format!(
-                "--optimizer {name:?}: unknown (`optiscope list` shows the optimizers)"
-            ))
-        })?;
-        crate::train::set_lr(&mut cfg.optimizer, lr)?;
+        crate::train::switch_optimizer(&mut cfg.optimizer, name)?;
         changed.push("--optimizer");
     }
     if let Some(lr) = s.lr {

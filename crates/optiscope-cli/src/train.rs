@@ -177,14 +177,7 @@ impl TrainArgs {
             changed.push("--hidden");
         }
         if let Some(name) = &self.optimizer {
-            let lr = cfg.optimizer.lr();
-            cfg.optimizer = OptimizerConfig::default_for(name).ok_or_else(|| {
-                bad(format!(
-                    "--optimizer {name:?}: unknown (`optiscope list` shows the optimizers)"
-                ))
-            })?;
-            // Keep the run's learning rate unless --lr says otherwise.
-            set_lr(&mut cfg.optimizer, lr)?;
+            switch_optimizer(&mut cfg.optimizer, name)?;
             changed.push("--optimizer");
         }
         if let Some(lr) = self.lr {
@@ -265,6 +258,18 @@ impl TrainArgs {
         }
         Ok(changed)
     }
+}
+
+/// `--optimizer NAME`: the method's defaults, keeping the run's learning rate (`--lr` may change
+/// it after).
+pub(crate) fn switch_optimizer(cfg: &mut OptimizerConfig, name: &str) -> anyhow::Result<()> {
+    let lr = cfg.lr();
+    *cfg = OptimizerConfig::default_for(name).ok_or_else(|| {
+        bad(format!(
+            "--optimizer {name:?}: unknown (`optiscope list` shows the optimizers)"
+        ))
+    })?;
+    set_lr(cfg, lr)
 }
 
 pub(crate) fn set_lr(cfg: &mut OptimizerConfig, lr: f64) -> anyhow::Result<()> {
