@@ -390,6 +390,57 @@ impl GpuContext {
         Ok(data)
     }
 
+    /// Copies every buffer of `bufs` to the host in one submission and one mapping (reading them
+    /// one by one would wait for the queue once per buffer — behind whatever was submitted
+    /// meanwhile). Asynchronous, as [`Self::read`].
+    pub async fn read_all(&self, bufs: &[GpuBuffer]) -> Result<Vec<Vec<f32>>, GpuError> {
+        let total: usize = bufs.iter().map(|b| b.len).sum();
+        if total == 0 {
+            return Ok(bufs.iter().map(|_| vec![]).collect());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read-back (many)"),
+            size: (total * 4) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.encoder();
+        let mut offset = 0u64;
+        for b in bufs.iter().filter(|b| b.len > 0) {
+            let size = (b.len * 4) as u64;
+            encoder.copy_buffer_to_buffer(&b.buffer, 0, &staging, offset, size);
+            offset += size;
+        }
+        self.submit(encoder);
+        let (tx, rx) = flume::bounded(1);
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::ReadBack(e.to_string()))?;
+        rx.recv_async()
+            .await
+            .map_err(|e| GpuError::ReadBack(e.to_string()))?
+            .map_err(|e| GpuError::ReadBack(e.to_string()))?;
+        let all: Vec<f32> = {
+            let range = staging
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| GpuError::ReadBack(e.to_string()))?;
+            bytemuck::pod_collect_to_vec(&range)
+        };
+        staging.unmap();
+        let mut out = Vec::with_capacity(bufs.len());
+        let mut at = 0;
+        for b in bufs {
+            out.push(all[at..at + b.len].to_vec());
+            at += b.len;
+        }
+        Ok(out)
+    }
+
     /// [`Self::read`], blocking (native only: a blocking read deadlocks in the browser).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read_blocking(&self, buf: &GpuBuffer) -> Result<Vec<f32>, GpuError> {

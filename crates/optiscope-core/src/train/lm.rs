@@ -640,53 +640,51 @@ impl<D: Device + 'static> LmTrainer<D> {
     /// The training losses of the steps since the last read-back, in order (one synchronisation
     /// with the device), non-finite ones included: [`divergence`] says where a run must stop.
     pub fn take_losses(&mut self) -> Result<Vec<StepLoss>, TrainError> {
-        let n = self.tokens_per_step() as f64;
-        let mut out = Vec::with_capacity(self.pending.len());
-        for (step, stats, lr) in std::mem::take(&mut self.pending) {
-            let s = self.dev.download(&stats)?;
-            out.push(StepLoss {
-                step,
-                train_loss: f64::from(s[0]) / n,
-                lr,
-            });
+        let pending = self.take_pending();
+        let mut values = Vec::with_capacity(pending.len());
+        for b in pending.buffers() {
+            values.push(self.dev.download(b)?);
         }
-        Ok(out)
+        Ok(pending.resolve(&values))
     }
 
-    /// The parameters at the optimizer's evaluation point (Schedule-Free's and AMUSE's average):
-    /// copies, so the training state is untouched.
-    fn eval_params(&mut self) -> Vec<D::Buf> {
+    /// The steps since the last read-back with the buffers of their loss statistics, for a caller
+    /// that reads them itself ([`Self::take_losses`] downloads them; the explorer reads them
+    /// asynchronously, as the web requires).
+    pub fn take_pending(&mut self) -> PendingLosses<D::Buf> {
+        PendingLosses {
+            tokens: self.tokens_per_step() as f64,
+            steps: std::mem::take(&mut self.pending),
+        }
+    }
+
+    /// Steps taken whose losses have not been taken yet.
+    pub fn pending_steps(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The parameters at the optimizer's evaluation point (Schedule-Free's and AMUSE's average),
+    /// in [`GptConfig::param_specs`] order: copies, so the training state is untouched.
+    pub fn eval_params(&mut self) -> Vec<D::Buf> {
         self.opt.eval_params(&mut self.dev, &self.params)
+    }
+
+    /// The text split the run reads.
+    pub fn corpus(&self) -> &Corpus {
+        &self.corpus
     }
 
     /// The mean validation loss over the fixed evaluation batches at the evaluation point (None
     /// without a validation part).
     pub fn evaluate(&mut self) -> Result<Option<f64>, TrainError> {
-        if self.cfg.val_fraction == 0.0 {
-            return Ok(None);
-        }
-        let (b, t, iters, seed) = (
-            self.cfg.batch_size,
-            self.cfg.block_size,
-            self.cfg.eval_iters,
-            self.cfg.seed,
-        );
         let eval = self.eval_params();
-        let refs: Vec<&D::Buf> = eval.iter().collect();
-        let dev = &mut self.dev;
-        let mut stats = Vec::with_capacity(iters as usize);
-        for i in 0..iters {
-            let (x, y) = windows(&self.corpus.val, t, b, seed, Windows::Eval, i);
-            let (x, y) = (dev.upload(&x), dev.upload(&y));
-            let acts = self.gpt.forward(dev, &refs, x, b * t);
-            let logits = acts.last().unwrap_or_else(|| unreachable!("logits"));
-            stats.push(self.loss.loss(dev, logits, &y, b * t).stats);
-        }
-        let mut sum = 0.0f64;
-        for s in &stats {
-            sum += f64::from(dev.download(s)?[0]);
-        }
-        Ok(Some(sum / (iters as f64 * (b * t) as f64)))
+        validation_loss(
+            &mut self.dev,
+            self.gpt.cfg,
+            &eval,
+            &self.corpus.val,
+            &self.cfg,
+        )
     }
 
     /// The singular values (largest first) of the chosen weight matrices at the evaluation point.
@@ -777,6 +775,108 @@ pub fn divergence(losses: &[StepLoss]) -> Option<TrainError> {
         })
 }
 
+/// The mean cross-entropy over the fixed evaluation batches of `val` — the windows
+/// [`LmTrainer::evaluate`] reads: `cfg.eval_iters` batches of `cfg.batch_size` windows of
+/// `cfg.block_size` — for the parameters `params` of a model of sizes `gpt` (None when `cfg` has
+/// no validation part).
+pub fn validation_loss<D: Device>(
+    dev: &mut D,
+    gpt: GptConfig,
+    params: &[D::Buf],
+    val: &[u32],
+    cfg: &LmConfig,
+) -> Result<Option<f64>, TrainError> {
+    if cfg.val_fraction == 0.0 {
+        return Ok(None);
+    }
+    let stats = validation_stats(dev, gpt, params, val, cfg);
+    let mut values = Vec::with_capacity(stats.len());
+    for s in &stats {
+        values.push(dev.download(s)?);
+    }
+    Ok(Some(validation_mean(&values, cfg)))
+}
+
+/// [`validation_loss`] without the read-back: the loss statistics of each evaluation batch, to be
+/// read by the caller (asynchronously on the web) and averaged by [`validation_mean`]. Empty
+/// when `cfg` has no validation part.
+pub fn validation_stats<D: Device>(
+    dev: &mut D,
+    gpt: GptConfig,
+    params: &[D::Buf],
+    val: &[u32],
+    cfg: &LmConfig,
+) -> Vec<D::Buf> {
+    if cfg.val_fraction == 0.0 {
+        return vec![];
+    }
+    let (b, t, seed) = (cfg.batch_size, cfg.block_size, cfg.seed);
+    let (model, mut loss) = (
+        Gpt::new(gpt),
+        SoftmaxCrossEntropy {
+            classes: gpt.vocab_size,
+        },
+    );
+    let refs: Vec<&D::Buf> = params.iter().collect();
+    (0..cfg.eval_iters)
+        .map(|i| {
+            let (x, y) = windows(val, t, b, seed, Windows::Eval, i);
+            let (x, y) = (dev.upload(&x), dev.upload(&y));
+            let acts = model.forward(dev, &refs, x, b * t);
+            let logits = acts.last().unwrap_or_else(|| unreachable!("logits"));
+            loss.loss(dev, logits, &y, b * t).stats
+        })
+        .collect()
+}
+
+/// The mean loss per token from the read-back statistics of [`validation_stats`].
+pub fn validation_mean(stats: &[Vec<f32>], cfg: &LmConfig) -> f64 {
+    let sum: f64 = stats.iter().map(|s| f64::from(s[0])).sum();
+    sum / (stats.len() as f64 * (cfg.batch_size * cfg.block_size) as f64)
+}
+
+/// Steps whose loss statistics wait for a read-back ([`LmTrainer::take_pending`]): the buffers,
+/// in order, and how their values become [`StepLoss`]es.
+pub struct PendingLosses<B> {
+    tokens: f64,
+    steps: Vec<(u64, B, f64)>,
+}
+
+impl<B> PendingLosses<B> {
+    /// How many steps wait.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Whether none waits.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The statistics buffers to read, one per step, in order.
+    pub fn buffers(&self) -> impl Iterator<Item = &B> {
+        self.steps.iter().map(|(_, b, _)| b)
+    }
+
+    /// The losses from the buffers' values (`values[i]` read from the i-th buffer).
+    pub fn resolve(self, values: &[Vec<f32>]) -> Vec<StepLoss> {
+        assert_eq!(
+            values.len(),
+            self.steps.len(),
+            "one read-back per pending step"
+        );
+        self.steps
+            .into_iter()
+            .zip(values)
+            .map(|((step, _, lr), v)| StepLoss {
+                step,
+                train_loss: f64::from(v[0]) / self.tokens,
+                lr,
+            })
+            .collect()
+    }
+}
+
 /// How to sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SampleOptions {
@@ -801,31 +901,74 @@ pub fn generate<D: Device>(
     prompt: &[u32],
     opts: SampleOptions,
 ) -> Result<Vec<u32>, TrainError> {
-    assert!(
-        !prompt.is_empty(),
-        "generate needs a prompt of at least one token"
-    );
-    let rng = Philox::new(opts.seed);
-    let s = stream(StreamKind::Text, 2);
-    let refs: Vec<&D::Buf> = params.iter().collect();
-    let mut ctx: Vec<u32> = prompt.to_vec();
-    let mut out = Vec::with_capacity(opts.tokens);
-    let v = cfg.vocab_size;
-    for i in 0..opts.tokens {
-        let start = ctx.len().saturating_sub(cfg.block_size);
-        let window: Vec<f32> = ctx[start..].iter().map(|&t| t as f32).collect();
+    let mut g = Generator::new(cfg, prompt, opts);
+    while !g.done() {
+        g.next(dev, params)?;
+    }
+    Ok(g.into_new_tokens())
+}
+
+/// [`generate`] one token at a time (the explorer spreads a sample over frames).
+#[derive(Debug, Clone)]
+pub struct Generator {
+    cfg: GptConfig,
+    opts: SampleOptions,
+    rng: Philox,
+    ctx: Vec<u32>,
+    prompt_len: usize,
+}
+
+impl Generator {
+    /// A sample of `opts.tokens` tokens after `prompt` (at least one token) from a model of sizes `cfg`.
+    pub fn new(cfg: GptConfig, prompt: &[u32], opts: SampleOptions) -> Self {
+        assert!(
+            !prompt.is_empty(),
+            "generate needs a prompt of at least one token"
+        );
+        Self {
+            cfg,
+            opts,
+            rng: Philox::new(opts.seed),
+            ctx: prompt.to_vec(),
+            prompt_len: prompt.len(),
+        }
+    }
+
+    /// Whether every token has been drawn.
+    pub fn done(&self) -> bool {
+        self.ctx.len() - self.prompt_len >= self.opts.tokens
+    }
+
+    /// The tokens drawn so far.
+    pub fn new_tokens(&self) -> &[u32] {
+        &self.ctx[self.prompt_len..]
+    }
+
+    /// The tokens drawn.
+    pub fn into_new_tokens(mut self) -> Vec<u32> {
+        self.ctx.split_off(self.prompt_len)
+    }
+
+    /// Draws the next token with the weights `params` (one forward pass over the cropped
+    /// context).
+    pub fn next<D: Device>(&mut self, dev: &mut D, params: &[D::Buf]) -> Result<u32, TrainError> {
+        let i = self.ctx.len() - self.prompt_len;
+        let (cfg, v) = (self.cfg, self.cfg.vocab_size);
+        let start = self.ctx.len().saturating_sub(cfg.block_size);
+        let window: Vec<f32> = self.ctx[start..].iter().map(|&t| t as f32).collect();
         let t = window.len();
         let gpt = Gpt::new(cfg).with_seq(t);
+        let refs: Vec<&D::Buf> = params.iter().collect();
         let x = dev.upload(&window);
         let acts = gpt.forward(dev, &refs, x, t);
         let logits = acts.last().unwrap_or_else(|| unreachable!("logits"));
         let last = dev.gather_rows(Mat::new(logits, t, v), &[(t - 1) as u32]);
         let row = dev.download(&last)?;
-        let tok = draw(&row, opts, f64::from(rng.uniform_at(s, i as u64)));
-        ctx.push(tok);
-        out.push(tok);
+        let s = stream(StreamKind::Text, 2);
+        let tok = draw(&row, self.opts, f64::from(self.rng.uniform_at(s, i as u64)));
+        self.ctx.push(tok);
+        Ok(tok)
     }
-    Ok(out)
 }
 
 /// A token from `logits` by temperature and top-k, with the uniform `u` in [0, 1).
