@@ -13,6 +13,10 @@
 // The Compression lab opens TEDDY from `#compress=teddy&edges=0.3&step=40` (the graph at 30 %
 // removed, two GCNs trained), steps and plays, and its link reopens the same state; its MoE half
 // from `#compress=moe&step=40` shows every scorer and distils the first, replayed by its link.
+// The Transformer lab opens from `#transformer=adamw,muon&step=10` (a 2-layer GPT, C = 64, two
+// optimizers from one initialisation), replays its link on the GPU under WebGPU and on the CPU
+// under WebGL2, plays until the loss has fallen, pauses while the page is hidden, and reports the
+// training tokens/s it measures (printed as a diagnostic: BENCHMARKS.md's browser figure).
 // The status is read from the page's #status element (data-* attributes), not from pixels.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -367,6 +371,80 @@ for (const mode of Object.keys(MODES)) {
       t.diagnostic(`${mode}: ${m.detail.split("; ")[0]}`);
       await again.close();
       await moe.close();
+    } finally {
+      await close();
+    }
+  });
+}
+
+// The Transformer lab's `data-detail`: `device=gpu|cpu tokens_per_s=N; NAME step=N train0=L
+// train=L val=L evals=N sample=N; ...`.
+function transformerRuns(detail) {
+  const [head, ...runs] = detail.split("; ");
+  const m = head.match(/^device=(gpu|cpu) tokens_per_s=([0-9]+)$/);
+  assert.ok(m, `detail: ${detail}`);
+  return {
+    device: m[1], tokensPerS: Number(m[2]),
+    runs: runs.map((r) => {
+      const f = r.match(/^(\S+) step=([0-9]+) train0=(\S+) train=(\S+) val=(\S+) evals=([0-9]+) sample=([0-9]+)$/);
+      assert.ok(f, `run detail: ${r}`);
+      return { name: f[1], step: Number(f[2]), train0: Number(f[3]), train: Number(f[4]), val: Number(f[5]),
+               evals: Number(f[6]), sample: Number(f[7]) };
+    }),
+  };
+}
+
+for (const mode of Object.keys(MODES)) {
+  test(`transformer lab in headless Chromium, ${mode}`, async (t) => {
+    const { page, logs, close } = await launch(mode);
+    try {
+      const t0 = Date.now();
+      await page.goto(base + "#transformer=adamw,muon&step=10");
+      await waitForApp(page, logs);
+      await page.waitForFunction(() => document.getElementById("status").dataset.view === "transformer", null, { timeout: 60_000 });
+      await waitForStep(page, 10, 240_000);
+      const tReplay = Date.now();
+      let s = await status(page);
+      assert.equal(s.error, "", `error line: ${s.error}`);
+      assert.match(s.compute, MODES[mode].compute, `compute path (${mode}): ${s.compute}`);
+      let d = transformerRuns(s.detail);
+      assert.equal(d.device, mode === "webgpu" ? "gpu" : "cpu", `device: ${s.detail}`);
+      assert.deepEqual(d.runs.map((r) => r.name), ["adamw", "muon"]);
+      // One initialisation, one batch: the first logged losses agree (to the detail's 4 digits,
+      // and to ln 65 ≈ 4.17 within 0.2).
+      await page.waitForFunction(() => !document.getElementById("status").dataset.detail.includes("train0=-"), null, { timeout: 60_000 });
+      d = transformerRuns((await status(page)).detail);
+      assert.equal(d.runs[0].train0, d.runs[1].train0, `first losses: ${s.detail}`);
+      assert.ok(Math.abs(d.runs[0].train0 - Math.log(65)) < 0.2, `first loss ${d.runs[0].train0}`);
+      const distinct = distinctBytes(await page.locator("#the_canvas").screenshot());
+      assert.ok(distinct > 50, `the canvas looks blank (${distinct} distinct byte values in its screenshot)`);
+      // Playing trains both runs; the loss falls. (SwiftShader's WebGPU is a software device on
+      // two shared cores: slow, so the test plays 30 steps.)
+      await page.focus("#the_canvas");
+      await page.keyboard.press("Space");
+      await page.waitForFunction(() => Number(document.getElementById("status").dataset.step) >= 40, null, { timeout: 300_000 });
+      const tPlayed = Date.now();
+      s = await status(page);
+      d = transformerRuns(s.detail);
+      for (const r of d.runs) {
+        assert.ok(r.train < r.train0 - 0.2, `${r.name}: the loss did not fall (${r.train0} -> ${r.train})`);
+        assert.ok(r.evals >= 1, `${r.name}: no evaluation: ${s.detail}`);
+      }
+      assert.ok(d.tokensPerS > 0, `tokens/s: ${s.detail}`);
+      t.diagnostic(`${mode}: ${d.tokensPerS} training tokens/s (2 runs, batch 8 x context 32, since play) at step ${s.step}; ` +
+        `opened and replayed 10 steps in ${(tReplay - t0) / 1e3} s, played to 40 in ${(tPlayed - tReplay) / 1e3} s; ${s.detail}`);
+      // Hidden pages do not train.
+      await page.evaluate(() => {
+        Object.defineProperty(document, "hidden", { value: true, configurable: true });
+        document.dispatchEvent(new Event("visibilitychange"));
+      });
+      await page.waitForTimeout(1_000);
+      const hiddenAt = (await status(page)).step;
+      await page.waitForTimeout(2_000);
+      assert.equal((await status(page)).step, hiddenAt, "the lab trained while the page was hidden");
+      await page.evaluate(() => { delete document.hidden; document.dispatchEvent(new Event("visibilitychange")); });
+      await page.waitForFunction((n) => Number(document.getElementById("status").dataset.step) > n, hiddenAt, { timeout: 120_000 });
+      await page.keyboard.press("Space");
     } finally {
       await close();
     }

@@ -188,8 +188,14 @@ impl ExplorerApp {
     }
 
     /// Steps while playing, within the per-frame budget.
+    /// Nothing plays while the page is hidden (another tab, a minimised window): browsers may
+    /// still run frames there, and a hidden lab should not spend the machine.
     fn play(&mut self) {
-        let (playing, speed) = (self.playing, self.state.speed);
+        #[cfg(target_arch = "wasm32")]
+        let hidden = crate::page::hidden();
+        #[cfg(not(target_arch = "wasm32"))]
+        let hidden = false;
+        let (playing, speed) = (self.playing && !hidden, self.state.speed);
         let (lab, mut io) = self.shown();
         self.taken_last_frame = lab.frame(playing, speed, STEP_BUDGET_SECS, &mut io);
     }

@@ -45,6 +45,11 @@ pub fn publish_status(s: &Status) {
     }
 }
 
+/// Whether the page is hidden (`document.hidden`: another tab, a minimised window).
+pub fn hidden() -> bool {
+    document().is_some_and(|d| d.hidden())
+}
+
 /// The URL fragment without `#`.
 pub fn current_fragment() -> String {
     web_sys::window()

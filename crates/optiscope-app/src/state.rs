@@ -12,6 +12,7 @@ use optiscope_core::quant::{LearnBitsConfig, QuantConfig, QuantMethod};
 use optiscope_core::sparsify::convert::Scoring;
 use optiscope_core::sparsify::experiment::{EdgeMethod, PruneConfig};
 use optiscope_core::sparsify::moe_experiment::MoeConfig;
+use optiscope_core::train::lm::LmConfig;
 use optiscope_core::train::{
     DataChoice, TrainConfig, MAX_BATCH_SIZE, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH,
 };
@@ -126,15 +127,18 @@ pub enum LabKind {
     Align,
     /// Compression: TEDDY's edge sparsification of a GCN, MoE → dense conversion.
     Compress,
+    /// A character-level GPT trained live by several optimizers side by side.
+    Transformer,
 }
 
 impl LabKind {
     /// Every lab, in the order of the tabs.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Experiment,
         Self::Quantization,
         Self::Align,
         Self::Compress,
+        Self::Transformer,
     ];
 
     /// The name in links.
@@ -144,6 +148,7 @@ impl LabKind {
             Self::Quantization => "quantization",
             Self::Align => "align",
             Self::Compress => "compress",
+            Self::Transformer => "transformer",
         }
     }
 
@@ -154,6 +159,7 @@ impl LabKind {
             Self::Quantization => "Quantization",
             Self::Align => "Alignment",
             Self::Compress => "Compression",
+            Self::Transformer => "Transformer",
         }
     }
 }
@@ -297,6 +303,141 @@ impl CompressLabState {
     }
 }
 
+/// The optimizers the Transformer lab offers (those whose steps need no read-back, so they run
+/// on WebGPU too).
+pub const TRANSFORMER_OPTIMIZERS: &[&str] = &[
+    "adamw",
+    "adam",
+    "sgd",
+    "muon",
+    "amuse",
+    "adamw_schedulefree",
+    "sgd_schedulefree",
+];
+
+/// The optimizer `name` as the Transformer lab starts it: its defaults, with the Schedule-Free
+/// family's own warm-up (`warmup_steps`: AMUSE's, which has no default and is where its growing
+/// β starts, and SF-AdamW's and SF-SGD's) at 100 steps, nanoGPT's warm-up. None for a name
+/// outside [`TRANSFORMER_OPTIMIZERS`].
+pub fn transformer_optimizer(name: &str) -> Option<OptimizerConfig> {
+    if !TRANSFORMER_OPTIMIZERS.contains(&name) {
+        return None;
+    }
+    let mut c = OptimizerConfig::default_for(name)?;
+    if matches!(name, "amuse" | "adamw_schedulefree" | "sgd_schedulefree") {
+        c.set_field("warmup_steps", serde_json::json!(100)).ok()?;
+    }
+    Some(c)
+}
+
+/// The most runs the Transformer lab trains side by side.
+pub const MAX_TRANSFORMER_RUNS: usize = 3;
+
+/// The Transformer lab's part of a link: the run every optimizer shares (sizes, steps,
+/// evaluation, schedule, seed — one initialisation and the same batches for all), the optimizers
+/// side by side, and the steps taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransformerLabState {
+    /// The shared run (`optiscope train --model gpt`'s config; its `optimizer` is replaced by
+    /// each of `optimizers`).
+    pub lm: LmConfig,
+    /// One run per optimizer, from the same initialisation and batches.
+    pub optimizers: Vec<OptimizerConfig>,
+    /// Steps taken (by every run); a link replays them.
+    pub step: u64,
+}
+
+impl Default for TransformerLabState {
+    /// A GPT small enough to train in a page (2 layers, 4 heads, C = 64, context 32, batch 8) on
+    /// tiny Shakespeare, with AdamW, Muon and AMUSE at their defaults and a constant rate.
+    fn default() -> Self {
+        Self {
+            lm: LmConfig {
+                n_layer: 2,
+                n_head: 4,
+                n_embd: 64,
+                block_size: 32,
+                batch_size: 8,
+                steps: 2000,
+                eval_interval: 100,
+                eval_iters: 4,
+                log_interval: 10,
+                spectra_every: 0,
+                ..LmConfig::default()
+            },
+            optimizers: ["adamw", "muon", "amuse"]
+                .iter()
+                .filter_map(|n| transformer_optimizer(n))
+                .collect(),
+            step: 0,
+        }
+    }
+}
+
+impl TransformerLabState {
+    /// Whether the lab can run it (sizes are bounded before anything is allocated for them).
+    pub fn validate(&self) -> Result<(), String> {
+        let lm = &self.lm;
+        lm.validate().map_err(|e| e.to_string())?;
+        if lm.data != "tinyshakespeare" {
+            return Err(format!(
+                "data {:?}: the explorer trains on the shipped tinyshakespeare (`optiscope train --model gpt --data FILE` reads a file)",
+                lm.data
+            ));
+        }
+        if lm.init.is_some() {
+            return Err("init: the explorer starts from nanoGPT's initialisation".into());
+        }
+        for (what, v, max) in [
+            ("n_layer", lm.n_layer, 4),
+            ("n_embd", lm.n_embd, 128),
+            ("block_size", lm.block_size, 64),
+            ("batch_size", lm.batch_size, 32),
+        ] {
+            if v > max {
+                return Err(format!(
+                    "{what} = {v} is more than the explorer trains ({max}; `optiscope train --model gpt` runs it)"
+                ));
+            }
+        }
+        for (what, v, max) in [
+            ("steps", lm.steps, 100_000),
+            ("eval_iters", lm.eval_iters, 50),
+            ("step", self.step, lm.steps),
+        ] {
+            if v > max {
+                return Err(format!("{what} = {v} is more than {max}"));
+            }
+        }
+        if self.optimizers.is_empty() || self.optimizers.len() > MAX_TRANSFORMER_RUNS {
+            return Err(format!(
+                "{} optimizers: the lab trains 1 to {MAX_TRANSFORMER_RUNS} side by side",
+                self.optimizers.len()
+            ));
+        }
+        for o in &self.optimizers {
+            if !TRANSFORMER_OPTIMIZERS.contains(&o.name()) {
+                return Err(format!(
+                    "optimizer {}: the lab runs {}",
+                    o.name(),
+                    TRANSFORMER_OPTIMIZERS.join(", ")
+                ));
+            }
+            o.validate().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The config of run `i`: the shared one with its optimizer.
+    pub fn run_config(&self, i: usize) -> LmConfig {
+        LmConfig {
+            optimizer: self.optimizers[i].clone(),
+            ..self.lm.clone()
+        }
+    }
+}
+
 /// The experiment lab's part of a link: the view, the preset it started from, the experiment
 /// (problem, runs with their configs, seed, steps) and the step shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -351,6 +492,9 @@ pub struct LabStates {
     /// The Compression lab.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compress: Option<CompressLabState>,
+    /// The Transformer lab.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transformer: Option<TransformerLabState>,
 }
 
 /// Everything a link reproduces: the lab shown, the speed, and each lab's own state.
@@ -407,6 +551,7 @@ impl From<StateV1> for ExplorerState {
                 quantization: v1.quant,
                 align: None,
                 compress: None,
+                transformer: None,
             },
         }
     }
@@ -424,6 +569,7 @@ impl ExplorerState {
                 quantization: None,
                 align: None,
                 compress: None,
+                transformer: None,
             },
         }
     }
@@ -445,6 +591,13 @@ impl ExplorerState {
         self.labs
             .compress
             .get_or_insert_with(CompressLabState::default)
+    }
+
+    /// The Transformer lab's settings, created with the defaults when absent.
+    pub fn transformer_mut(&mut self) -> &mut TransformerLabState {
+        self.labs
+            .transformer
+            .get_or_insert_with(TransformerLabState::default)
     }
 
     /// The state of a version-1 link, as this version reads it.
@@ -482,8 +635,11 @@ impl ExplorerState {
         if let Some(rest) = f.strip_prefix("compress=") {
             return Self::from_compress_fragment(rest).map(Some);
         }
+        if let Some(rest) = f.strip_prefix("transformer=") {
+            return Self::from_transformer_fragment(rest).map(Some);
+        }
         let Some(data) = f.strip_prefix("s=") else {
-            return Err(format!("the link's fragment {:?} is not an optiscope state (expected #s=..., #preset=NAME, #view=NAME, #align=NAME or #compress=teddy|moe)", truncate(f)));
+            return Err(format!("the link's fragment {:?} is not an optiscope state (expected #s=..., #preset=NAME, #view=NAME, #align=NAME, #compress=teddy|moe or #transformer=OPT[,OPT...])", truncate(f)));
         };
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(data.trim_end_matches('='))
@@ -516,7 +672,67 @@ impl ExplorerState {
             c.validate()
                 .map_err(|e| format!("the link's compression settings are not usable: {e}"))?;
         }
+        if let Some(t) = &state.labs.transformer {
+            t.validate()
+                .map_err(|e| format!("the link's transformer settings are not usable: {e}"))?;
+        }
         Ok(Some(state))
+    }
+
+    /// `OPT[,OPT...][&seed=N][&step=N][&speed=N][&steps=N]`: the Transformer lab with up to three
+    /// optimizers (each as [`transformer_optimizer`] starts it) side by side.
+    fn from_transformer_fragment(rest: &str) -> Result<Self, String> {
+        let mut parts = rest.split('&');
+        let mut state = Self::from_preset("river-valley");
+        state.lab = LabKind::Transformer;
+        let names = parts.next().unwrap_or_default();
+        let mut optimizers = vec![];
+        for name in names.split(',').filter(|n| !n.is_empty()) {
+            if !TRANSFORMER_OPTIMIZERS.contains(&name) {
+                return Err(format!(
+                    "optimizer {:?} in the link is not one the Transformer lab runs (one of {})",
+                    truncate(name),
+                    TRANSFORMER_OPTIMIZERS.join(", ")
+                ));
+            }
+            optimizers.extend(transformer_optimizer(name));
+        }
+        const ALLOWED: &str = "seed=N, step=N, speed=N, steps=N";
+        let t = state.transformer_mut();
+        if !optimizers.is_empty() {
+            t.optimizers = optimizers;
+        }
+        let mut speed = None;
+        for p in parts {
+            let Some((key, v)) = p.split_once('=') else {
+                return Err(format!(
+                    "link parameter {:?} has no value (allowed: {ALLOWED})",
+                    truncate(p)
+                ));
+            };
+            let n = v
+                .parse::<u64>()
+                .map_err(|_| format!("{key}={v:?} in the link is not a whole number"))?;
+            match key {
+                "seed" => t.lm.seed = n,
+                "step" => t.step = n,
+                "steps" => t.lm.steps = n,
+                "speed" => speed = Some(n.clamp(1, 10_000) as u32),
+                other => {
+                    return Err(format!(
+                        "unknown link parameter {:?} (allowed: {ALLOWED})",
+                        truncate(other)
+                    ))
+                }
+            }
+        }
+        t.step = t.step.min(t.lm.steps);
+        t.validate()
+            .map_err(|e| format!("the link's transformer settings are not usable: {e}"))?;
+        if let Some(speed) = speed {
+            state.speed = speed;
+        }
+        Ok(state)
     }
 
     /// `teddy|moe[&seed=N][&step=N][&speed=N]` and, for TEDDY, `[&edges=F][&method=M]`, for MoE

@@ -1,5 +1,5 @@
 //! Golden explorer states: a set of links (every preset in the short form, the Quantization
-//! view's and the Alignment lab's short forms, `#s=` states of versions 1 and 2, malformed links) and what each opens —
+//! view's, the Alignment, Compression and Transformer labs' short forms, `#s=` states of versions 1 and 2, malformed links) and what each opens —
 //! the resolved state as JSON, or the error line — compared with
 //! `tests/golden/explorer_links.json`.
 //! A refactoring of the state must open the same links to the same experiments, runs and steps.
@@ -46,6 +46,10 @@ fn links() -> Vec<String> {
     out.push("#compress=teddy&seed=2&edges=0.7&method=reverse&step=12&speed=3".into());
     out.push("#compress=moe".into());
     out.push("#compress=moe&scoring=reap&k=3&seed=1&step=4".into());
+    out.push("#transformer=".into());
+    out.push("#transformer=muon,adamw_schedulefree&seed=4&step=30&steps=500&speed=2".into());
+    out.push("#transformer=mezo".into());
+    out.push("#transformer=adamw&step=3000".into());
     // Version-1 states as the explorer wrote them before labs (these bytes are what old links
     // hold: the fields in the order of the version-1 struct).
     let v1 = |view: &str,

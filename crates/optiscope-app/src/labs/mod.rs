@@ -6,6 +6,7 @@ pub mod align;
 pub mod compress;
 pub mod experiment;
 pub mod quantization;
+pub mod transformer;
 
 use crate::lab::{Lab, LabIo};
 use crate::state::{ExplorerState, LabKind};
@@ -28,6 +29,10 @@ pub fn build(kind: LabKind, state: &ExplorerState, io: &mut LabIo<'_>) -> Box<dy
         )),
         LabKind::Compress => Box::new(compress::CompressLab::new(
             state.labs.compress.clone().unwrap_or_default(),
+            io,
+        )),
+        LabKind::Transformer => Box::new(transformer::TransformerLab::new(
+            state.labs.transformer.clone().unwrap_or_default(),
             io,
         )),
     }
