@@ -404,6 +404,7 @@ impl TransformerLabState {
         for (what, v, max) in [
             ("steps", lm.steps, 100_000),
             ("eval_iters", lm.eval_iters, 50),
+            ("log_interval", lm.log_interval, 100),
             ("step", self.step, lm.steps),
         ] {
             if v > max {
@@ -679,7 +680,7 @@ impl ExplorerState {
         Ok(Some(state))
     }
 
-    /// `OPT[,OPT...][&seed=N][&step=N][&speed=N][&steps=N]`: the Transformer lab with up to three
+    /// `OPT[,OPT...][&seed=N][&step=N][&speed=N][&steps=N][&eval=N]`: the Transformer lab with up to three
     /// optimizers (each as [`transformer_optimizer`] starts it) side by side.
     fn from_transformer_fragment(rest: &str) -> Result<Self, String> {
         let mut parts = rest.split('&');
@@ -697,7 +698,7 @@ impl ExplorerState {
             }
             optimizers.extend(transformer_optimizer(name));
         }
-        const ALLOWED: &str = "seed=N, step=N, speed=N, steps=N";
+        const ALLOWED: &str = "seed=N, step=N, speed=N, steps=N, eval=N";
         let t = state.transformer_mut();
         if !optimizers.is_empty() {
             t.optimizers = optimizers;
@@ -717,6 +718,7 @@ impl ExplorerState {
                 "seed" => t.lm.seed = n,
                 "step" => t.step = n,
                 "steps" => t.lm.steps = n,
+                "eval" => t.lm.eval_interval = n,
                 "speed" => speed = Some(n.clamp(1, 10_000) as u32),
                 other => {
                     return Err(format!(

@@ -356,17 +356,47 @@ impl GpuContext {
 
     /// Copies the first `size` bytes of `buffer` to the host (see [`Self::read`]).
     pub async fn read_bytes(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>, GpuError> {
-        if size == 0 {
+        self.read_regions(&[(buffer, size)]).await
+    }
+
+    /// Copies every buffer of `bufs` to the host in one submission and one mapping (reading them
+    /// one by one would wait for the queue once per buffer — behind whatever was submitted
+    /// meanwhile). Asynchronous, as [`Self::read`].
+    pub async fn read_all(&self, bufs: &[GpuBuffer]) -> Result<Vec<Vec<f32>>, GpuError> {
+        let regions: Vec<(&wgpu::Buffer, u64)> = bufs
+            .iter()
+            .map(|b| (&b.buffer, (b.len * 4) as u64))
+            .collect();
+        let bytes = self.read_regions(&regions).await?;
+        let mut out = Vec::with_capacity(bufs.len());
+        let mut at = 0;
+        for b in bufs {
+            // Copied out per buffer: a Vec<u8> slice need not be aligned for f32.
+            out.push(bytemuck::pod_collect_to_vec(&bytes[at..at + b.len * 4]));
+            at += b.len * 4;
+        }
+        Ok(out)
+    }
+
+    /// The first `size` bytes of each `(buffer, size)`, concatenated: one staging buffer, one
+    /// submission of the copies, one mapping.
+    async fn read_regions(&self, regions: &[(&wgpu::Buffer, u64)]) -> Result<Vec<u8>, GpuError> {
+        let total: u64 = regions.iter().map(|(_, size)| size).sum();
+        if total == 0 {
             return Ok(vec![]);
         }
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("read-back"),
-            size,
+            size: total,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         let mut encoder = self.encoder();
-        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+        let mut offset = 0;
+        for &(buffer, size) in regions.iter().filter(|(_, size)| *size > 0) {
+            encoder.copy_buffer_to_buffer(buffer, 0, &staging, offset, size);
+            offset += size;
+        }
         self.submit(encoder);
         let (tx, rx) = flume::bounded(1);
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
@@ -388,57 +418,6 @@ impl GpuContext {
             .to_vec();
         staging.unmap();
         Ok(data)
-    }
-
-    /// Copies every buffer of `bufs` to the host in one submission and one mapping (reading them
-    /// one by one would wait for the queue once per buffer — behind whatever was submitted
-    /// meanwhile). Asynchronous, as [`Self::read`].
-    pub async fn read_all(&self, bufs: &[GpuBuffer]) -> Result<Vec<Vec<f32>>, GpuError> {
-        let total: usize = bufs.iter().map(|b| b.len).sum();
-        if total == 0 {
-            return Ok(bufs.iter().map(|_| vec![]).collect());
-        }
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("read-back (many)"),
-            size: (total * 4) as u64,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder = self.encoder();
-        let mut offset = 0u64;
-        for b in bufs.iter().filter(|b| b.len > 0) {
-            let size = (b.len * 4) as u64;
-            encoder.copy_buffer_to_buffer(&b.buffer, 0, &staging, offset, size);
-            offset += size;
-        }
-        self.submit(encoder);
-        let (tx, rx) = flume::bounded(1);
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        #[cfg(not(target_arch = "wasm32"))]
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::ReadBack(e.to_string()))?;
-        rx.recv_async()
-            .await
-            .map_err(|e| GpuError::ReadBack(e.to_string()))?
-            .map_err(|e| GpuError::ReadBack(e.to_string()))?;
-        let all: Vec<f32> = {
-            let range = staging
-                .slice(..)
-                .get_mapped_range()
-                .map_err(|e| GpuError::ReadBack(e.to_string()))?;
-            bytemuck::pod_collect_to_vec(&range)
-        };
-        staging.unmap();
-        let mut out = Vec::with_capacity(bufs.len());
-        let mut at = 0;
-        for b in bufs {
-            out.push(all[at..at + b.len].to_vec());
-            at += b.len;
-        }
-        Ok(out)
     }
 
     /// [`Self::read`], blocking (native only: a blocking read deadlocks in the browser).

@@ -179,7 +179,7 @@ impl TransformerLab {
         &self.device
     }
 
-    /// Tokens trained per second over the last second of playing, all runs together.
+    /// Tokens trained per second since playing started, all runs together.
     pub fn tokens_per_s(&self) -> f64 {
         self.rate.tokens_per_s
     }
@@ -206,6 +206,7 @@ impl TransformerLab {
         for r in &mut self.runs {
             if let Err(e) = r.poll(SAMPLE_BUDGET_SECS) {
                 io.error(e);
+                *io.playing = false;
             }
         }
     }
@@ -876,6 +877,13 @@ mod tests {
             }
             let (c, g) = (cpu.records(), gpu.records());
             assert_eq!(g.train.len(), 30, "{}", cpu.name());
+            assert_eq!(
+                g.val.len(),
+                3,
+                "{}: evaluations at 0, 20 and the last, 30",
+                cpu.name()
+            );
+            assert_eq!(c.val.len(), 3, "{}", cpu.name());
             for (a, b) in c
                 .train
                 .iter()

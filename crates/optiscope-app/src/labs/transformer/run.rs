@@ -31,7 +31,7 @@ fn ready(values: Result<Vec<Vec<f32>>, String>) -> Slot {
 /// A device the lab trains on, with its read-back that never blocks the page.
 pub trait LabDevice: Device<Buf: Clone> + 'static {
     /// Whether work is queued (a GPU): stepping then waits for the loss read-backs, so the queue
-    /// holds at most two logging intervals.
+    /// holds at most two logging intervals, and for a due evaluation to start.
     const QUEUED: bool;
 
     /// Starts reading `bufs` (after all recorded work).
@@ -182,10 +182,23 @@ impl<D: LabDevice> LmRun<D> {
         Ok(run)
     }
 
+    /// Stops the run for good with `why` (returned as the message): nothing in flight is waited
+    /// for any more.
     fn stop(&mut self, why: String) -> String {
         let msg = format!("{}: stopped at step {}: {why}", self.name, self.steps());
         self.stopped = Some(msg.clone());
+        (self.losses, self.snapshot, self.due, self.sampling) = (None, None, None, None);
         msg
+    }
+
+    /// Starts the loss read-back when it is due and none is in flight.
+    fn start_losses(&mut self) {
+        if self.losses.is_none() && self.trainer.losses_due() {
+            let pending = self.trainer.take_pending();
+            let bufs = pending.buffers().cloned().collect();
+            let slot = self.trainer.device().read_later(bufs);
+            self.losses = Some((pending, slot));
+        }
     }
 
     fn start_snapshot(&mut self) {
@@ -226,18 +239,22 @@ impl<D: LabDevice> LmRun<D> {
         self.weights = Some((step, weights));
     }
 
+    /// Whether the latest evaluation's weights are newer than the sample shown.
+    fn sample_stale(&self) -> bool {
+        match (&self.weights, &self.records.sample) {
+            (Some((w, _)), Some((s, _))) => w > s,
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+
     fn advance_sample(&mut self, budget_secs: f64) -> Result<(), String> {
         let start = Instant::now();
         if self.sampling.is_none() {
             let due = self
                 .last_sample
                 .is_none_or(|t| t.elapsed().as_secs_f64() >= SAMPLE_EVERY_SECS);
-            let newer = match (&self.weights, &self.records.sample) {
-                (Some((w, _)), Some((s, _))) => w > s,
-                (Some(_), None) => true,
-                _ => false,
-            };
-            if !(due && newer) {
+            if !(due && self.sample_stale()) {
                 return Ok(());
             }
             let Some((step, _)) = &self.weights else {
@@ -288,11 +305,12 @@ impl<D: LabDevice> LiveRun for LmRun<D> {
     }
 
     fn can_step(&self) -> bool {
-        // A GPU run whose read-back is in flight may queue one more logging interval, no more.
-        let queue_full = D::QUEUED
-            && self.losses.is_some()
-            && self.trainer.pending_steps() as u64 >= self.trainer.config().log_interval;
-        !(self.finished() || queue_full)
+        // A GPU run queues at most one logging interval beyond the read-back in flight (a due
+        // read-back starts with the step that makes it due), and waits with an evaluation due
+        // until it has started, so that its weights are those of its step.
+        let queue_full =
+            D::QUEUED && self.trainer.pending_steps() as u64 >= self.trainer.config().log_interval;
+        !(self.finished() || queue_full || self.due.is_some())
     }
 
     fn step(&mut self) -> Result<(), String> {
@@ -306,6 +324,8 @@ impl<D: LabDevice> LiveRun for LmRun<D> {
         if step % every.max(1) == 0 || self.trainer.finished() {
             self.due = Some(step);
         }
+        self.start_losses();
+        self.start_snapshot();
         if !D::QUEUED {
             // On the CPU everything has happened: collect it now.
             return self.poll(0.0);
@@ -321,19 +341,19 @@ impl<D: LabDevice> LiveRun for LmRun<D> {
             let (pending, _) = self.losses.take().unwrap_or_else(|| unreachable!("taken"));
             let values = values.map_err(|e| self.stop(e))?;
             let losses = pending.resolve(&values);
+            // The finite steps are kept, the first non-finite one stops the run.
+            let finite = losses
+                .iter()
+                .take_while(|l| l.train_loss.is_finite())
+                .map(|l| [l.step as f64, l.train_loss]);
+            self.records.train.extend(finite);
+            self.resolved = losses.last().map_or(self.resolved, |l| l.step);
             if let Some(e) = divergence(&losses) {
                 return Err(self.stop(e.to_string()));
             }
-            self.resolved = losses.last().map_or(self.resolved, |l| l.step);
-            self.records
-                .train
-                .extend(losses.iter().map(|l| [l.step as f64, l.train_loss]));
         }
         if self.losses.is_none() && self.trainer.losses_due() {
-            let pending = self.trainer.take_pending();
-            let bufs = pending.buffers().cloned().collect();
-            let slot = self.trainer.device().read_later(bufs);
-            self.losses = Some((pending, slot));
+            self.start_losses();
             if !D::QUEUED {
                 return self.poll(budget_secs);
             }
@@ -355,10 +375,15 @@ impl<D: LabDevice> LiveRun for LmRun<D> {
     }
 
     fn busy(&self) -> bool {
+        if self.stopped.is_some() {
+            return false;
+        }
+        // A sample of the latest weights still to draw counts too (it starts within seconds).
         self.losses.is_some()
             || self.snapshot.is_some()
             || self.sampling.is_some()
             || self.due.is_some()
+            || self.sample_stale()
     }
 
     fn records(&self) -> &Records {
