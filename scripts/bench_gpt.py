@@ -3,11 +3,15 @@
 executor) against PyTorch eager on the CPU, with the same config, batch and thread count, in one
 run. Prints the Markdown table of BENCHMARKS.md ("The GPT on the CPU").
 
-    python3 scripts/bench_gpt.py target/release/optiscope [--threads 2] [--steps 60] [--gpu]
+    python3 scripts/bench_gpt.py target/release/optiscope [--threads 2] [--steps 60] [--repeat 5] [--gpu]
 
 optiscope's figure is the median of its per-interval tokens/s (metrics.jsonl, training steps
 only, the first interval dropped as warm-up); PyTorch's comes from scripts/bench_gpt_torch.py
 (5 warm-up steps, then --steps timed). Without torch the PyTorch column says so.
+
+A shared machine's speed wanders between runs, so each config runs --repeat times, optiscope
+and PyTorch alternating; the table gives the medians over the repeats and the median and range
+of the per-pair ratios.
 """
 import argparse
 import json
@@ -61,20 +65,31 @@ def main():
     p.add_argument("binary")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--repeat", type=int, default=5, help="alternating runs per config")
     p.add_argument("--gpu", action="store_true", help="also the GPU executor (small config only)")
     a = p.parse_args()
-    print(f"threads: {a.threads}; steps: {a.steps}")
+    print(f"threads: {a.threads}; steps: {a.steps}; repeats: {a.repeat}")
     print()
-    header = "| config | optiscope CPU tokens/s | PyTorch CPU tokens/s | ratio |"
+    header = "| config | optiscope CPU tokens/s | PyTorch CPU tokens/s | optiscope / PyTorch (median, range) |"
     if a.gpu:
         header += " optiscope GPU tokens/s |"
     print(header)
     print("|---|---:|---:|---:|" + ("---:|" if a.gpu else ""))
     for name, cfg in CONFIGS:
-        ours = optiscope(a.binary, cfg, a.steps, a.threads, "cpu")
-        theirs = torch_tps(cfg, a.steps, a.threads)
+        ours_runs, theirs_runs = [], []
+        for _ in range(max(1, a.repeat)):
+            ours_runs.append(optiscope(a.binary, cfg, a.steps, a.threads, "cpu"))
+            t = torch_tps(cfg, a.steps, a.threads)
+            if t:
+                theirs_runs.append(t)
+        ours = statistics.median(ours_runs)
+        theirs = statistics.median(theirs_runs) if theirs_runs else None
         row = f"| {name} | {ours:,.0f} | "
-        row += f"{theirs:,.0f} | {ours / theirs:.2f}× |" if theirs else "(torch not installed) | — |"
+        if theirs:
+            ratios = [o / t for o, t in zip(ours_runs, theirs_runs)]
+            row += f"{theirs:,.0f} | {statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f}) |"
+        else:
+            row += "(torch not installed) | — |"
         if a.gpu:
             gpu = optiscope(a.binary, cfg, max(20, a.steps // 3), a.threads, "gpu") if name.startswith("small") else None
             row += f" {gpu:,.0f} |" if gpu else " — |"
