@@ -12,13 +12,14 @@ struct ActParams {
 }
 
 @group(0) @binding(0) var<uniform> mp: ActParams;
-// softmax_xent: the logits.
+// softmax_xent: the logits; softmax_xent_sum: the rows' [loss, predicted] pairs.
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 // bias_act: the bias; relu_mask: the activation; softmax_xent: the labels (class indices as f32).
 @group(0) @binding(2) var<storage, read> aux: array<f32>;
 // The output (in place for bias_act and relu_mask); softmax_xent: d loss / d logits.
 @group(0) @binding(3) var<storage, read_write> out0: array<f32>;
-// softmax_xent: [sum of losses, number correct]; swiglu_backward: dL/db.
+// softmax_xent: the rows' [loss, predicted] pairs; softmax_xent_sum: [sum of losses, number
+// correct]; swiglu_backward: dL/db.
 @group(0) @binding(4) var<storage, read_write> out1: array<f32>;
 
 const RELU: u32 = 1u;
@@ -74,42 +75,53 @@ fn relu_mask(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 }
 
+// Softmax cross-entropy of the `rows x cols` logits against the labels, a thread per row:
+// out0 = (softmax - onehot) / rows, out1[2i], out1[2i + 1] = row i's loss and whether it was
+// predicted (the first maximal logit; ties go to the lower class). softmax_xent_sum adds them.
+@compute @workgroup_size(256)
+fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    let n = mp.rows;
+    let c = mp.cols;
+    if (i >= n) {
+        return;
+    }
+    let base = i * c;
+    let label = u32(aux[i]);
+    var m = src[base];
+    var arg = 0u;
+    for (var k = 1u; k < c; k++) {
+        let v = src[base + k];
+        if (v > m) {
+            m = v;
+            arg = k;
+        }
+    }
+    var sum = 0.0;
+    for (var k = 0u; k < c; k++) {
+        sum += exp(src[base + k] - m);
+    }
+    out1[2u * i] = log(sum) - (src[base + label] - m);
+    out1[2u * i + 1u] = select(0.0, 1.0, arg == label);
+    for (var k = 0u; k < c; k++) {
+        let p = exp(src[base + k] - m) / sum;
+        out0[base + k] = (p - select(0.0, 1.0, k == label)) / f32(n);
+    }
+}
+
 var<workgroup> red_loss: array<f32, 256>;
 var<workgroup> red_correct: array<f32, 256>;
 
-// Softmax cross-entropy of the `rows x cols` logits against the labels, in one workgroup (rows
-// strided over its threads): out0 = (softmax - onehot) / rows, out1 = [sum of losses, number
-// correct]. The prediction is the first maximal logit (ties go to the lower class).
+// The sums of softmax_xent's per-row [loss, predicted] pairs (src, `rows` of them) in one
+// workgroup, the rows strided over its threads and the threads' sums added as a tree:
+// out1 = [sum of losses, number correct].
 @compute @workgroup_size(256)
-fn softmax_xent(@builtin(local_invocation_id) lid: vec3<u32>) {
-    let n = mp.rows;
-    let c = mp.cols;
+fn softmax_xent_sum(@builtin(local_invocation_id) lid: vec3<u32>) {
     var loss = 0.0;
     var correct = 0.0;
-    for (var i = lid.x; i < n; i += 256u) {
-        let base = i * c;
-        let label = u32(aux[i]);
-        var m = src[base];
-        var arg = 0u;
-        for (var k = 1u; k < c; k++) {
-            let v = src[base + k];
-            if (v > m) {
-                m = v;
-                arg = k;
-            }
-        }
-        var sum = 0.0;
-        for (var k = 0u; k < c; k++) {
-            sum += exp(src[base + k] - m);
-        }
-        loss += log(sum) - (src[base + label] - m);
-        if (arg == label) {
-            correct += 1.0;
-        }
-        for (var k = 0u; k < c; k++) {
-            let p = exp(src[base + k] - m) / sum;
-            out0[base + k] = (p - select(0.0, 1.0, k == label)) / f32(n);
-        }
+    for (var i = lid.x; i < mp.rows; i += 256u) {
+        loss += src[2u * i];
+        correct += src[2u * i + 1u];
     }
     red_loss[lid.x] = loss;
     red_correct[lid.x] = correct;

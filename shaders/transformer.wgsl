@@ -53,21 +53,58 @@ fn embed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     out0[idx] = a[tok * tp.cols + k] + b[t * tp.cols + k];
 }
 
-// dwte[v, k] = sum over rows i with tokens[i] == v of dx[i, k], in row order; a = dx, c = tokens;
-// a thread per (v, k) for v < extra (the vocabulary).
+// The rows of each token, for the scatter-add without a scan of every row per (token, column):
+// out0 = [offsets (extra + 1) | row indices (rows)], the rows of token v in ascending order at
+// out0[extra + 1 + offsets[v] ..< extra + 1 + offsets[v + 1]] (integers as f32, exact below 2^24).
+// One workgroup: its threads count and then place the rows of their tokens (v = lid, lid + 256, ..),
+// with the prefix sum of the counts by thread 0 between. c = tokens.
+@compute @workgroup_size(256)
+fn embed_token_rows(@builtin(local_invocation_id) lid: vec3<u32>) {
+    let vocab = tp.extra;
+    for (var v = lid.x; v < vocab; v += 256u) {
+        let fv = f32(v);
+        var n = 0u;
+        for (var i = 0u; i < tp.rows; i++) {
+            if (c[i] == fv) {
+                n++;
+            }
+        }
+        out0[v + 1u] = f32(n);
+    }
+    storageBarrier();
+    if (lid.x == 0u) {
+        out0[0] = 0.0;
+        for (var v = 0u; v < vocab; v++) {
+            out0[v + 1u] = out0[v + 1u] + out0[v];
+        }
+    }
+    storageBarrier();
+    for (var v = lid.x; v < vocab; v += 256u) {
+        let fv = f32(v);
+        var at = vocab + 1u + u32(out0[v]);
+        for (var i = 0u; i < tp.rows; i++) {
+            if (c[i] == fv) {
+                out0[at] = f32(i);
+                at++;
+            }
+        }
+    }
+}
+
+// dwte[v, k] = sum over rows i with tokens[i] == v of dx[i, k], in row order; a = dx, b = the
+// rows of each token (embed_token_rows); a thread per (v, k) for v < extra (the vocabulary).
 @compute @workgroup_size(256)
 fn embed_backward_wte(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = flat(gid, nwg);
     if (idx >= tp.extra * tp.cols) {
         return;
     }
-    let v = f32(idx / tp.cols);
+    let v = idx / tp.cols;
     let k = idx % tp.cols;
+    let rows = tp.extra + 1u;
     var s = 0.0;
-    for (var i = 0u; i < tp.rows; i++) {
-        if (c[i] == v) {
-            s += a[i * tp.cols + k];
-        }
+    for (var j = u32(b[v]); j < u32(b[v + 1u]); j++) {
+        s += a[u32(b[rows + j]) * tp.cols + k];
     }
     out0[idx] = s;
 }

@@ -87,11 +87,14 @@ struct TrainRow {
 #[derive(Serialize)]
 struct MatmulRow {
     n: usize,
+    gpu_vec4_gflops: f64,
     gpu_tiled_gflops: f64,
     gpu_naive_gflops: f64,
     cpu_gflops: f64,
     tiled_over_naive: f64,
     tiled_over_cpu: f64,
+    vec4_over_naive: f64,
+    vec4_over_cpu: f64,
 }
 
 #[derive(Serialize)]
@@ -179,10 +182,14 @@ fn matmul_rows(ctx: &Arc<GpuContext>, args: &BenchArgs) -> anyhow::Result<Vec<Ma
                 Ok(())
             })
         };
+        let vec4 = gpu(MatmulKernel::Vec4)?;
         let tiled = gpu(MatmulKernel::Tiled)?;
         let naive = gpu(MatmulKernel::Naive)?;
         rows.push(MatmulRow {
             n,
+            gpu_vec4_gflops: flops / vec4 / 1e9,
+            vec4_over_naive: naive / vec4,
+            vec4_over_cpu: cpu / vec4,
             gpu_tiled_gflops: flops / tiled / 1e9,
             gpu_naive_gflops: flops / naive / 1e9,
             cpu_gflops: flops / cpu / 1e9,
@@ -399,18 +406,20 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     println!("CPU: {} ({} threads)\n", report.cpu, report.cpu_threads);
     println!("matrix product n×n×n, GFLOP/s (2n³/t)");
     println!(
-        "{:>6}  {:>10}  {:>10}  {:>10}  {:>12}  {:>10}",
-        "n", "GPU tiled", "GPU naive", "CPU", "tiled/naive", "tiled/CPU"
+        "{:>6}  {:>10}  {:>10}  {:>10}  {:>10}  {:>11}  {:>12}  {:>10}",
+        "n", "GPU vec4", "GPU tiled", "GPU naive", "CPU", "vec4/naive", "tiled/naive", "vec4/CPU"
     );
     for r in &report.matmul {
         println!(
-            "{:>6}  {:>10.2}  {:>10.2}  {:>10.2}  {:>12.3}  {:>10.4}",
+            "{:>6}  {:>10.2}  {:>10.2}  {:>10.2}  {:>10.2}  {:>11.3}  {:>12.3}  {:>10.4}",
             r.n,
+            r.gpu_vec4_gflops,
             r.gpu_tiled_gflops,
             r.gpu_naive_gflops,
             r.cpu_gflops,
+            r.vec4_over_naive,
             r.tiled_over_naive,
-            r.tiled_over_cpu
+            r.vec4_over_cpu
         );
     }
     println!("\nNewton–Schulz, 5 quintic steps on n×n");

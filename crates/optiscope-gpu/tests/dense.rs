@@ -10,12 +10,21 @@ use optiscope_core::device::{Activation, Cpu, DenseOps, LinearGrads, Mat};
 use optiscope_core::tensor::{gemm, Op};
 use optiscope_gpu::ops::dense::{self, MatmulKernel, ReduceScratch};
 
-/// Tiled and naive matrix products against the CPU's, for shapes that are and are not multiples
-/// of the tile, with every transpose combination and α, β ≠ 0, relative 1e-5.
+/// Every matrix-product kernel against the CPU's, for shapes that are and are not multiples of
+/// the tiles (and of 4, where `Vec4` falls back to `Tiled`), with every transpose combination
+/// and α, β ≠ 0, relative 1e-5.
 #[test]
 fn matmul_matches_cpu() {
     let Some(ctx) = gpu() else { return };
-    for (m, k, n) in [(64, 64, 64), (37, 70, 5), (128, 17, 100), (1, 128, 1)] {
+    for (m, k, n) in [
+        (64, 64, 64),
+        (37, 70, 5),
+        (128, 17, 100),
+        (1, 128, 1),
+        (128, 128, 128),
+        (132, 44, 124),
+        (4, 8, 4),
+    ] {
         for (op_a, op_b) in [
             (Op::N, Op::N),
             (Op::T, Op::N),
@@ -27,7 +36,17 @@ fn matmul_matches_cpu() {
             let c0 = random(3, m * n, 1.0);
             let mut want = c0.clone();
             gemm(m, k, n, 0.7, &a, op_a, &b, op_b, -0.3, &mut want);
-            for kernel in [MatmulKernel::Tiled, MatmulKernel::Naive] {
+            // The vec4 kernel really runs where every dimension is a multiple of 4.
+            if m % 4 == 0 && k % 4 == 0 && n % 4 == 0 {
+                let ran = dense::resolve(MatmulKernel::Vec4, (m, k, n), op_a, op_b, false);
+                assert_eq!(ran, MatmulKernel::Vec4, "{m}x{k}x{n} {op_a:?}{op_b:?}");
+            }
+            for kernel in [
+                MatmulKernel::Vec4,
+                MatmulKernel::Tiled,
+                MatmulKernel::Naive,
+                MatmulKernel::Auto,
+            ] {
                 let (ga, gb, gc) = (
                     ctx.buffer_from(&a),
                     ctx.buffer_from(&b),
@@ -57,6 +76,21 @@ fn matmul_matches_cpu() {
             }
         }
     }
+}
+
+/// `Auto` takes the wide kernel only where it applies, and on a hardware GPU only with enough
+/// wide tiles to fill it.
+#[test]
+fn auto_kernel_choice() {
+    use MatmulKernel::{Auto, Tiled, Vec4};
+    let r = |dims, a, b, sw| dense::resolve(Auto, dims, a, b, sw);
+    assert_eq!(r((768, 128, 384), Op::N, Op::T, false), Tiled); // 18 wide tiles
+    assert_eq!(r((768, 128, 384), Op::N, Op::T, true), Vec4);
+    assert_eq!(r((16384, 384, 1152), Op::N, Op::T, false), Vec4); // 1152 wide tiles
+    assert_eq!(r((16384, 384, 65), Op::N, Op::T, false), Vec4); // 128 tiles, n one partial
+    assert_eq!(r((65, 16384, 384), Op::T, Op::N, true), Tiled); // A's m = 65 is not 4k
+    assert_eq!(r((1024, 1024, 1024), Op::N, Op::N, false), Vec4);
+    assert_eq!(dense::resolve(Vec4, (8, 6, 8), Op::N, Op::N, false), Tiled);
 }
 
 /// Sums and sums of squares against f64, relative 1e-5.

@@ -59,6 +59,18 @@ fn embedding_forward_and_scatter_add_match_cpu() {
     );
     close_elementwise("dwte", &down(&mut dev, &got.wte), &want.wte, 1e-6);
     close_elementwise("dwpe", &down(&mut dev, &got.wpe), &want.wpe, 1e-6);
+    // A vocabulary wider than the index kernel's workgroup (tokens strided over its threads),
+    // most tokens absent, one repeated in many rows: the rows of each token gathered in order
+    // give the CPU's sums exactly.
+    let (vocab, c, batch, seq) = (300, 8, 4, 16);
+    let mut tok = tokens(batch * seq, vocab, 9);
+    tok[10..30].fill(299.0);
+    let dx = random(10, batch * seq * c, 1.0);
+    let want = Cpu.embed_backward(Mat::new(&dx, batch * seq, c), &tok, batch, vocab, seq);
+    let (gdx, gtok) = (dev.upload(&dx), dev.upload(&tok));
+    let got = dev.embed_backward(Mat::new(&gdx, batch * seq, c), &gtok, batch, vocab, seq);
+    assert_eq!(down(&mut dev, &got.wte), want.wte, "dwte, vocab {vocab}");
+    assert_eq!(down(&mut dev, &got.wpe), want.wpe, "dwpe, vocab {vocab}");
     assert!(dev.take_error().is_none());
 }
 

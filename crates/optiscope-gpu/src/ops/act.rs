@@ -174,14 +174,17 @@ impl ActOps for GpuDevice {
         if d.len == 0 {
             return XentOut { d_logits: d, stats };
         }
+        // A thread per row, then one workgroup adds the rows' losses and hits.
+        let per_row = self.ctx.zeros(2 * n);
         let bufs = [
             (1, &logits.buf.buffer),
             (2, &labels.buffer),
             (3, &d.buffer),
-            (4, &stats.buffer),
+            (4, &per_row.buffer),
         ];
-        // One workgroup: the rows are strided over its 256 threads.
-        self.act("softmax_xent", ActParams::new(n, c), &bufs, 1);
+        self.act("softmax_xent", ActParams::new(n, c), &bufs, n);
+        let bufs = [(1, &per_row.buffer), (4, &stats.buffer)];
+        self.act("softmax_xent_sum", ActParams::new(n, c), &bufs, 1);
         XentOut { d_logits: d, stats }
     }
 }

@@ -31,10 +31,54 @@ struct MatmulParams {
 /// Which matrix-product kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatmulKernel {
-    /// 64×64 tiles in workgroup memory, 4×4 outputs per thread.
+    /// [`MatmulKernel::Vec4`] where it applies and, on a hardware GPU, the product has enough
+    /// 128×128 tiles to fill it ([`AUTO_MIN_WIDE_TILES`]), else [`MatmulKernel::Tiled`]. What
+    /// the executor uses.
+    Auto,
+    /// 128×128 tiles, 8×8 outputs per thread, vec4 loads; only for operands whose contiguous
+    /// dimension is a multiple of 4 ([`vec4_applies`]), else it runs [`MatmulKernel::Tiled`].
+    Vec4,
+    /// 64×64 tiles in workgroup memory, 4×4 outputs per thread, scalar loads; any shape.
     Tiled,
     /// One output per thread, no shared memory (the benchmark baseline).
     Naive,
+}
+
+/// Below this many 128×128 output tiles `Auto` takes the 64×64 kernel on a hardware GPU: four
+/// times the workgroups keeps more of a large GPU's cores busy on a small product (a 768×384
+/// product has 18 wide tiles, 72 narrow ones). A software adapter has a few CPU cores to fill
+/// and takes the wide kernel whenever it applies (on lavapipe it is 2.6–4.5× the 64×64 kernel
+/// from n = 128 to 512, `optiscope bench`).
+pub const AUTO_MIN_WIDE_TILES: usize = 64;
+
+/// Whether `matmul_vec4` can read the operands as vec4s: the dimension each stores
+/// contiguously — A: k (m when transposed), B: n (k when transposed) — is a multiple of 4.
+pub fn vec4_applies((m, k, n): (usize, usize, usize), op_a: Op, op_b: Op) -> bool {
+    let a = if op_a == Op::T { m } else { k };
+    let b = if op_b == Op::T { k } else { n };
+    a % 4 == 0 && b % 4 == 0
+}
+
+/// The kernel `kernel` runs as for this product (`Auto` and an inapplicable `Vec4` resolved);
+/// `software`: the adapter is a software rasterizer.
+pub fn resolve(
+    kernel: MatmulKernel,
+    dims: (usize, usize, usize),
+    op_a: Op,
+    op_b: Op,
+    software: bool,
+) -> MatmulKernel {
+    let (m, _, n) = dims;
+    let wide = vec4_applies(dims, op_a, op_b);
+    let min_tiles = if software { 1 } else { AUTO_MIN_WIDE_TILES };
+    match kernel {
+        MatmulKernel::Auto if wide && m.div_ceil(128) * n.div_ceil(128) >= min_tiles => {
+            MatmulKernel::Vec4
+        }
+        MatmulKernel::Auto => MatmulKernel::Tiled,
+        MatmulKernel::Vec4 if !wide => MatmulKernel::Tiled,
+        k => k,
+    }
 }
 
 /// Records `C ← α op(A) op(B) + β C` (row-major; op(A) m×k, op(B) k×n), the twin of
@@ -63,9 +107,11 @@ pub fn gemm(
         beta,
         _pad: [0; 2],
     };
-    let (entry, tile) = match kernel {
-        MatmulKernel::Tiled => ("matmul_tiled", 64),
-        MatmulKernel::Naive => ("matmul_naive", 16),
+    let kernel = resolve(kernel, (m, k, n), op_a, op_b, ctx.is_software());
+    let (entry, tile, a_at, b_at) = match kernel {
+        MatmulKernel::Vec4 => ("matmul_vec4", 128, 5, 6),
+        MatmulKernel::Naive => ("matmul_naive", 16, 1, 2),
+        _ => ("matmul_tiled", 64, 1, 2),
     };
     let gx = ctx.groups_1d(entry, n, tile)?[0];
     let gy = ctx.groups_1d(entry, m, tile)?[0];
@@ -74,7 +120,7 @@ pub fn gemm(
         shaders::DENSE,
         entry,
         bytemuck::bytes_of(&params),
-        &[(1, &a.buffer), (2, &b.buffer), (3, &c.buffer)],
+        &[(a_at, &a.buffer), (b_at, &b.buffer), (3, &c.buffer)],
         [gx, gy, 1],
     );
     Ok(())
@@ -240,7 +286,7 @@ impl GpuDevice {
         c: &GpuBuffer,
     ) {
         let ctx = self.ctx.clone();
-        let tiled = MatmulKernel::Tiled;
+        let tiled = MatmulKernel::Auto;
         let r = gemm(
             &ctx,
             self.enc(),

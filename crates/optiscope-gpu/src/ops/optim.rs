@@ -352,7 +352,7 @@ pub fn newton_schulz(
     let gram = ctx.zeros(small * small);
     let b_mat = ctx.zeros(small * small);
     let mut next = ctx.zeros(u.len);
-    let tiled = MatmulKernel::Tiled;
+    let tiled = MatmulKernel::Auto;
     for it in 0..orth.steps() {
         let [a, b, c] = orth.coefficients(it);
         if tall {

@@ -136,7 +136,16 @@ impl TransformerOps for GpuDevice {
             extra: vocab as u32,
             ..base
         };
-        let bufs = [(1, &dx.buf.buffer), (3, &tokens.buffer), (5, &wte.buffer)];
+        // The rows of each token first (one workgroup), then a thread per (token, column) sums
+        // only its own rows: O(rows · C) instead of O(vocab · rows · C).
+        assert!(
+            vocab + 1 + rows < 1 << 24,
+            "embed_backward: {rows} rows and {vocab} tokens do not fit f32 indices"
+        );
+        let index = self.ctx.zeros(vocab + 1 + rows);
+        let bufs = [(3, &tokens.buffer), (5, &index.buffer)];
+        self.tf("embed_token_rows", p, &bufs, 256);
+        let bufs = [(1, &dx.buf.buffer), (2, &index.buffer), (5, &wte.buffer)];
         self.tf("embed_backward_wte", p, &bufs, wte.len);
         let p = TfParams {
             extra: positions as u32,
