@@ -154,7 +154,10 @@ fn apply(g: &GptArgs, s: &Shared<'_>, cfg: &mut LmConfig) -> anyhow::Result<Vec<
     set!(spectra_every, g.spectra_every, "--spectra-every");
     set!(log_interval, g.log_interval, "--log-interval");
     if let Some(name) = s.optimizer {
-        crate::train::switch_optimizer(&mut cfg.optimizer, name)?;
+        let note = crate::train::switch_optimizer(&mut cfg.optimizer, name)?;
+        if let Some(note) = note.filter(|_| s.lr.is_none() && !s.quiet) {
+            eprintln!("note: {note}");
+        }
         changed.push("--optimizer");
     }
     if let Some(lr) = s.lr {

@@ -177,7 +177,10 @@ impl TrainArgs {
             changed.push("--hidden");
         }
         if let Some(name) = &self.optimizer {
-            switch_optimizer(&mut cfg.optimizer, name)?;
+            let note = switch_optimizer(&mut cfg.optimizer, name)?;
+            if let Some(note) = note.filter(|_| self.lr.is_none() && !self.quiet) {
+                eprintln!("note: {note}");
+            }
             changed.push("--optimizer");
         }
         if let Some(lr) = self.lr {
@@ -262,14 +265,35 @@ impl TrainArgs {
 
 /// `--optimizer NAME`: the method's defaults, keeping the run's learning rate (`--lr` may change
 /// it after).
-pub(crate) fn switch_optimizer(cfg: &mut OptimizerConfig, name: &str) -> anyhow::Result<()> {
+///
+/// Returns a note for the user when the method's own default rate differs from the one kept
+/// (`--optimizer muon` alone keeps AdamW's 1e-3, not Muon's 0.02). A method whose defaults are
+/// not a valid config (AMUSE: `warmup_steps` has no default) is refused with the way to set it.
+pub(crate) fn switch_optimizer(
+    cfg: &mut OptimizerConfig,
+    name: &str,
+) -> anyhow::Result<Option<String>> {
     let lr = cfg.lr();
-    *cfg = OptimizerConfig::default_for(name).ok_or_else(|| {
+    let default = OptimizerConfig::default_for(name).ok_or_else(|| {
         bad(format!(
             "--optimizer {name:?}: unknown (`optiscope list` shows the optimizers)"
         ))
     })?;
-    set_lr(cfg, lr)
+    if let Err(e) = default.validate() {
+        let e = e.to_string();
+        let field = e.split(" = ").next().unwrap_or("the field");
+        return Err(bad(format!(
+            "--optimizer {name}: {e}. Set it in a config file: --config run.json with \
+             {{\"optimizer\": {{\"name\": \"{name}\", \"{field}\": N}}}} (the fields not \
+             named keep their defaults; `optiscope list` shows them)"
+        )));
+    }
+    let own = default.lr();
+    *cfg = default;
+    set_lr(cfg, lr)?;
+    Ok((own != lr).then(|| {
+        format!("--optimizer {name} keeps the run's learning rate {lr} ({name}'s default is {own}); --lr sets it")
+    }))
 }
 
 pub(crate) fn set_lr(cfg: &mut OptimizerConfig, lr: f64) -> anyhow::Result<()> {

@@ -386,6 +386,15 @@ fn bad_input_is_refused_with_one_line() {
         "--data /nonexistent/text.txt",
     );
     refused(&o(&["--eval-interval", "0"]), "eval_interval = 0");
+    // AMUSE has no default warm-up: the refusal names the field and where to set it.
+    refused(
+        &o(&["--optimizer", "amuse"]),
+        r#"--optimizer amuse: warmup_steps = 0: must be >= 1"#,
+    );
+    refused(
+        &o(&["--optimizer", "amuse"]),
+        r#"{"optimizer": {"name": "amuse", "warmup_steps": N}}"#,
+    );
     let short = d.join("short.txt");
     std::fs::write(&short, "tiny").unwrap();
     refused(
@@ -415,6 +424,40 @@ fn bad_input_is_refused_with_one_line() {
     assert!(
         !out.join("metrics.jsonl").exists(),
         "nothing is written for refused input"
+    );
+    // --optimizer alone keeps the run's rate and says so when the method's own differs.
+    let muon = d.join("muon");
+    let o = bin()
+        .args([
+            "train",
+            "--model",
+            "gpt",
+            "--n-layer",
+            "1",
+            "--n-head",
+            "2",
+            "--n-embd",
+            "16",
+            "--block-size",
+            "16",
+            "--steps",
+            "1",
+            "--eval-iters",
+            "1",
+            "--optimizer",
+            "muon",
+            "--out",
+        ])
+        .arg(&muon)
+        .output()
+        .unwrap();
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "note: --optimizer muon keeps the run's learning rate 0.001 (muon's default is 0.02)"
+        ),
+        "{err}"
     );
 }
 

@@ -559,75 +559,56 @@ fn sampler_knobs(ui: &mut egui::Ui, c: &mut SamplerConfig) -> bool {
             ui.end_row();
         });
     ui.label(RichText::new("runs").strong());
-    let mut remove = None;
-    for (i, r) in c.runs.iter_mut().enumerate() {
-        ui.push_id(i, |ui| {
-            ui.horizontal_wrapped(|ui| {
-                ui.colored_label(run_color(i), "■");
-                ui.add(egui::TextEdit::singleline(&mut r.label).desired_width(110.0));
-                let kind = match r.sampler {
-                    Sampler::Offline => 0,
-                    Sampler::OnPolicy { .. } => 1,
-                    Sampler::Hybrid => 2,
-                };
-                let mut k = kind;
-                egui::ComboBox::from_id_salt("sampler")
-                    .width(90.0)
-                    .selected_text(["offline", "on-policy", "hybrid"][k])
-                    .show_ui(ui, |ui| {
-                        for (j, name) in ["offline", "on-policy", "hybrid"].iter().enumerate() {
-                            ui.selectable_value(&mut k, j, *name);
-                        }
-                    });
-                if k != kind {
-                    r.sampler = match k {
-                        0 => Sampler::Offline,
-                        1 => Sampler::OnPolicy {
-                            rounds: 4,
-                            cumulative: false,
-                        },
-                        _ => Sampler::Hybrid,
-                    };
-                }
-                if let Sampler::OnPolicy { rounds, cumulative } = &mut r.sampler {
-                    ui.label("T");
-                    ui.add(egui::DragValue::new(rounds).range(1..=64));
-                    ui.checkbox(cumulative, "cumulative");
-                }
-                ui.label("N");
-                ui.add(
-                    egui::DragValue::new(&mut r.n_total)
-                        .speed(100.0)
-                        .range(2..=1_000_000),
-                );
-                let mut rd = r.objective == Objective::RewardDistillation;
-                if ui
-                    .checkbox(&mut rd, "reward distillation")
-                    .on_hover_text("else DPO")
-                    .changed()
-                {
-                    r.objective = if rd {
-                        Objective::RewardDistillation
-                    } else {
-                        Objective::Dpo
-                    };
-                }
-                if ui
-                    .small_button("✕")
-                    .on_hover_text("remove this run")
-                    .clicked()
-                {
-                    remove = Some(i);
+    changed |= crate::views::run_rows(ui, &mut c.runs, |ui, _, r| {
+        ui.add(egui::TextEdit::singleline(&mut r.label).desired_width(110.0));
+        let kind = match r.sampler {
+            Sampler::Offline => 0,
+            Sampler::OnPolicy { .. } => 1,
+            Sampler::Hybrid => 2,
+        };
+        let mut k = kind;
+        egui::ComboBox::from_id_salt("sampler")
+            .width(90.0)
+            .selected_text(["offline", "on-policy", "hybrid"][k])
+            .show_ui(ui, |ui| {
+                for (j, name) in ["offline", "on-policy", "hybrid"].iter().enumerate() {
+                    ui.selectable_value(&mut k, j, *name);
                 }
             });
-        });
-    }
-    if let Some(i) = remove {
-        if c.runs.len() > 1 {
-            c.runs.remove(i);
-            changed = true;
+        if k != kind {
+            r.sampler = match k {
+                0 => Sampler::Offline,
+                1 => Sampler::OnPolicy {
+                    rounds: 4,
+                    cumulative: false,
+                },
+                _ => Sampler::Hybrid,
+            };
         }
-    }
+        if let Sampler::OnPolicy { rounds, cumulative } = &mut r.sampler {
+            ui.label("T");
+            ui.add(egui::DragValue::new(rounds).range(1..=64));
+            ui.checkbox(cumulative, "cumulative");
+        }
+        ui.label("N");
+        ui.add(
+            egui::DragValue::new(&mut r.n_total)
+                .speed(100.0)
+                .range(2..=1_000_000),
+        );
+        let mut rd = r.objective == Objective::RewardDistillation;
+        if ui
+            .checkbox(&mut rd, "reward distillation")
+            .on_hover_text("else DPO")
+            .changed()
+        {
+            r.objective = if rd {
+                Objective::RewardDistillation
+            } else {
+                Objective::Dpo
+            };
+        }
+    });
     if ui.button("add run").clicked() {
         let n = c.runs.last().map_or(20_000, |r| r.n_total);
         c.runs.push(AlignRun {

@@ -24,3 +24,35 @@ pub fn run_color(i: usize) -> Color32 {
     ];
     PALETTE[i % PALETTE.len()]
 }
+
+/// A list of runs, a row each: the run's colour, `row`'s widgets for it and a ✕ that removes it
+/// (never the last one). Returns whether a run was removed.
+pub fn run_rows<T>(
+    ui: &mut egui::Ui,
+    items: &mut Vec<T>,
+    mut row: impl FnMut(&mut egui::Ui, usize, &mut T),
+) -> bool {
+    let mut remove = None;
+    for (i, item) in items.iter_mut().enumerate() {
+        ui.push_id(i, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                ui.colored_label(run_color(i), "■");
+                row(ui, i, item);
+                if ui
+                    .small_button("✕")
+                    .on_hover_text("remove this run")
+                    .clicked()
+                {
+                    remove = Some(i);
+                }
+            });
+        });
+    }
+    match remove {
+        Some(i) if items.len() > 1 => {
+            items.remove(i);
+            true
+        }
+        _ => false,
+    }
+}

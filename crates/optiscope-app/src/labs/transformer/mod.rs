@@ -55,14 +55,21 @@ impl Rate {
     }
 }
 
+/// Where a lab's runs train.
+enum Placement {
+    Gpu,
+    /// On the CPU, with the reason in words (`CPU (why)`).
+    Cpu(String),
+}
+
 /// The Transformer lab.
 pub struct TransformerLab {
     state: TransformerLabState,
     runs: Vec<Box<dyn LiveRun>>,
     /// The step a link asks for, replayed over the next frames.
     target: u64,
-    /// Where the runs train, in words.
-    device: String,
+    /// Where the runs train.
+    device: Placement,
     /// The text split by its `val_fraction`, made once (each run gets a copy).
     corpus: Option<(f64, Corpus)>,
     rate: Rate,
@@ -78,7 +85,7 @@ impl TransformerLab {
             target: state.step,
             state,
             runs: vec![],
-            device: String::new(),
+            device: Placement::Cpu(String::new()),
             corpus: None,
             rate: Rate::default(),
             layer: 0,
@@ -120,8 +127,8 @@ impl TransformerLab {
             ComputePath::Cpu { reason } => Err(format!("CPU ({reason})")),
         };
         self.device = match &gpu {
-            Ok(_) => "GPU".to_string(),
-            Err(why) => why.clone(),
+            Ok(_) => Placement::Gpu,
+            Err(why) => Placement::Cpu(why.clone()),
         };
         for i in 0..self.state.optimizers.len() {
             let cfg = self.state.run_config(i);
@@ -176,7 +183,10 @@ impl TransformerLab {
 
     /// Where the runs train: `GPU`, or `CPU (why)`.
     pub fn device(&self) -> &str {
-        &self.device
+        match &self.device {
+            Placement::Gpu => "GPU",
+            Placement::Cpu(why) => why,
+        }
     }
 
     /// Tokens trained per second since playing started, all runs together.
@@ -345,7 +355,7 @@ impl Lab for TransformerLab {
             state.lm.seed = seed;
             self.apply(state, io);
         }
-        ui.label(format!("on: {}", self.device));
+        ui.label(format!("on: {}", self.device()));
     }
 
     fn controls_ui(&mut self, ui: &mut egui::Ui, io: &mut LabIo<'_>) {
@@ -361,53 +371,38 @@ impl Lab for TransformerLab {
         let mut state = self.state.clone();
         let mut changed = false;
         ui.label(RichText::new("optimizers").strong());
-        let mut remove = None;
-        for (i, o) in state.optimizers.iter_mut().enumerate() {
-            ui.horizontal(|ui| {
-                ui.colored_label(run_color(i), "■");
-                let mut name = o.name();
-                egui::ComboBox::from_id_salt(("gpt-opt", i))
-                    .selected_text(name)
-                    .show_ui(ui, |ui| {
-                        for &n in TRANSFORMER_OPTIMIZERS {
-                            ui.selectable_value(&mut name, n, n);
-                        }
-                    });
-                if name != o.name() {
-                    if let Some(c) = transformer_optimizer(name) {
-                        *o = c;
-                        changed = true;
+        let mut edited = false;
+        let removed = crate::views::run_rows(ui, &mut state.optimizers, |ui, i, o| {
+            let mut name = o.name();
+            egui::ComboBox::from_id_salt(("gpt-opt", i))
+                .selected_text(name)
+                .show_ui(ui, |ui| {
+                    for &n in TRANSFORMER_OPTIMIZERS {
+                        ui.selectable_value(&mut name, n, n);
                     }
+                });
+            if name != o.name() {
+                if let Some(c) = transformer_optimizer(name) {
+                    *o = c;
+                    edited = true;
                 }
-                let mut lr = o.lr();
-                let speed = lr * 0.01;
-                if ui
-                    .add(
-                        egui::DragValue::new(&mut lr)
-                            .speed(speed)
-                            .range(1e-6..=1.0)
-                            .prefix("lr "),
-                    )
-                    .changed()
-                    && o.set_field("lr", serde_json::json!(lr)).is_ok()
-                {
-                    changed = true;
-                }
-                if ui
-                    .small_button("✕")
-                    .on_hover_text("remove this run")
-                    .clicked()
-                {
-                    remove = Some(i);
-                }
-            });
-        }
-        if let Some(i) = remove {
-            if state.optimizers.len() > 1 {
-                state.optimizers.remove(i);
-                changed = true;
             }
-        }
+            let mut lr = o.lr();
+            let speed = lr * 0.01;
+            if ui
+                .add(
+                    egui::DragValue::new(&mut lr)
+                        .speed(speed)
+                        .range(1e-6..=1.0)
+                        .prefix("lr "),
+                )
+                .changed()
+                && o.set_field("lr", serde_json::json!(lr)).is_ok()
+            {
+                edited = true;
+            }
+        });
+        changed |= removed | edited;
         if state.optimizers.len() < MAX_TRANSFORMER_RUNS && ui.button("add a run").clicked() {
             state
                 .optimizers
@@ -637,7 +632,10 @@ impl Lab for TransformerLab {
             })
             .collect::<Vec<_>>()
             .join("; ");
-        let device = if self.device == "GPU" { "gpu" } else { "cpu" };
+        let device = match self.device {
+            Placement::Gpu => "gpu",
+            Placement::Cpu(_) => "cpu",
+        };
         format!(
             "device={device} tokens_per_s={:.0}; {runs}",
             self.rate.tokens_per_s
