@@ -20,6 +20,7 @@ use optiscope_core::train::gpt_file::{self, GptWeights};
 use optiscope_core::train::lm::{
     divergence, generate, LmConfig, LmPreset, LmTrainer, SampleOptions, ScheduleKind,
 };
+use optiscope_core::train::lora::LoraConfig;
 use optiscope_core::train::Checkpoint;
 
 use crate::backend::{Backend, Executor};
@@ -83,6 +84,15 @@ pub struct GptArgs {
     /// n_layer, n_head, n_embd, block_size and the vocabulary come from its metadata.
     #[arg(long, value_name = "MODEL")]
     pub init: Option<PathBuf>,
+    /// --model gpt with --init: LoRA fine-tuning — the weights stay frozen and rank-r adapters
+    /// B·A on every block's attention and MLP matrices train; the singular values of each
+    /// product s·B·A are recorded (`spectra`, keys `….lora_BA`); model.safetensors holds the
+    /// merged weights.
+    #[arg(long, value_name = "R")]
+    pub lora_rank: Option<usize>,
+    /// --model gpt --lora-rank: the adapters' scale is alpha / r [default: r, a scale of 1].
+    #[arg(long, value_name = "ALPHA")]
+    pub lora_alpha: Option<f64>,
 }
 
 impl GptArgs {
@@ -109,6 +119,8 @@ impl GptArgs {
         note(self.spectra_every.is_some(), "--spectra-every");
         note(self.log_interval.is_some(), "--log-interval");
         note(self.init.is_some(), "--init");
+        note(self.lora_rank.is_some(), "--lora-rank");
+        note(self.lora_alpha.is_some(), "--lora-alpha");
         out
     }
 }
@@ -172,6 +184,18 @@ fn apply(g: &GptArgs, s: &Shared<'_>, cfg: &mut LmConfig) -> anyhow::Result<Vec<
     if let Some(w) = g.warmup_steps {
         cfg.schedule.warmup_steps = w;
         changed.push("--warmup-steps");
+    }
+    match (g.lora_rank, g.lora_alpha) {
+        (Some(rank), alpha) => {
+            cfg.lora = Some(LoraConfig { rank, alpha });
+            changed.push("--lora-rank");
+        }
+        (None, Some(_)) => {
+            return Err(bad(
+                "--lora-alpha scales LoRA adapters: give --lora-rank too",
+            ))
+        }
+        (None, None) => {}
     }
     // --steps may extend a resumed run; it is not a change of its config.
     if let Some(n) = g.steps {
@@ -310,6 +334,11 @@ pub fn train(g: &GptArgs, s: &Shared<'_>) -> anyhow::Result<ExitCode> {
                 }
                 None => None,
             };
+            if cfg.lora.is_some() && init.is_none() {
+                return Err(bad(
+                    "--lora-rank fine-tunes given weights: pass them with --init MODEL (a model.safetensors or a run folder)",
+                ));
+            }
             (dir, cfg, None, init)
         }
     };

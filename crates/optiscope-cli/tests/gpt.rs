@@ -515,3 +515,112 @@ fn divergence_stops_the_run_and_keeps_the_finite_steps() {
         .expect("the step is named");
     assert_eq!(train.len() as u64, diverged_at - 1, "{err}");
 }
+
+/// `--lora-rank r` with `--init`: config.json records the adapters, the recorded spectra are the
+/// adapter products' (r values each, keys `….lora_BA`), model.safetensors holds merged weights
+/// in which only the attention and MLP matrices moved (by rank ≤ r), and the run resumes; the
+/// flags are refused without --init or with --lora-alpha alone.
+#[test]
+fn lora_fine_tunes_from_init() {
+    let d = tempdir("lora");
+    let base = d.join("base");
+    ok(&train(&["--steps", "3", "--out", base.to_str().unwrap()]));
+    let tuned = d.join("tuned");
+    let lora = |extra: &[&str], out: &Path| {
+        bin()
+            .args([
+                "train",
+                "--model",
+                "gpt",
+                "--init",
+                base.to_str().unwrap(),
+                "--lora-rank",
+                "2",
+                "--lora-alpha",
+                "4",
+                "--optimizer",
+                "muon",
+                "--lr",
+                "0.02",
+                "--eval-iters",
+                "1",
+                "--spectra-every",
+                "2",
+                "--batch-size",
+                "4",
+                "-q",
+            ])
+            .args(extra)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    ok(&lora(&["--steps", "4"], &tuned));
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tuned.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["lora"], serde_json::json!({"rank": 2, "alpha": 4.0}));
+    let spectra: Vec<serde_json::Value> = lines(&tuned)
+        .into_iter()
+        .filter(|l| l.get("singular_values").is_some())
+        .collect();
+    assert_eq!(spectra.len(), 3, "steps 0, 2 and 4");
+    let last = spectra[2]["singular_values"].as_object().unwrap();
+    assert_eq!(last.len(), 8, "4 matrices in each of 2 blocks");
+    for (k, v) in last {
+        assert!(k.ends_with(".lora_BA"), "{k}");
+        let v = v.as_array().unwrap();
+        assert!(v.len() == 2 && v[0].as_f64().unwrap() > 0.0, "{k}: {v:?}");
+    }
+    let (b, t) = (weights(&base), weights(&tuned));
+    let names: Vec<String> = b.cfg.param_specs().into_iter().map(|(n, ..)| n).collect();
+    for ((name, before), after) in names.iter().zip(&b.values).zip(&t.values) {
+        let adapted =
+            name.ends_with(".weight") && (name.contains(".attn.") || name.contains(".mlp."));
+        assert_eq!(
+            adapted,
+            before != after,
+            "{name}: only the adapted matrices move"
+        );
+    }
+    // Resume continues the adapters (2 more steps).
+    let o = bin()
+        .args(["train", "--model", "gpt", "--steps", "6", "-q", "--resume"])
+        .arg(&tuned)
+        .output()
+        .unwrap();
+    ok(&o);
+    assert_eq!(
+        lines(&tuned)
+            .iter()
+            .filter(|l| l.get("train_loss").is_some())
+            .count(),
+        6
+    );
+    refused(
+        &bin()
+            .args(["train", "--model", "gpt", "--lora-rank", "2", "--out"])
+            .arg(d.join("no-init"))
+            .output()
+            .unwrap(),
+        "--lora-rank fine-tunes given weights: pass them with --init MODEL",
+    );
+    refused(
+        &bin()
+            .args(["train", "--model", "gpt", "--lora-alpha", "2", "--out"])
+            .arg(d.join("alpha"))
+            .output()
+            .unwrap(),
+        "--lora-alpha scales LoRA adapters: give --lora-rank too",
+    );
+    refused(
+        &bin()
+            .args(["train", "--model", "gpt", "--lora-rank", "99", "--init"])
+            .arg(&base)
+            .arg("--out")
+            .arg(d.join("big"))
+            .output()
+            .unwrap(),
+        "lora.rank = 99: must be in 1..=32",
+    );
+}

@@ -230,13 +230,17 @@ fn whole_gpt_forward_and_backward_match_cpu() {
 /// The language-model trainer on the GPU against the CPU: five AdamW steps of a tiny GPT on
 /// tiny Shakespeare with clipping, the losses read back once (the GPU never synchronises
 /// before), and the validation loss at the end.
+/// The trainer on the GPU follows the CPU's losses, validation loss and weights — a full run
+/// and a LoRA run (rank 2 under Muon: the adapters' products and Newton–Schulz on the GPU), whose
+/// adapter spectra agree too.
 #[test]
 fn lm_trainer_on_gpu_follows_the_cpu() {
     use optiscope_core::corpus::{tinyshakespeare, Corpus};
     use optiscope_core::train::lm::{LmConfig, LmTrainer};
+    use optiscope_core::train::lora::LoraConfig;
     let Some(ctx) = gpu() else { return };
     let text: String = tinyshakespeare().chars().take(20_000).collect();
-    let cfg = LmConfig {
+    let plain = LmConfig {
         n_layer: 2,
         n_head: 2,
         n_embd: 32,
@@ -248,31 +252,55 @@ fn lm_trainer_on_gpu_follows_the_cpu() {
         grad_clip: 0.5,
         ..LmConfig::default()
     };
-    let corpus = || Corpus::new(&text, 0.1, None).unwrap();
-    let mut cpu = LmTrainer::new(cfg.clone(), corpus(), Cpu, None).unwrap();
-    let mut gpu_t = LmTrainer::new(cfg, corpus(), gpu_device(&ctx), None).unwrap();
-    for _ in 0..5 {
-        cpu.step().unwrap();
-        gpu_t.step().unwrap();
-    }
-    let (a, b) = (cpu.take_losses().unwrap(), gpu_t.take_losses().unwrap());
-    assert_eq!(a.len(), 5);
-    for (x, y) in a.iter().zip(&b) {
-        assert!(
-            (x.train_loss - y.train_loss).abs() < 1e-4,
-            "step {}: {} vs {}",
-            x.step,
-            x.train_loss,
-            y.train_loss
+    let lora = LmConfig {
+        lora: Some(LoraConfig {
+            rank: 2,
+            alpha: Some(4.0),
+        }),
+        optimizer: serde_json::from_str(r#"{"name": "muon", "lr": 0.02}"#).unwrap(),
+        ..plain.clone()
+    };
+    for cfg in [plain, lora] {
+        let what = if cfg.lora.is_some() { "LoRA" } else { "full" };
+        let corpus = || Corpus::new(&text, 0.1, None).unwrap();
+        let mut cpu = LmTrainer::new(cfg.clone(), corpus(), Cpu, None).unwrap();
+        let mut gpu_t = LmTrainer::new(cfg, corpus(), gpu_device(&ctx), None).unwrap();
+        for _ in 0..5 {
+            cpu.step().unwrap();
+            gpu_t.step().unwrap();
+        }
+        let (a, b) = (cpu.take_losses().unwrap(), gpu_t.take_losses().unwrap());
+        assert_eq!(a.len(), 5);
+        for (x, y) in a.iter().zip(&b) {
+            assert!(
+                (x.train_loss - y.train_loss).abs() < 1e-4,
+                "{what} step {}: {} vs {}",
+                x.step,
+                x.train_loss,
+                y.train_loss
+            );
+        }
+        let (vc, vg) = (
+            cpu.evaluate().unwrap().unwrap(),
+            gpu_t.evaluate().unwrap().unwrap(),
         );
-    }
-    let (vc, vg) = (
-        cpu.evaluate().unwrap().unwrap(),
-        gpu_t.evaluate().unwrap().unwrap(),
-    );
-    assert!((vc - vg).abs() < 1e-4, "val loss {vc} vs {vg}");
-    for ((name, _, w), (_, _, g)) in cpu.weights().unwrap().iter().zip(&gpu_t.weights().unwrap()) {
-        let err = rel_err(g, w);
-        assert!(err < 1e-3, "{name}: relative error {err:.2e}");
+        assert!((vc - vg).abs() < 1e-4, "{what}: val loss {vc} vs {vg}");
+        for ((name, _, w), (_, _, g)) in
+            cpu.weights().unwrap().iter().zip(&gpu_t.weights().unwrap())
+        {
+            let err = rel_err(g, w);
+            assert!(err < 1e-3, "{what} {name}: relative error {err:.2e}");
+        }
+        let (sc, sg) = (cpu.spectra().unwrap(), gpu_t.spectra().unwrap());
+        assert_eq!(sc.keys().collect::<Vec<_>>(), sg.keys().collect::<Vec<_>>());
+        for (k, v) in &sc {
+            for (x, y) in v.iter().zip(&sg[k]) {
+                assert!(
+                    (x - y).abs() <= 1e-3 * v[0],
+                    "{what} {k}: {v:?} vs {:?}",
+                    sg[k]
+                );
+            }
+        }
     }
 }

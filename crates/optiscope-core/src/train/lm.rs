@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::gpt_file::NamedTensor;
+use super::lora::{Lora, LoraConfig};
 use super::{json, parse_meta, state, Checkpoint, TrainError};
 use crate::config::ConfigError;
 use crate::corpus::{windows, Corpus, Vocab, Windows, TINYSHAKESPEARE};
@@ -160,6 +161,10 @@ pub struct LmConfig {
     /// Where the initial weights came from (`--init`; recorded, read by the caller).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<String>,
+    /// LoRA fine-tuning ([`super::lora`]): only adapters on every block's attention and MLP
+    /// matrices train, the recorded spectra are those of the adapter products.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraConfig>,
 }
 
 impl Default for LmConfig {
@@ -220,6 +225,7 @@ impl LmPreset {
             spectra_every: 250,
             spectra: vec![],
             decay_vectors: false,
+            lora: None,
             init: None,
         };
         match self {
@@ -304,6 +310,10 @@ impl LmConfig {
             ));
         }
         self.schedule.validate()?;
+        if let Some(l) = &self.lora {
+            // The adapted matrices' smallest side is C (c_attn 3C×C … c_proj C×4C).
+            l.validate(self.n_embd)?;
+        }
         self.optimizer.validate().map_err(|e| e.within("optimizer"))
     }
 }
@@ -392,6 +402,8 @@ pub struct LmTrainer<D: Device> {
     spectra: Vec<usize>,
     /// MeZO's plan when the optimizer is zeroth-order (two forward passes per step, no backward).
     zo: Option<ZoPlan>,
+    /// The adapters of a LoRA run: then `params` stay frozen and the optimizer steps these.
+    lora: Option<Lora<D>>,
 }
 
 impl<D: Device + 'static> LmTrainer<D> {
@@ -444,7 +456,14 @@ impl<D: Device + 'static> LmTrainer<D> {
             }
         }
         let params: Vec<D::Buf> = metas.iter().map(|p| dev.upload(p.value.data())).collect();
-        let optimizer = if cfg.decay_vectors {
+        let lora = match &cfg.lora {
+            Some(l) => {
+                let targets = <Gpt as Model<D>>::weight_matrices(&gpt);
+                Some(Lora::new(&mut dev, l, &metas, targets, cfg.seed)?)
+            }
+            None => None,
+        };
+        let optimizer = if cfg.decay_vectors || lora.is_some() {
             cfg.optimizer.clone()
         } else {
             exempt_vectors(&cfg.optimizer, &metas)?
@@ -458,8 +477,9 @@ impl<D: Device + 'static> LmTrainer<D> {
             }
             other => other,
         };
+        let trained = lora.as_ref().map_or(&metas, |l| &l.metas);
         let opt = optimizer
-            .build_on(&mut dev, &metas)
+            .build_on(&mut dev, trained)
             .map_err(|e| e.within("optimizer"))?;
         let names = if cfg.spectra.is_empty() {
             default_spectra(&gcfg)
@@ -478,7 +498,16 @@ impl<D: Device + 'static> LmTrainer<D> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let zo = opt.zeroth_order();
+        if zo.is_some() && lora.is_some() {
+            return Err(ConfigError::invalid(
+                "lora",
+                "a zeroth-order optimizer",
+                "trains the model's own weights; LoRA needs a first-order optimizer",
+            )
+            .into());
+        }
         Ok(Self {
+            lora,
             zo,
             loss: SoftmaxCrossEntropy {
                 classes: gcfg.vocab_size,
@@ -564,7 +593,11 @@ impl<D: Device + 'static> LmTrainer<D> {
                 .push((self.step, stats, self.cfg.optimizer.lr() * factor));
             return Ok(());
         }
-        let refs: Vec<&D::Buf> = self.params.iter().collect();
+        let merged = self
+            .lora
+            .as_ref()
+            .map(|l| l.merged(&mut self.dev, &self.params, &l.params));
+        let refs: Vec<&D::Buf> = merged.as_ref().unwrap_or(&self.params).iter().collect();
         let acts = self.gpt.forward(&mut self.dev, &refs, x, n);
         let logits = acts
             .last()
@@ -572,6 +605,11 @@ impl<D: Device + 'static> LmTrainer<D> {
         let LossOut { d_output, stats } = self.loss.loss(&mut self.dev, logits, &y, n);
         let mut grads = self.gpt.backward(&mut self.dev, &refs, &acts, d_output, n);
         drop(acts);
+        drop(refs);
+        drop(merged);
+        if let Some(l) = &self.lora {
+            grads = l.grads(&mut self.dev, &grads);
+        }
         if self.cfg.grad_clip > 0.0 {
             let sums = {
                 let g: Vec<&D::Buf> = grads.iter().collect();
@@ -582,7 +620,11 @@ impl<D: Device + 'static> LmTrainer<D> {
         }
         self.opt.set_lr_scale(factor);
         let g: Vec<&D::Buf> = grads.iter().collect();
-        self.opt.step(&mut self.dev, &mut self.params, &g)?;
+        let trained = match &mut self.lora {
+            Some(l) => &mut l.params,
+            None => &mut self.params,
+        };
+        self.opt.step(&mut self.dev, trained, &g)?;
         self.step += 1;
         self.pending
             .push((self.step, stats, self.cfg.optimizer.lr() * factor));
@@ -666,7 +708,14 @@ impl<D: Device + 'static> LmTrainer<D> {
     /// The parameters at the optimizer's evaluation point (Schedule-Free's and AMUSE's average),
     /// in [`GptConfig::param_specs`] order: copies, so the training state is untouched.
     pub fn eval_params(&mut self) -> Vec<D::Buf> {
-        self.opt.eval_params(&mut self.dev, &self.params)
+        match &self.lora {
+            // The adapters at the evaluation point, merged into the frozen weights.
+            Some(l) => {
+                let adapters = self.opt.eval_params(&mut self.dev, &l.params);
+                l.merged(&mut self.dev, &self.params, &adapters)
+            }
+            None => self.opt.eval_params(&mut self.dev, &self.params),
+        }
     }
 
     /// The text split the run reads.
@@ -687,14 +736,52 @@ impl<D: Device + 'static> LmTrainer<D> {
         )
     }
 
-    /// The singular values (largest first) of the chosen weight matrices at the evaluation point.
+    /// The singular values (largest first) of the chosen weight matrices at the evaluation
+    /// point; in a LoRA run those of their adapter products `s·B·A` (the largest `rank`, the
+    /// others are zero), named `{matrix}.lora_BA` (`transformer.h.0.attn.c_attn.lora_BA`).
     pub fn spectra(&mut self) -> Result<BTreeMap<String, Vec<f64>>, TrainError> {
+        if let Some(l) = &self.lora {
+            let adapters = self.opt.eval_params(&mut self.dev, &l.params);
+            let rank = l.metas.first().map_or(0, |a| a.value.shape()[0]);
+            let mut out = BTreeMap::new();
+            for &i in &self.spectra {
+                let Some(t) = l.targets.iter().position(|&x| x == i) else {
+                    continue;
+                };
+                let ba = l.product(&mut self.dev, &adapters, t);
+                let w = self.dev.download(&ba)?;
+                let shape = self.metas[i].value.shape();
+                let mut sv = singular_values(&w, shape[0], shape[1]).map_err(DeviceError::from)?;
+                sv.truncate(rank);
+                let name = self.metas[i].name.trim_end_matches(".weight");
+                out.insert(format!("{name}.lora_BA"), sv);
+            }
+            return Ok(out);
+        }
         let eval = self.eval_params();
+        let mut weights = Vec::with_capacity(eval.len());
+        for (i, w) in eval.iter().enumerate() {
+            // Only the recorded matrices are read back.
+            weights.push(if self.spectra.contains(&i) {
+                self.dev.download(w)?
+            } else {
+                vec![]
+            });
+        }
+        self.spectra_of(&weights)
+    }
+
+    /// The singular values of the chosen weight matrices (`LmConfig::spectra`) from weights read
+    /// back by the caller (all parameters in order; only the chosen ones are looked at), as
+    /// [`Self::spectra`] gives them outside a LoRA run.
+    pub fn spectra_of(
+        &self,
+        weights: &[Vec<f32>],
+    ) -> Result<BTreeMap<String, Vec<f64>>, TrainError> {
         let mut out = BTreeMap::new();
         for &i in &self.spectra {
-            let w = self.dev.download(&eval[i])?;
             let shape = self.metas[i].value.shape();
-            let sv = singular_values(&w, shape[0], shape[1]).map_err(DeviceError::from)?;
+            let sv = singular_values(&weights[i], shape[0], shape[1]).map_err(DeviceError::from)?;
             out.insert(self.metas[i].name.clone(), sv);
         }
         Ok(out)
@@ -726,6 +813,12 @@ impl<D: Device + 'static> LmTrainer<D> {
             let data = self.dev.download(buf)?;
             c.put(format!("model.{}", m.name), m.value.shape().to_vec(), data);
         }
+        if let Some(l) = &self.lora {
+            for (m, buf) in l.metas.iter().zip(&l.params) {
+                let data = self.dev.download(buf)?;
+                c.put(format!("lora.{}", m.name), m.value.shape().to_vec(), data);
+            }
+        }
         let scalars = state::save_executor(&mut self.dev, self.opt.as_mut(), "optim.", &mut c)?;
         c.meta.insert("config".into(), json(&self.cfg));
         c.meta.insert("kind".into(), "gpt".into());
@@ -746,6 +839,13 @@ impl<D: Device + 'static> LmTrainer<D> {
             let name = format!("model.{}", self.metas[i].name);
             let data = c.take(&name, self.metas[i].value.len()).map_err(bad)?;
             self.params[i] = self.dev.upload(&data);
+        }
+        if let Some(l) = &mut self.lora {
+            for i in 0..l.metas.len() {
+                let name = format!("lora.{}", l.metas[i].name);
+                let data = c.take(&name, l.metas[i].value.len()).map_err(bad)?;
+                l.params[i] = self.dev.upload(&data);
+            }
         }
         let step: u64 = parse_meta(&c, "step")?;
         let scalars: BTreeMap<String, f64> = parse_meta(&c, "optim_scalars")?;
@@ -1184,6 +1284,144 @@ mod tests {
         }
         b.take_losses().unwrap();
         assert_eq!(b.weights().unwrap(), full.weights().unwrap());
+    }
+
+    fn lora(steps: u64, optimizer: &str, lr: f64) -> LmConfig {
+        let mut cfg = tiny(steps);
+        cfg.optimizer =
+            serde_json::from_str(&format!(r#"{{"name": "{optimizer}", "lr": {lr}}}"#)).unwrap();
+        cfg.lora = Some(LoraConfig {
+            rank: 2,
+            alpha: Some(4.0),
+        });
+        cfg
+    }
+
+    /// A LoRA run starts at the given weights (B = 0), trains only through the adapters —
+    /// embeddings, gains and biases stay bit for bit, each adapted matrix moves by a matrix of
+    /// rank ≤ r — lowers the loss, records r singular values per adapter product, and resumes
+    /// bit for bit.
+    #[test]
+    fn lora_trains_low_rank_updates_only() {
+        let base = LmTrainer::new(tiny(1), text(), Cpu, None)
+            .unwrap()
+            .weights()
+            .unwrap();
+        let init: Vec<Vec<f32>> = base.iter().map(|w| w.2.clone()).collect();
+        let mut t =
+            LmTrainer::new(lora(40, "adamw", 1e-2), text(), Cpu, Some(init.clone())).unwrap();
+        assert_eq!(
+            t.weights().unwrap(),
+            base,
+            "B = 0: the run starts at its weights"
+        );
+        let v0 = t.evaluate().unwrap().unwrap();
+        while !t.finished() {
+            t.step().unwrap();
+        }
+        t.take_losses().unwrap();
+        let v1 = t.evaluate().unwrap().unwrap();
+        assert!(v1 < v0 - 0.02, "val loss {v0} → {v1}");
+        let after = t.weights().unwrap();
+        for (b, a) in base.iter().zip(&after) {
+            if role_of(&b.0) == ParamRole::Matrix {
+                let delta: Vec<f32> = a.2.iter().zip(&b.2).map(|(x, y)| x - y).collect();
+                let sv = singular_values(&delta, b.1[0], b.1[1]).unwrap();
+                assert!(sv[0] > 1e-4, "{} did not move", b.0);
+                assert!(sv[2] < 1e-5 * sv[0], "{}: rank > 2: {:?}", b.0, &sv[..4]);
+            } else {
+                assert_eq!(a.2, b.2, "{} is frozen", b.0);
+            }
+        }
+        let spectra = t.spectra().unwrap();
+        assert_eq!(spectra.len(), 4);
+        assert!(spectra
+            .iter()
+            .all(|(k, v)| k.ends_with(".lora_BA") && v.len() == 2 && v[0] > 0.0));
+        // Resume: 20 steps, save, restore, 20 more equal the 40 straight.
+        let mut a =
+            LmTrainer::new(lora(40, "adamw", 1e-2), text(), Cpu, Some(init.clone())).unwrap();
+        for _ in 0..20 {
+            a.step().unwrap();
+        }
+        a.take_losses().unwrap();
+        let bytes = a.save().unwrap().to_bytes().unwrap();
+        let mut b = LmTrainer::new(lora(40, "adamw", 1e-2), text(), Cpu, Some(init)).unwrap();
+        b.restore(Checkpoint::from_bytes(&bytes).unwrap()).unwrap();
+        while !b.finished() {
+            b.step().unwrap();
+        }
+        b.take_losses().unwrap();
+        assert_eq!(b.weights().unwrap(), after);
+    }
+
+    /// The adapters' gradients against central finite differences of the loss (f64 sums of
+    /// the f32 model), through the merged weights: ∂A = s·BᵀG, ∂B = s·G Aᵀ.
+    #[test]
+    fn lora_gradients_match_finite_differences() {
+        let mut t = LmTrainer::new(lora(3, "sgd", 0.1), text(), Cpu, None).unwrap();
+        // Two steps so that B ≠ 0 (at B = 0 the gradient of A vanishes).
+        t.step().unwrap();
+        t.step().unwrap();
+        t.take_losses().unwrap();
+        let (b, seq) = (t.cfg.batch_size, t.cfg.block_size);
+        let (x, y) = windows(&t.corpus.train, seq, b, 7, Windows::Train, 0);
+        let loss_at = |t: &mut LmTrainer<Cpu>| -> (f64, Vec<Vec<f32>>) {
+            let l = t.lora.as_ref().unwrap();
+            let merged = l.merged(&mut t.dev, &t.params, &l.params);
+            let refs: Vec<&Vec<f32>> = merged.iter().collect();
+            let acts = t.gpt.forward(&mut t.dev, &refs, x.clone(), b * seq);
+            let out = t.loss.loss(&mut t.dev, acts.last().unwrap(), &y, b * seq);
+            let grads = t
+                .gpt
+                .backward(&mut t.dev, &refs, &acts, out.d_output, b * seq);
+            let g = t.lora.as_ref().unwrap().grads(&mut t.dev, &grads);
+            (f64::from(out.stats[0]) / (b * seq) as f64, g)
+        };
+        let (_, grads) = loss_at(&mut t);
+        let h = 1e-2f32;
+        let mut checked = 0;
+        for (pi, g) in grads.iter().enumerate().take(4) {
+            for k in [0, g.len() / 3, g.len() - 1] {
+                let orig = t.lora.as_ref().unwrap().params[pi][k];
+                t.lora.as_mut().unwrap().params[pi][k] = orig + h;
+                let (up, _) = loss_at(&mut t);
+                t.lora.as_mut().unwrap().params[pi][k] = orig - h;
+                let (down, _) = loss_at(&mut t);
+                t.lora.as_mut().unwrap().params[pi][k] = orig;
+                let fd = (up - down) / (2.0 * f64::from(h));
+                let err = (fd - f64::from(g[k])).abs();
+                assert!(
+                    err < 2e-3 + 0.05 * fd.abs(),
+                    "adapter {pi}[{k}]: analytic {} vs finite differences {fd}",
+                    g[k]
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 12);
+    }
+
+    #[test]
+    fn lora_refuses_bad_ranks_and_zeroth_order() {
+        let mut cfg = lora(3, "adamw", 1e-3);
+        cfg.lora = Some(LoraConfig {
+            rank: 17,
+            alpha: None,
+        });
+        let e = LmTrainer::new(cfg, text(), Cpu, None).err().unwrap();
+        assert!(
+            e.to_string()
+                .starts_with("lora.rank = 17: must be in 1..=16"),
+            "{e}"
+        );
+        let e = LmTrainer::new(lora(3, "mezo", 1e-3), text(), Cpu, None)
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string().contains("LoRA needs a first-order optimizer"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod checkpoint;
 pub mod gpt_file;
 pub mod gradient;
 pub mod lm;
+pub mod lora;
 pub mod quantizer;
 mod state;
 pub mod transform;

@@ -10,12 +10,10 @@ use std::rc::Rc;
 
 use optiscope_core::corpus::Corpus;
 use optiscope_core::device::{Cpu, Device};
-use optiscope_core::linalg::singular_values;
 use optiscope_core::models::GptConfig;
-use optiscope_core::tensor::ParamRole;
 use optiscope_core::train::lm::{
-    divergence, role_of, validation_mean, validation_stats, Generator, LmConfig, LmTrainer,
-    PendingLosses, SampleOptions,
+    divergence, validation_mean, validation_stats, Generator, LmConfig, LmTrainer, PendingLosses,
+    SampleOptions,
 };
 use optiscope_gpu::{GpuBuffer, GpuDevice};
 use web_time::Instant;
@@ -134,8 +132,6 @@ pub struct LmRun<D: LabDevice> {
     name: &'static str,
     trainer: LmTrainer<D>,
     gpt: GptConfig,
-    /// Parameter names and shapes, in the trainer's order.
-    specs: Vec<(String, Vec<usize>)>,
     records: Records,
     resolved: u64,
     losses: Option<(PendingLosses<D::Buf>, Slot)>,
@@ -158,16 +154,10 @@ impl<D: LabDevice> LmRun<D> {
         let name = cfg.optimizer.name();
         let trainer = LmTrainer::new(cfg, corpus, dev, None).map_err(|e| e.to_string())?;
         let gpt = trainer.gpt();
-        let specs = gpt
-            .param_specs()
-            .into_iter()
-            .map(|(n, s, _)| (n, s))
-            .collect();
         let mut run = Self {
             name,
             trainer,
             gpt,
-            specs,
             records: Records::default(),
             resolved: 0,
             losses: None,
@@ -227,14 +217,8 @@ impl<D: LabDevice> LmRun<D> {
             let v = validation_mean(&values, self.trainer.config());
             self.records.val.push([step as f64, v]);
         }
-        let mut spectra = BTreeMap::new();
-        for ((name, shape), w) in self.specs.iter().zip(&weights) {
-            if role_of(name) == ParamRole::Matrix {
-                if let Ok(sv) = singular_values(w, shape[0], shape[1]) {
-                    spectra.insert(name.clone(), sv);
-                }
-            }
-        }
+        // The trainer's choice of matrices (`LmConfig::spectra`: by default every block's).
+        let spectra = self.trainer.spectra_of(&weights).unwrap_or_default();
         self.records.spectra = Some((step, spectra));
         self.weights = Some((step, weights));
     }
