@@ -14,6 +14,4 @@ if [ "${1:-}" = "--cli" ]; then
   exec target/release/optiscope run "$@"
 fi
 bash web/build.sh
-port="${PORT:-8080}"
-echo "serving the optiscope explorer on http://127.0.0.1:$port (Ctrl-C to stop)"
-exec python3 -m http.server "$port" --bind 127.0.0.1 --directory web/dist
+exec python3 scripts/serve.py --port "${PORT:-8080}" --dir web/dist

@@ -111,6 +111,15 @@ for (const mode of Object.keys(MODES)) {
       assert.match(s.compute, MODES[mode].compute, `compute path (${mode}): ${s.compute}\n${logs.join("\n")}`);
       assert.equal(s.preset, "river-valley");
       assert.equal(s.step, 0);
+      // The app measures its first frame from navigation start (BENCHMARKS.md's figure); the
+      // #status mirror is not drawn a second time under the app's own status bar.
+      const first = await page.waitForFunction(
+        () => Number(document.getElementById("status").dataset.firstFrameMs), null, { timeout: 30_000 });
+      const firstMs = await first.jsonValue();
+      assert.ok(firstMs > 0, `first frame at ${firstMs} ms`);
+      t.diagnostic(`${mode}: first frame ${firstMs} ms after navigation start`);
+      const box = await page.locator("#status").boundingBox();
+      assert.ok(box === null || (box.width <= 1 && box.height <= 1), `#status is visible: ${JSON.stringify(box)}`);
 
       // The step key advances the step counter (a person presses S with the canvas focused).
       await page.focus("#the_canvas");

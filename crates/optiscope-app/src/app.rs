@@ -88,10 +88,11 @@ impl ExplorerApp {
 
     /// The app for `state` on `compute` (also what tests use, with no eframe).
     pub fn with_state(state: ExplorerState, compute: ComputePath, base_url: &str) -> Self {
+        let playing = state.page.play;
         let mut app = Self {
             state,
             labs: vec![],
-            playing: false,
+            playing,
             message: None,
             compute,
             perf: Perf::default(),
@@ -392,24 +393,34 @@ impl ExplorerApp {
         self.keyboard(&ctx);
         self.dropped_files(&ctx);
         self.play();
-        egui::Panel::top("top").show(ui, |ui| self.top_bar_ui(ui));
-        egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
+        let page = self.state.page.clone();
+        if !page.hide_top {
+            egui::Panel::top("top").show(ui, |ui| self.top_bar_ui(ui));
+        }
+        if !page.hide_status {
+            egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
+        }
         let kind = self.state.lab;
-        egui::Panel::left(kind.name())
-            .resizable(true)
-            .default_size(320.0)
-            .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    let (lab, mut io) = self.shown();
-                    lab.controls_ui(ui, &mut io);
+        if !page.hide_controls {
+            egui::Panel::left(kind.name())
+                .resizable(true)
+                .default_size(320.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        let (lab, mut io) = self.shown();
+                        lab.controls_ui(ui, &mut io);
+                    });
                 });
-            });
+        }
         egui::CentralPanel::default().show(ui, |ui| {
             let (lab, mut io) = self.shown();
             lab.view_ui(ui, &mut io);
         });
         #[cfg(target_arch = "wasm32")]
-        crate::page::publish_status(&self.status());
+        {
+            crate::page::publish_status(&self.status());
+            crate::page::mark_first_frame();
+        }
         let busy = self.lab().busy();
         if self.playing || busy {
             ctx.request_repaint();
@@ -450,6 +461,34 @@ mod tests {
 
     fn quant(app: &mut ExplorerApp) -> &mut QuantLab {
         lab_of(app, LabKind::Quantization)
+    }
+
+    /// `&play=1` starts the page playing, and with every panel hidden (`&hide=top,controls,status`)
+    /// the frames still step the lab; its shared link keeps the page options.
+    #[test]
+    fn a_play_link_starts_playing_with_its_panels_hidden() {
+        let state =
+            ExplorerState::from_fragment("#preset=rosenbrock&play=1&hide=top,controls,status")
+                .unwrap()
+                .unwrap();
+        let mut app = ExplorerApp::with_state(state, cpu(), "http://h/");
+        assert!(app.playing);
+        assert!(app
+            .share_url()
+            .ends_with("&play=1&hide=top,controls,status"));
+        let ctx = egui::Context::default();
+        let input = || egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(
+                egui::Pos2::ZERO,
+                egui::vec2(1280.0, 800.0),
+            )),
+            ..Default::default()
+        };
+        for _ in 0..2 {
+            let mut out = ctx.run_ui(input(), |ui| app.frame_ui(ui));
+            out.textures_delta.clear();
+        }
+        assert!(experiment(&mut app).experiment().current_step() > 0);
     }
 
     /// A link made at some step reopens the same runs at the same step, with the same losses.

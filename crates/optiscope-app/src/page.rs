@@ -45,6 +45,28 @@ pub fn publish_status(s: &Status) {
     }
 }
 
+/// Records, once, the time of the first frame drawn since navigation started
+/// (`performance.now()`, ms) as `data-first-frame-ms` on `#status`, and logs it.
+pub fn mark_first_frame() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if DONE.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let Some(ms) = web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+    else {
+        return;
+    };
+    if let Some(el) = document().and_then(|d| d.get_element_by_id("status")) {
+        let _ = el.set_attribute("data-first-frame-ms", &format!("{ms:.0}"));
+    }
+    web_sys::console::log_1(
+        &format!("optiscope: first frame at {ms:.0} ms after navigation").into(),
+    );
+}
+
 /// Whether the page is hidden (`document.hidden`: another tab, a minimised window).
 pub fn hidden() -> bool {
     document().is_some_and(|d| d.hidden())

@@ -510,6 +510,83 @@ pub struct ExplorerState {
     pub speed: u32,
     /// Each lab's state.
     pub labs: LabStates,
+    /// How the link shows the page (`&play=1`, `&hide=…`): not part of the encoded state.
+    #[serde(skip)]
+    pub page: PageOptions,
+}
+
+/// How a link shows the page rather than the experiment, in the manner of TF Playground's
+/// `_hide` properties: `&play=1` starts playing, `&hide=top,controls,status` hides those panels
+/// (for slides and course pages that embed the explorer). Accepted after any fragment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageOptions {
+    /// Start playing.
+    pub play: bool,
+    /// The top bar (labs, play, step, reset, speed, links).
+    pub hide_top: bool,
+    /// The left panel of the lab's controls.
+    pub hide_controls: bool,
+    /// The status bar at the bottom.
+    pub hide_status: bool,
+}
+
+impl PageOptions {
+    /// The panels `&hide=` takes.
+    pub const HIDEABLE: [&'static str; 3] = ["top", "controls", "status"];
+
+    /// Takes `play=` and `hide=` off a fragment (without `#`): the rest, and the options.
+    pub fn split(fragment: &str) -> Result<(String, Self), String> {
+        let mut opts = Self::default();
+        let mut rest = vec![];
+        for part in fragment.split('&') {
+            match part.split_once('=') {
+                Some(("play", v)) => {
+                    opts.play = match v {
+                        "1" => true,
+                        "0" => false,
+                        _ => return Err(format!("play={:?} in the link: 1 or 0", truncate(v))),
+                    }
+                }
+                Some(("hide", v)) => {
+                    for name in v.split(',').filter(|n| !n.is_empty()) {
+                        match name {
+                            "top" => opts.hide_top = true,
+                            "controls" => opts.hide_controls = true,
+                            "status" => opts.hide_status = true,
+                            _ => {
+                                return Err(format!(
+                                    "hide={:?} in the link: one or more of {}",
+                                    truncate(name),
+                                    Self::HIDEABLE.join(", ")
+                                ))
+                            }
+                        }
+                    }
+                }
+                _ => rest.push(part),
+            }
+        }
+        Ok((rest.join("&"), opts))
+    }
+
+    /// The fragment suffix that gives these options (empty for the defaults).
+    pub fn suffix(&self) -> String {
+        let mut out = String::new();
+        if self.play {
+            out.push_str("&play=1");
+        }
+        let hidden: Vec<&str> = [self.hide_top, self.hide_controls, self.hide_status]
+            .iter()
+            .zip(Self::HIDEABLE)
+            .filter(|(h, _)| **h)
+            .map(|(_, n)| n)
+            .collect();
+        if !hidden.is_empty() {
+            out.push_str("&hide=");
+            out.push_str(&hidden.join(","));
+        }
+        out
+    }
 }
 
 /// A version-1 link's state (before labs): read, then converted.
@@ -536,6 +613,7 @@ impl From<StateV1> for ExplorerState {
         };
         Self {
             version: STATE_VERSION,
+            page: PageOptions::default(),
             lab: if quant {
                 LabKind::Quantization
             } else {
@@ -563,6 +641,7 @@ impl ExplorerState {
     pub fn from_preset(preset_name: &str) -> Self {
         Self {
             version: STATE_VERSION,
+            page: PageOptions::default(),
             lab: LabKind::Experiment,
             speed: 4,
             labs: LabStates {
@@ -608,19 +687,34 @@ impl ExplorerState {
         Ok(v1.into())
     }
 
-    /// The fragment (without `#`) that encodes this state.
+    /// The fragment (without `#`) that encodes this state, with its page options.
     pub fn to_fragment(&self) -> String {
         let json = serde_json::to_string(self).unwrap_or_default();
         format!(
-            "s={}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+            "s={}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json),
+            self.page.suffix()
         )
     }
 
-    /// Parses a fragment (with or without `#`). `Ok(None)` for an empty fragment; an error message
-    /// for anything malformed or from another version.
+    /// Parses a fragment (with or without `#`), with any page options ([`PageOptions`]).
+    /// `Ok(None)` for an empty fragment; an error message for anything malformed or from another
+    /// version.
     pub fn from_fragment(fragment: &str) -> Result<Option<Self>, String> {
-        let f = fragment.trim_start_matches('#');
+        let (f, page) = PageOptions::split(fragment.trim_start_matches('#'))?;
+        Ok(match Self::from_state_fragment(&f)? {
+            Some(s) => Some(Self { page, ..s }),
+            // `#play=1` alone: the default experiment, shown so.
+            None if page != PageOptions::default() => Some(Self {
+                page,
+                ..Self::from_preset("river-valley")
+            }),
+            None => None,
+        })
+    }
+
+    /// [`Self::from_fragment`] without the page options.
+    fn from_state_fragment(f: &str) -> Result<Option<Self>, String> {
         if f.is_empty() {
             return Ok(None);
         }
@@ -1315,5 +1409,59 @@ mod tests {
         assert!(err.contains("penalty") && err.contains("proxgen"), "{err}");
         let err = ExplorerState::from_fragment("#view=quantization&optimizer=adan").unwrap_err();
         assert!(err.contains("optimizer") && err.contains("amuse"), "{err}");
+    }
+
+    /// `&play=1` and `&hide=` ride on any link, survive the state → link → state round trip,
+    /// leave the experiment as the link without them gives it, and bad values are refused.
+    #[test]
+    fn page_options_ride_on_any_link() {
+        for base in [
+            "preset=river-valley",
+            "transformer=adamw,muon&step=10",
+            "compress=teddy",
+        ] {
+            let plain = ExplorerState::from_fragment(base).unwrap().unwrap();
+            let with = ExplorerState::from_fragment(&format!("#{base}&play=1&hide=controls,top"))
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                with.page,
+                PageOptions {
+                    play: true,
+                    hide_top: true,
+                    hide_controls: true,
+                    hide_status: false
+                }
+            );
+            assert_eq!(
+                ExplorerState {
+                    page: PageOptions::default(),
+                    ..with.clone()
+                },
+                plain
+            );
+            let back = ExplorerState::from_fragment(&with.to_fragment())
+                .unwrap()
+                .unwrap();
+            assert_eq!(back, with, "{base}");
+            assert!(with.to_fragment().ends_with("&play=1&hide=top,controls"));
+        }
+        assert!(
+            ExplorerState::from_fragment("play=1")
+                .unwrap()
+                .unwrap()
+                .page
+                .play
+        );
+        assert!(!ExplorerState::from_preset("river-valley")
+            .to_fragment()
+            .contains('&'));
+        let e = ExplorerState::from_fragment("preset=river-valley&hide=sidebar").unwrap_err();
+        assert_eq!(
+            e,
+            r#"hide="sidebar" in the link: one or more of top, controls, status"#
+        );
+        let e = ExplorerState::from_fragment("preset=river-valley&play=yes").unwrap_err();
+        assert_eq!(e, r#"play="yes" in the link: 1 or 0"#);
     }
 }

@@ -23,9 +23,22 @@ pub fn spectrum_ui(ui: &mut egui::Ui, exp: &Experiment, loaded: Option<&RunMetri
         return;
     }
     ui.label("Singular values of BA against step; dashed: the targets. Same color = same run.");
+    // The axes span the run's steps and the targets from the start, so step 0 shows where the
+    // values must go (the dashed lines alone do not widen a plot's bounds).
+    let top = targets.iter().copied().fold(0.0f64, f64::max) * 1.1;
+    let steps = if loaded.is_some() {
+        0
+    } else {
+        exp.config().steps
+    };
     Plot::new("spectrum")
         .legend(Legend::default())
         .include_y(0.0)
+        .include_y(top)
+        .include_x(0.0)
+        .include_x(steps as f64)
+        .x_axis_label("step")
+        .y_axis_label("singular value of BA")
         .show(ui, |plot| {
             for t in &targets {
                 plot.hline(
