@@ -313,6 +313,13 @@ impl LmConfig {
         if let Some(l) = &self.lora {
             // The adapted matrices' smallest side is C (c_attn 3C×C … c_proj C×4C).
             l.validate(self.n_embd)?;
+            if self.optimizer.is_zeroth_order() {
+                return Err(ConfigError::invalid(
+                    "lora",
+                    format!("with {}", self.optimizer.name()),
+                    "needs a first-order optimizer (a zeroth-order one trains the model's own weights)",
+                ));
+            }
         }
         self.optimizer.validate().map_err(|e| e.within("optimizer"))
     }
@@ -498,14 +505,6 @@ impl<D: Device + 'static> LmTrainer<D> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let zo = opt.zeroth_order();
-        if zo.is_some() && lora.is_some() {
-            return Err(ConfigError::invalid(
-                "lora",
-                "a zeroth-order optimizer",
-                "trains the model's own weights; LoRA needs a first-order optimizer",
-            )
-            .into());
-        }
         Ok(Self {
             lora,
             zo,
@@ -1419,7 +1418,17 @@ mod tests {
             .err()
             .unwrap();
         assert!(
-            e.to_string().contains("LoRA needs a first-order optimizer"),
+            e.to_string()
+                .starts_with("lora = with mezo: needs a first-order optimizer"),
+            "{e}"
+        );
+        // MeZO-BCD is refused the same way (before its blocks, which name the model's weights).
+        let e = LmTrainer::new(lora(3, "mezo_bcd", 1e-3), text(), Cpu, None)
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string()
+                .starts_with("lora = with mezo_bcd: needs a first-order optimizer"),
             "{e}"
         );
     }
