@@ -463,6 +463,17 @@ mod tests {
         lab_of(app, LabKind::Quantization)
     }
 
+    /// A frame's input: a 1280×800 screen.
+    fn input() -> egui::RawInput {
+        egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(
+                egui::Pos2::ZERO,
+                egui::vec2(1280.0, 800.0),
+            )),
+            ..Default::default()
+        }
+    }
+
     /// `&play=1` starts the page playing, and with every panel hidden (`&hide=top,controls,status`)
     /// the frames still step the lab; its shared link keeps the page options.
     #[test]
@@ -477,13 +488,6 @@ mod tests {
             .share_url()
             .ends_with("&play=1&hide=top,controls,status"));
         let ctx = egui::Context::default();
-        let input = || egui::RawInput {
-            screen_rect: Some(egui::Rect::from_min_size(
-                egui::Pos2::ZERO,
-                egui::vec2(1280.0, 800.0),
-            )),
-            ..Default::default()
-        };
         for _ in 0..2 {
             let mut out = ctx.run_ui(input(), |ui| app.frame_ui(ui));
             out.textures_delta.clear();
@@ -669,13 +673,6 @@ mod tests {
     #[test]
     fn every_lab_draws_while_playing() {
         let ctx = egui::Context::default();
-        let input = || egui::RawInput {
-            screen_rect: Some(egui::Rect::from_min_size(
-                egui::Pos2::ZERO,
-                egui::vec2(1280.0, 800.0),
-            )),
-            ..Default::default()
-        };
         let mut links: Vec<String> = optiscope_core::quant::QuantMethod::ALL
             .iter()
             .map(|m| format!("#view=quantization&method={}&layer=1", m.name()))

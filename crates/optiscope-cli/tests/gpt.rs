@@ -346,23 +346,24 @@ fn init_takes_the_sizes_and_vocabulary_from_the_file() {
 fn bad_input_is_refused_with_one_line() {
     let d = tempdir("bad");
     let out = d.join("r");
+    const SMALL: [&str; 13] = [
+        "train",
+        "--model",
+        "gpt",
+        "--n-layer",
+        "1",
+        "--n-head",
+        "2",
+        "--n-embd",
+        "16",
+        "--block-size",
+        "16",
+        "--steps",
+        "2",
+    ];
     let o = |extra: &[&str]| {
-        let mut args: Vec<&str> = vec![
-            "train",
-            "--model",
-            "gpt",
-            "--n-layer",
-            "1",
-            "--n-head",
-            "2",
-            "--n-embd",
-            "16",
-            "--block-size",
-            "16",
-            "--steps",
-            "2",
-            "-q",
-        ];
+        let mut args: Vec<&str> = SMALL.to_vec();
+        args.push("-q");
         args.extend_from_slice(extra);
         args.extend(["--out", out.to_str().unwrap()]);
         bin().args(&args).output().unwrap()
@@ -428,26 +429,8 @@ fn bad_input_is_refused_with_one_line() {
     // --optimizer alone keeps the run's rate and says so when the method's own differs.
     let muon = d.join("muon");
     let o = bin()
-        .args([
-            "train",
-            "--model",
-            "gpt",
-            "--n-layer",
-            "1",
-            "--n-head",
-            "2",
-            "--n-embd",
-            "16",
-            "--block-size",
-            "16",
-            "--steps",
-            "1",
-            "--eval-iters",
-            "1",
-            "--optimizer",
-            "muon",
-            "--out",
-        ])
+        .args(SMALL)
+        .args(["--eval-iters", "1", "--optimizer", "muon", "--out"])
         .arg(&muon)
         .output()
         .unwrap();
