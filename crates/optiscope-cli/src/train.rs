@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use optiscope_core::config::ConfigError;
 use optiscope_core::device::{Cpu, Device};
 use optiscope_core::metrics::{epoch_of_line, EpochLine};
 use optiscope_core::optim::{who_has_it, FieldError, OptimizerConfig, METHODS};
@@ -280,8 +281,10 @@ pub(crate) fn switch_optimizer(
         ))
     })?;
     if let Err(e) = default.validate() {
-        let e = e.to_string();
-        let field = e.split(" = ").next().unwrap_or("the field");
+        let field = match &e {
+            ConfigError::Invalid { field, .. } => field.clone(),
+            ConfigError::UnknownParam { .. } => "the field".into(),
+        };
         return Err(bad(format!(
             "--optimizer {name}: {e}. Set it in a config file: --config run.json with \
              {{\"optimizer\": {{\"name\": \"{name}\", \"{field}\": N}}}} (the fields not \

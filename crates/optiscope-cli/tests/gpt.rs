@@ -580,30 +580,28 @@ fn lora_fine_tunes_from_init() {
             .count(),
         6
     );
-    refused(
-        &bin()
-            .args(["train", "--model", "gpt", "--lora-rank", "2", "--out"])
-            .arg(d.join("no-init"))
+    let gpt = |args: &[&str], out: &str| {
+        bin()
+            .args(["train", "--model", "gpt"])
+            .args(args)
+            .arg("--out")
+            .arg(d.join(out))
             .output()
-            .unwrap(),
+            .unwrap()
+    };
+    refused(
+        &gpt(&["--lora-rank", "2"], "no-init"),
         "--lora-rank fine-tunes given weights: pass them with --init MODEL",
     );
     refused(
-        &bin()
-            .args(["train", "--model", "gpt", "--lora-alpha", "2", "--out"])
-            .arg(d.join("alpha"))
-            .output()
-            .unwrap(),
+        &gpt(&["--lora-alpha", "2"], "alpha"),
         "--lora-alpha scales LoRA adapters: give --lora-rank too",
     );
     refused(
-        &bin()
-            .args(["train", "--model", "gpt", "--lora-rank", "99", "--init"])
-            .arg(&base)
-            .arg("--out")
-            .arg(d.join("big"))
-            .output()
-            .unwrap(),
+        &gpt(
+            &["--lora-rank", "99", "--init", base.to_str().unwrap()],
+            "big",
+        ),
         "lora.rank = 99: must be in 1..=32",
     );
 }

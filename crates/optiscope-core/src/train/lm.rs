@@ -741,7 +741,6 @@ impl<D: Device + 'static> LmTrainer<D> {
     pub fn spectra(&mut self) -> Result<BTreeMap<String, Vec<f64>>, TrainError> {
         if let Some(l) = &self.lora {
             let adapters = self.opt.eval_params(&mut self.dev, &l.params);
-            let rank = l.metas.first().map_or(0, |a| a.value.shape()[0]);
             let mut out = BTreeMap::new();
             for &i in &self.spectra {
                 let Some(t) = l.targets.iter().position(|&x| x == i) else {
@@ -751,7 +750,9 @@ impl<D: Device + 'static> LmTrainer<D> {
                 let w = self.dev.download(&ba)?;
                 let shape = self.metas[i].value.shape();
                 let mut sv = singular_values(&w, shape[0], shape[1]).map_err(DeviceError::from)?;
-                sv.truncate(rank);
+                // σ(s·B·A) = s·σ(B·A) for s > 0; beyond the rank they are zero.
+                sv.truncate(l.rank());
+                sv.iter_mut().for_each(|v| *v *= f64::from(l.scale()));
                 let name = self.metas[i].name.trim_end_matches(".weight");
                 out.insert(format!("{name}.lora_BA"), sv);
             }

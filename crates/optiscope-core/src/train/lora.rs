@@ -71,6 +71,7 @@ pub struct Lora<D: Device> {
     pub params: Vec<D::Buf>,
     /// `(out, in)` of each target.
     shapes: Vec<(usize, usize)>,
+    rank: usize,
     scale: f32,
 }
 
@@ -118,19 +119,28 @@ impl<D: Device> Lora<D> {
             metas,
             params,
             shapes,
+            rank: r,
             scale: cfg.scale() as f32,
         })
     }
 
-    /// `s·B·A` of target `t` from adapter values `adapters` (this order).
+    /// The adapters' rank r.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// The scale s = alpha / r.
+    pub fn scale(&self) -> f32 {
+        self.scale
+    }
+
+    /// `B·A` of target `t` from adapter values `adapters` (this order), without the scale.
     pub fn product(&self, dev: &mut D, adapters: &[D::Buf], t: usize) -> D::Buf {
         let (out, inp) = self.shapes[t];
-        let r = self.metas[2 * t].value.shape()[0];
-        let ba = dev.matmul(
-            Mat::new(&adapters[2 * t + 1], out, r),
-            Mat::new(&adapters[2 * t], r, inp),
-        );
-        self.scaled(dev, ba, out * inp)
+        dev.matmul(
+            Mat::new(&adapters[2 * t + 1], out, self.rank),
+            Mat::new(&adapters[2 * t], self.rank, inp),
+        )
     }
 
     /// The model's weights with every target replaced by `W + s·B·A` (copies; `base` unchanged).
@@ -138,8 +148,8 @@ impl<D: Device> Lora<D> {
         let mut out: Vec<D::Buf> = base.iter().map(|b| dev.duplicate(b)).collect();
         for (t, &i) in self.targets.iter().enumerate() {
             let ba = self.product(dev, adapters, t);
-            // W ← W·1 − (−1)·(sBA)
-            dev.decay_sub(&mut out[i], &ba, 1.0, -1.0);
+            // W ← W·1 − (−s)·BA
+            dev.decay_sub(&mut out[i], &ba, 1.0, -self.scale);
         }
         out
     }
@@ -149,7 +159,7 @@ impl<D: Device> Lora<D> {
         let mut out = Vec::with_capacity(self.params.len());
         for (t, &i) in self.targets.iter().enumerate() {
             let (o, inp) = self.shapes[t];
-            let r = self.metas[2 * t].value.shape()[0];
+            let r = self.rank;
             let g = &grads[i];
             let (a, b) = (&self.params[2 * t], &self.params[2 * t + 1]);
             // ∂A = s·Bᵀ G (r × in), ∂B = s·G Aᵀ (out × r).
