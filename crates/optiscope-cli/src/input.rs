@@ -42,23 +42,7 @@ pub fn read_text(path: &Path) -> anyhow::Result<String> {
     }
 }
 
-/// Parses JSON text into `T`, with the field path in the message (`optimizer.lr: invalid type ...`).
-pub fn parse_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let mut msg = if path == "." || path.is_empty() {
-            inner.to_string()
-        } else {
-            format!("{path}: {inner}")
-        };
-        if inner.is_syntax() && ["NaN", "Infinity"].iter().any(|t| text.contains(t)) {
-            msg.push_str(" (NaN and Infinity are not JSON numbers; every value must be finite)");
-        }
-        msg
-    })
-}
+pub use optiscope_core::tagged::parse_json;
 
 /// A clap value parser over a method registry: the names it accepts, each with its help line
 /// (shown by `--help`), so the CLI's value lists are the registries of core.

@@ -28,15 +28,20 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    /// An `Invalid` error.
+    /// An `Invalid` error. A value longer than 60 characters (a long list, a long string) is
+    /// cut to its first 48 and `…`: the message names it, it does not repeat it.
     pub fn invalid(
         field: impl Into<String>,
         value: impl ToString,
         allowed: impl Into<String>,
     ) -> Self {
+        let mut value = value.to_string();
+        if value.chars().count() > 60 {
+            value = value.chars().take(48).chain(['…']).collect();
+        }
         Self::Invalid {
             field: field.into(),
-            value: value.to_string(),
+            value,
             allowed: allowed.into(),
         }
     }

@@ -33,7 +33,7 @@ pub mod problems;
 pub mod quant;
 pub mod rng;
 pub mod sparsify;
-mod tagged;
+pub mod tagged;
 pub mod tensor;
 pub mod train;
 

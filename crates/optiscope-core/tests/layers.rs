@@ -37,6 +37,7 @@ const APP: &[(&str, u32)] = &[
     ("page", 1),
     ("state", 1),
     ("compute", 1),
+    ("guide", 1),
     ("views", 2),
     ("lab", 2),
     ("export", 3),

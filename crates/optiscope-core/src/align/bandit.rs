@@ -54,7 +54,8 @@ impl Bandit {
             return Err(ConfigError::invalid("k", k, "needs at least 2 arms"));
         }
         let d = match kind {
-            FeatureKind::OneHot => n_ctx * k,
+            // Saturating: a product past usize is refused below with the others.
+            FeatureKind::OneHot => n_ctx.saturating_mul(k),
             FeatureKind::Gaussian { d, .. } => *d,
             FeatureKind::Given { features } => {
                 features.first().and_then(|c| c.first()).map_or(0, Vec::len)

@@ -163,7 +163,8 @@ impl<'de> Deserialize<'de> for AlignConfig {
             Some(serde_json::Value::String(k)) if EXPERIMENTS.contains(&k.as_str()) => k,
             Some(other) => {
                 return Err(D::Error::custom(format!(
-                    "experiment: {other} is not one of {}",
+                    "experiment: {} is not one of {}",
+                    crate::tagged::kind(&other),
                     EXPERIMENTS.join(", ")
                 )))
             }
