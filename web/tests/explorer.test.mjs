@@ -174,6 +174,35 @@ for (const mode of Object.keys(MODES)) {
   });
 }
 
+// A lost WebGPU device (destroyed through the page's test hook, as a driver reset would lose it):
+// the page says so and carries on on the CPU path at the same state, drawing with WebGL2.
+test("a lost WebGPU device falls back to the CPU, webgpu", async () => {
+  const { page, logs, close } = await launch("webgpu");
+  try {
+    await page.goto(base + "#preset=rosenbrock");
+    await waitForApp(page, logs);
+    assert.match((await status(page)).compute, MODES.webgpu.compute);
+    await page.focus("#the_canvas");
+    for (let i = 0; i < 2; i++) await page.keyboard.press("s");
+    await page.waitForFunction(() => Number(document.getElementById("status").dataset.step) === 2, null, { timeout: 30_000 });
+    const reloaded = page.waitForEvent("load", { timeout: 60_000 });
+    assert.equal(await page.evaluate(() => window.optiscopeLoseGpu()), true, "no device to lose");
+    await reloaded;
+    await waitForApp(page, logs);
+    assert.match(page.url(), /&gpu=lost$/);
+    await page.waitForFunction(() => Number(document.getElementById("status").dataset.step) === 2, null, { timeout: 30_000 });
+    const s = await status(page);
+    assert.equal(s.compute, "CPU (the WebGPU device was lost)", `${JSON.stringify(s)}\n${logs.join("\n")}`);
+    assert.match(s.message, /^the WebGPU device was lost: the explorer continues on the CPU path/);
+    assert.equal(s.preset, "rosenbrock");
+    assert.ok(!s.link.includes("gpu="), `the lost GPU is passed on by the link: ${s.link}`);
+    const shot = await page.locator("#the_canvas").screenshot();
+    assert.ok(distinctBytes(shot) > 50, "the canvas is blank after the fallback");
+  } finally {
+    await close();
+  }
+});
+
 const waitForStep = (page, step, timeout = 60_000) => page.waitForFunction(
   (n) => Number(document.getElementById("status").dataset.step) === n, step, { timeout });
 

@@ -6,7 +6,7 @@ use web_time::Instant;
 use crate::compute::ComputePath;
 use crate::lab::{Lab, LabIo};
 use crate::labs;
-use crate::state::{ExplorerState, LabKind};
+use crate::state::{ExplorerState, GpuUse, LabKind};
 pub use crate::status::Status;
 
 /// How long stepping may take per frame, so the view stays responsive at any speed.
@@ -49,8 +49,7 @@ type Inbox = std::sync::Arc<std::sync::Mutex<Vec<(String, Result<Vec<u8>, String
 impl ExplorerApp {
     /// The app on eframe's context, starting from a link's fragment (or the default preset).
     pub fn new(cc: &eframe::CreationContext<'_>, fragment: &str, base_url: &str) -> Self {
-        let compute = ComputePath::choose(cc.wgpu_render_state.as_ref());
-        let (state, message) = match ExplorerState::from_fragment(fragment) {
+        let (state, mut message) = match ExplorerState::from_fragment(fragment) {
             Ok(Some(s)) => (s, None),
             Ok(None) => (ExplorerState::from_preset("river-valley"), None),
             Err(e) => (
@@ -58,6 +57,28 @@ impl ExplorerApp {
                 Some((format!("{e}; showing the defaults"), true)),
             ),
         };
+        let compute = match state.page.gpu {
+            GpuUse::Auto => ComputePath::choose(cc.wgpu_render_state.as_ref()),
+            GpuUse::Off => ComputePath::Cpu {
+                reason: "gpu=0 in the link".into(),
+            },
+            GpuUse::Lost => {
+                message = Some((
+                    "the WebGPU device was lost: the explorer continues on the CPU path \
+                     (remove &gpu=lost from the address to try the GPU again)"
+                        .into(),
+                    true,
+                ));
+                ComputePath::Cpu {
+                    reason: "the WebGPU device was lost".into(),
+                }
+            }
+        };
+        if let Some((_device, health)) = compute.gpu() {
+            health.wake(&cc.egui_ctx);
+            #[cfg(target_arch = "wasm32")]
+            crate::page::remember_device(_device.clone());
+        }
         let mut app = Self::with_state(state, compute, base_url);
         if message.is_some() {
             app.message = message;
@@ -148,8 +169,13 @@ impl ExplorerApp {
     pub fn status(&mut self) -> Status {
         let link = self.share_url();
         let (lab, _) = self.shown();
-        let (step, view, preset, detail) =
-            (lab.step(), lab.view_name(), lab.preset(), lab.detail());
+        let (step, view, preset, detail, guide) = (
+            lab.step(),
+            lab.view_name(),
+            lab.preset(),
+            lab.detail(),
+            lab.guide().title,
+        );
         Status {
             compute: self.compute.describe(),
             step,
@@ -164,6 +190,11 @@ impl ExplorerApp {
             preset,
             link,
             detail,
+            guide: if self.state.guide {
+                guide.to_string()
+            } else {
+                String::new()
+            },
         }
     }
 
@@ -174,6 +205,38 @@ impl ExplorerApp {
             lab.save_state(&mut s.labs);
         }
         format!("{}#{}", self.base_url, s.to_fragment())
+    }
+
+    /// The GPU was lost or failed (`why`): on the web the page reloads at the current state on
+    /// the CPU path (eframe draws with the same device, so WebGL2 must take over the drawing);
+    /// natively every lab moves its work to the CPU and carries on.
+    fn gpu_failed(&mut self, why: &str) {
+        #[cfg(target_arch = "wasm32")]
+        {
+            let url = format!("{}&gpu=lost", self.share_url());
+            crate::page::reload_at(&url);
+        }
+        self.message = Some((format!("{why}: continuing on the CPU path"), true));
+        let mut io = LabIo {
+            message: &mut self.message,
+            playing: &mut self.playing,
+            compute: &mut self.compute,
+        };
+        for lab in &mut self.labs {
+            lab.compute_changed(&mut io);
+        }
+    }
+
+    /// Falls back to the CPU if the GPU was lost or failed since the last frame.
+    pub fn check_gpu(&mut self) {
+        if let Some(why) = self.compute.fall_back_if_failed() {
+            self.gpu_failed(&why);
+        }
+    }
+
+    /// The compute path (tests).
+    pub fn compute(&self) -> &ComputePath {
+        &self.compute
     }
 
     /// Up to `n` steps of the lab shown.
@@ -353,6 +416,33 @@ impl ExplorerApp {
         lab.share_ui(ui, &mut io);
     }
 
+    /// The lab's "what to look for" panel above its view: open or closed as the link says, and
+    /// the link follows when it is toggled.
+    fn guide_ui(&mut self, ui: &mut egui::Ui) {
+        let guide = self.lab().guide();
+        let open = self.state.guide;
+        let header = egui::CollapsingHeader::new(
+            egui::RichText::new(format!("What to look for: {}", guide.title)).strong(),
+        )
+        .id_salt("guide")
+        .open(Some(open))
+        .show(ui, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(egui::RichText::new("The claim.").strong());
+                ui.label(guide.claim);
+            });
+            ui.horizontal_wrapped(|ui| {
+                ui.label(egui::RichText::new("On the screen.").strong());
+                ui.label(guide.look_for);
+            });
+            ui.label(egui::RichText::new(guide.citation).small().weak());
+        });
+        if header.header_response.clicked() {
+            self.state.guide = !open;
+        }
+        ui.separator();
+    }
+
     fn status_ui(&mut self, ui: &mut egui::Ui) {
         let s = self.status();
         let (label, unit) = {
@@ -389,6 +479,7 @@ impl ExplorerApp {
                 self.open_fragment(&current);
             }
         }
+        self.check_gpu();
         self.frame_timing();
         self.keyboard(&ctx);
         self.dropped_files(&ctx);
@@ -413,6 +504,7 @@ impl ExplorerApp {
                 });
         }
         egui::CentralPanel::default().show(ui, |ui| {
+            self.guide_ui(ui);
             let (lab, mut io) = self.shown();
             lab.view_ui(ui, &mut io);
         });
@@ -703,5 +795,94 @@ mod tests {
             assert!(app.status().step > 0, "{f}");
             assert_eq!(app.status().message, "", "{f}");
         }
+    }
+
+    /// A lost GPU (its device destroyed, as a driver reset would) moves the explorer to the CPU
+    /// with a message saying so, and the Transformer lab, which trained on the GPU, carries on
+    /// on the CPU from the step it had reached. Needs an adapter (lavapipe in CI).
+    #[test]
+    fn a_lost_gpu_falls_back_to_the_cpu_at_the_same_step() {
+        use crate::labs::transformer::TransformerLab;
+        let ctx = match optiscope_gpu::GpuContext::request_blocking(
+            optiscope_gpu::AdapterPolicy::AllowSoftware,
+        ) {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                assert!(
+                    std::env::var("REQUIRE_GPU").map_or(true, |v| v != "1"),
+                    "REQUIRE_GPU=1 but no GPU adapter: {e}"
+                );
+                eprintln!("SKIPPED (no GPU adapter: {e})");
+                return;
+            }
+        };
+        let renderer = egui_wgpu::Renderer::new(
+            &ctx.device,
+            wgpu::TextureFormat::Rgba8Unorm,
+            egui_wgpu::RendererOptions::default(),
+        );
+        let path = ComputePath::on_gpu(
+            ctx.clone(),
+            std::sync::Arc::new(egui::mutex::RwLock::new(renderer)),
+        );
+        let state = ExplorerState::from_fragment("#transformer=adamw&steps=20")
+            .unwrap()
+            .unwrap();
+        let mut app = ExplorerApp::with_state(state, path, "");
+        assert_eq!(
+            lab_of::<TransformerLab>(&mut app, LabKind::Transformer).device(),
+            "GPU"
+        );
+        assert_eq!(app.step_by(3), 3);
+        app.check_gpu();
+        assert!(app.compute().gpu().is_some(), "nothing failed yet");
+        ctx.device.destroy();
+        // wgpu reports the loss once the queue is empty, when the device is next polled.
+        let health = app.compute().gpu().unwrap().1.clone();
+        for _ in 0..500 {
+            let _ = ctx.device.poll(wgpu::PollType::Poll);
+            if health.failure().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        app.check_gpu();
+        assert!(
+            app.compute().gpu().is_none(),
+            "still on the GPU after losing it"
+        );
+        let (message, is_error) = app.message.clone().unwrap();
+        assert!(is_error);
+        assert_eq!(
+            message,
+            "the GPU device was destroyed: continuing on the CPU path"
+        );
+        assert_eq!(
+            app.compute().describe(),
+            "CPU (after the GPU device was destroyed)"
+        );
+        let lab = lab_of::<TransformerLab>(&mut app, LabKind::Transformer);
+        assert_eq!(lab.device(), "CPU (after the GPU device was destroyed)");
+        // It replays to step 3 on the CPU over the next frames, then steps on.
+        let mut frames = 0;
+        while lab.busy() && frames < 1000 {
+            let mut io_parts = (
+                None,
+                false,
+                ComputePath::Cpu {
+                    reason: String::new(),
+                },
+            );
+            let mut io = LabIo {
+                message: &mut io_parts.0,
+                playing: &mut io_parts.1,
+                compute: &mut io_parts.2,
+            };
+            lab.frame(false, 1, 0.01, &mut io);
+            frames += 1;
+        }
+        assert_eq!(lab.step(), 3);
+        assert_eq!(app.step_by(1), 1);
+        assert_eq!(app.status().step, 4);
     }
 }

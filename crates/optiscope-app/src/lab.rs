@@ -41,6 +41,9 @@ pub trait Lab {
         String::new()
     }
 
+    /// Its "what to look for" panel, for what it shows now (its preset, method or part).
+    fn guide(&self) -> &'static crate::guide::Guide;
+
     /// The step counter the status shows.
     fn step(&self) -> u64;
 
@@ -70,6 +73,10 @@ pub trait Lab {
 
     /// Back to step 0 with the same settings.
     fn reset(&mut self, io: &mut LabIo<'_>);
+
+    /// The compute path changed (the GPU was lost or failed and the app is now on the CPU):
+    /// drop what lives on the old device and carry on at the same step.
+    fn compute_changed(&mut self, _io: &mut LabIo<'_>) {}
 
     /// Its own controls in the top bar (sub-views, presets, seed, ...), after play/step/reset.
     fn top_bar_ui(&mut self, ui: &mut egui::Ui, io: &mut LabIo<'_>);

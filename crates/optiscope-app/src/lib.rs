@@ -8,6 +8,7 @@
 pub mod app;
 pub mod compute;
 pub mod export;
+pub mod guide;
 pub mod lab;
 pub mod labs;
 #[cfg(target_arch = "wasm32")]
@@ -22,9 +23,12 @@ pub use app::ExplorerApp;
 
 /// eframe's wgpu setup for the explorer: the adapter's own limits (eframe asks for WebGL2-level
 /// limits on GL, which have no compute; everywhere else the adapter's limits let the compute
-/// kernels run).
-pub fn wgpu_options() -> egui_wgpu::WgpuConfiguration {
+/// kernels run). Without `gpu`, only the GL backend (WebGL2 on the web): drawing, no compute.
+pub fn wgpu_options(gpu: bool) -> egui_wgpu::WgpuConfiguration {
     let mut create = egui_wgpu::WgpuSetupCreateNew::without_display_handle();
+    if !gpu {
+        create.instance_descriptor.backends = wgpu::Backends::GL;
+    }
     create.device_descriptor = std::sync::Arc::new(|adapter: &wgpu::Adapter| {
         let limits = if adapter.get_info().backend == wgpu::Backend::Gl {
             wgpu::Limits::downlevel_webgl2_defaults()

@@ -6,7 +6,7 @@ fn main() -> eframe::Result {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1280.0, 800.0])
             .with_title("optiscope explorer"),
-        wgpu_options: optiscope_app::wgpu_options(),
+        wgpu_options: optiscope_app::wgpu_options(true),
         ..Default::default()
     };
     let fragment = std::env::args().nth(1).unwrap_or_default();

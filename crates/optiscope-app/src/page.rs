@@ -40,6 +40,7 @@ pub fn publish_status(s: &Status) {
         ("data-preset", s.preset.clone()),
         ("data-link", s.link.clone()),
         ("data-detail", s.detail.clone()),
+        ("data-guide", s.guide.clone()),
     ] {
         let _ = el.set_attribute(k, &v);
     }
@@ -111,4 +112,35 @@ fn js_sys_array(s: &str) -> JsValue {
     let arr = js_sys::Array::new();
     arr.push(&JsValue::from_str(s));
     arr.into()
+}
+
+thread_local! {
+    /// The compute device, for [`lose_gpu`].
+    static DEVICE: std::cell::RefCell<Option<wgpu::Device>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Keeps the compute device for [`lose_gpu`].
+pub fn remember_device(device: wgpu::Device) {
+    DEVICE.with(|d| *d.borrow_mut() = Some(device));
+}
+
+/// A test hook, `optiscopeLoseGpu()` on the page's module: destroys the WebGPU device the
+/// explorer computes on, as a driver reset or a lost GPU would, to check that the page carries on
+/// on the CPU. Returns whether there was a device to lose.
+#[wasm_bindgen(js_name = optiscopeLoseGpu)]
+pub fn lose_gpu() -> bool {
+    DEVICE
+        .with(|d| d.borrow_mut().take())
+        .is_some_and(|device| {
+            device.destroy();
+            true
+        })
+}
+
+/// Opens `url` (this page with another fragment) as a fresh page load.
+pub fn reload_at(url: &str) {
+    if let Some(w) = web_sys::window() {
+        set_fragment(url);
+        let _ = w.location().reload();
+    }
 }

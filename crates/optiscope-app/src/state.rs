@@ -510,16 +510,30 @@ pub struct ExplorerState {
     pub speed: u32,
     /// Each lab's state.
     pub labs: LabStates,
+    /// Whether the "what to look for" panel is open (the default; written only when closed).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub guide: bool,
     /// How the link shows the page (`&play=1`, `&hide=…`): not part of the encoded state.
     #[serde(skip)]
     pub page: PageOptions,
 }
 
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
 /// How a link shows the page rather than the experiment, in the manner of TF Playground's
 /// `_hide` properties: `&play=1` starts playing, `&hide=top,controls,status` hides those panels
-/// (for slides and course pages that embed the explorer). Accepted after any fragment.
+/// (for slides and course pages that embed the explorer), `&gpu=0` keeps to the CPU path.
+/// Accepted after any fragment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PageOptions {
+    /// Whether the explorer may compute on the GPU.
+    pub gpu: GpuUse,
     /// Start playing.
     pub play: bool,
     /// The top bar (labs, play, step, reset, speed, links).
@@ -528,6 +542,19 @@ pub struct PageOptions {
     pub hide_controls: bool,
     /// The status bar at the bottom.
     pub hide_status: bool,
+}
+
+/// Whether the explorer may use the GPU (`&gpu=` in a link).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GpuUse {
+    /// Where the browser or machine has one that runs the kernels.
+    #[default]
+    Auto,
+    /// `&gpu=0`: the CPU path (and WebGL2 for drawing, on the web).
+    Off,
+    /// `&gpu=lost`: as `Off`, written by the page itself when it reloads after its WebGPU device
+    /// was lost, so that the new page says why it is on the CPU. Not kept by "copy link".
+    Lost,
 }
 
 impl PageOptions {
@@ -545,6 +572,16 @@ impl PageOptions {
                         "1" => true,
                         "0" => false,
                         _ => return Err(format!("play={:?} in the link: 1 or 0", truncate(v))),
+                    }
+                }
+                Some(("gpu", v)) => {
+                    opts.gpu = match v {
+                        "1" => GpuUse::Auto,
+                        "0" => GpuUse::Off,
+                        "lost" => GpuUse::Lost,
+                        _ => {
+                            return Err(format!("gpu={:?} in the link: 1, 0 or lost", truncate(v)))
+                        }
                     }
                 }
                 Some(("hide", v)) => {
@@ -569,11 +606,15 @@ impl PageOptions {
         Ok((rest.join("&"), opts))
     }
 
-    /// The fragment suffix that gives these options (empty for the defaults).
+    /// The fragment suffix that gives these options (empty for the defaults; a lost GPU is this
+    /// page's own fact and is not passed on).
     pub fn suffix(&self) -> String {
         let mut out = String::new();
         if self.play {
             out.push_str("&play=1");
+        }
+        if self.gpu == GpuUse::Off {
+            out.push_str("&gpu=0");
         }
         let hidden: Vec<&str> = [self.hide_top, self.hide_controls, self.hide_status]
             .iter()
@@ -614,6 +655,7 @@ impl From<StateV1> for ExplorerState {
         Self {
             version: STATE_VERSION,
             page: PageOptions::default(),
+            guide: true,
             lab: if quant {
                 LabKind::Quantization
             } else {
@@ -642,6 +684,7 @@ impl ExplorerState {
         Self {
             version: STATE_VERSION,
             page: PageOptions::default(),
+            guide: true,
             lab: LabKind::Experiment,
             speed: 4,
             labs: LabStates {
@@ -682,7 +725,7 @@ impl ExplorerState {
 
     /// The state of a version-1 link, as this version reads it.
     pub fn from_v1_value(value: serde_json::Value) -> Result<Self, String> {
-        let v1: StateV1 = serde_json::from_value(value)
+        let v1: StateV1 = optiscope_core::tagged::from_json_value(value)
             .map_err(|e| format!("the link's state is not usable: {e}"))?;
         Ok(v1.into())
     }
@@ -701,8 +744,10 @@ impl ExplorerState {
     /// `Ok(None)` for an empty fragment; an error message for anything malformed or from another
     /// version.
     pub fn from_fragment(fragment: &str) -> Result<Option<Self>, String> {
-        let (f, page) = PageOptions::split(fragment.trim_start_matches('#'))?;
-        Ok(match Self::from_state_fragment(&f)? {
+        // A message names a bad value; it does not repeat a long one.
+        let short = |e: String| optiscope_core::tagged::shorten_quoted(&e);
+        let (f, page) = PageOptions::split(fragment.trim_start_matches('#')).map_err(short)?;
+        Ok(match Self::from_state_fragment(&f).map_err(short)? {
             Some(s) => Some(Self { page, ..s }),
             // `#play=1` alone: the default experiment, shown so.
             None if page != PageOptions::default() => Some(Self {
@@ -747,7 +792,7 @@ impl ExplorerState {
             .unwrap_or(0);
         let state = match version {
             1 => Self::from_v1_value(value)?,
-            v if v == u64::from(STATE_VERSION) => serde_json::from_value(value)
+            v if v == u64::from(STATE_VERSION) => optiscope_core::tagged::from_json_value(value)
                 .map_err(|e| format!("the link's state is not usable: {e}"))?,
             _ => return Err(format!("the link was made by another version of optiscope (state version {version}, this one reads 1 and {STATE_VERSION})")),
         };
@@ -1430,7 +1475,8 @@ mod tests {
                     play: true,
                     hide_top: true,
                     hide_controls: true,
-                    hide_status: false
+                    hide_status: false,
+                    gpu: GpuUse::Auto,
                 }
             );
             assert_eq!(
@@ -1463,5 +1509,23 @@ mod tests {
         );
         let e = ExplorerState::from_fragment("preset=river-valley&play=yes").unwrap_err();
         assert_eq!(e, r#"play="yes" in the link: 1 or 0"#);
+    }
+
+    /// `&gpu=0` is kept by the link; `&gpu=lost` (the page's own note after losing its device)
+    /// is read but not passed on; other values are refused.
+    #[test]
+    fn gpu_option_is_read_and_only_off_is_kept() {
+        let off = ExplorerState::from_fragment("preset=saddle&gpu=0")
+            .unwrap()
+            .unwrap();
+        assert_eq!(off.page.gpu, GpuUse::Off);
+        assert!(off.to_fragment().ends_with("&gpu=0"));
+        let lost = ExplorerState::from_fragment("preset=saddle&gpu=lost")
+            .unwrap()
+            .unwrap();
+        assert_eq!(lost.page.gpu, GpuUse::Lost);
+        assert!(!lost.to_fragment().contains("gpu"));
+        let e = ExplorerState::from_fragment("preset=saddle&gpu=yes").unwrap_err();
+        assert_eq!(e, r#"gpu="yes" in the link: 1, 0 or lost"#);
     }
 }

@@ -24,4 +24,6 @@ pub struct Status {
     /// The Quantization view's run in one line (epoch, accuracy, per-layer bits, α, near_frac,
     /// mse); empty in the other views.
     pub detail: String,
+    /// The title of the "what to look for" panel when it is open; empty when closed.
+    pub guide: String,
 }

@@ -21,8 +21,11 @@ pub async fn start(canvas_id: String) -> Result<(), JsValue> {
         .and_then(|d| d.get_element_by_id(&canvas_id))
         .ok_or_else(|| JsValue::from_str(&format!("no element #{canvas_id}")))?
         .dyn_into::<web_sys::HtmlCanvasElement>()?;
+    // `&gpu=0` or `&gpu=lost`: draw with WebGL2 (the CPU path), not on the GPU the link avoids.
+    let gpu = crate::state::PageOptions::split(fragment.trim_start_matches('#'))
+        .map_or(crate::state::GpuUse::Auto, |(_, o)| o.gpu);
     let options = eframe::WebOptions {
-        wgpu_options: crate::wgpu_options(),
+        wgpu_options: crate::wgpu_options(gpu == crate::state::GpuUse::Auto),
         ..Default::default()
     };
     let result = eframe::WebRunner::new()

@@ -272,6 +272,10 @@ impl Lab for AlignLab {
         self.state.preset.clone()
     }
 
+    fn guide(&self) -> &'static crate::guide::Guide {
+        crate::guide::align(&self.state.preset)
+    }
+
     fn step(&self) -> u64 {
         self.live.as_ref().map_or(0, Live::steps)
     }

@@ -495,6 +495,10 @@ impl Lab for CompressLab {
         }
     }
 
+    fn guide(&self) -> &'static crate::guide::Guide {
+        crate::guide::compress(self.state.part.name())
+    }
+
     fn step(&self) -> u64 {
         self.live.as_ref().map_or(0, Live::steps)
     }

@@ -157,6 +157,10 @@ impl Lab for ExperimentLab {
         self.state.preset.clone()
     }
 
+    fn guide(&self) -> &'static crate::guide::Guide {
+        crate::guide::experiment(&self.state.preset)
+    }
+
     fn step(&self) -> u64 {
         self.exp.current_step()
     }
@@ -202,6 +206,11 @@ impl Lab for ExperimentLab {
             taken += 1;
         }
         taken
+    }
+
+    fn compute_changed(&mut self, _io: &mut LabIo<'_>) {
+        // The heat map is drawn again on the new path.
+        self.heatmap = None;
     }
 
     fn reset(&mut self, io: &mut LabIo<'_>) {

@@ -131,6 +131,10 @@ impl Lab for QuantLab {
         "quantization"
     }
 
+    fn guide(&self) -> &'static crate::guide::Guide {
+        crate::guide::quantization(self.state.train.quant.method.name())
+    }
+
     fn step(&self) -> u64 {
         self.run.as_ref().map_or(0, QuantRun::steps)
     }

@@ -280,6 +280,10 @@ impl Lab for TransformerLab {
         format!("gpt-{}x{}-ctx{}", lm.n_layer, lm.n_embd, lm.block_size)
     }
 
+    fn guide(&self) -> &'static crate::guide::Guide {
+        crate::guide::transformer()
+    }
+
     fn step(&self) -> u64 {
         self.steps()
     }
@@ -340,6 +344,16 @@ impl Lab for TransformerLab {
         self.target = 0;
         if let Err(e) = self.start(io.compute) {
             io.error(e);
+        }
+    }
+
+    fn compute_changed(&mut self, io: &mut LabIo<'_>) {
+        // The runs start again on the new path and replay to where they were (training is
+        // deterministic given the config and the step).
+        let step = self.target.max(self.steps());
+        match self.start(io.compute) {
+            Ok(()) => self.target = step,
+            Err(e) => io.error(e),
         }
     }
 
