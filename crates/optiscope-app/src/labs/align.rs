@@ -334,7 +334,7 @@ impl Lab for AlignLab {
     }
 
     fn top_bar_ui(&mut self, ui: &mut egui::Ui, io: &mut LabIo<'_>) {
-        ui.label("preset:");
+        let label = ui.label("preset:");
         let mut chosen = None;
         egui::ComboBox::from_id_salt("align-preset")
             .selected_text(self.state.preset.clone())
@@ -348,16 +348,22 @@ impl Lab for AlignLab {
                         chosen = Some(p.name);
                     }
                 }
-            });
+            })
+            .response
+            .labelled_by(label.id);
         if let Some(name) = chosen {
             if let Some(mut cfg) = align_preset(name) {
                 *cfg.seed_mut() = *self.state.config.clone().seed_mut();
                 self.apply(Some(name.to_string()), cfg, io);
             }
         }
-        ui.label("seed:");
+        let label = ui.label("seed:");
         let mut seed = *self.state.config.clone().seed_mut();
-        if ui.add(egui::DragValue::new(&mut seed)).changed() {
+        if ui
+            .add(egui::DragValue::new(&mut seed))
+            .labelled_by(label.id)
+            .changed()
+        {
             let mut cfg = self.state.config.clone();
             *cfg.seed_mut() = seed;
             self.apply(None, cfg, io);
@@ -512,14 +518,15 @@ fn sampler_knobs(ui: &mut egui::Ui, c: &mut SamplerConfig) -> bool {
     egui::Grid::new("align-globals")
         .num_columns(2)
         .show(ui, |ui| {
-            ui.label("β").on_hover_text(
+            let label = ui.label("β").on_hover_text(
                 "DPO's temperature; labels are Bradley–Terry with r = β(θ* − θ_ref)ᵀφ",
             );
             ui.add(
                 egui::DragValue::new(&mut c.beta)
                     .speed(0.01)
                     .range(1e-3..=100.0),
-            );
+            )
+            .labelled_by(label.id);
             ui.end_row();
             ui.label("γ-model labels").on_hover_text(
             "P(a ≻ b) = σ(γ(log π*(a) − log π*(b))) instead of Bradley–Terry on β(θ* − θ_ref): \
@@ -535,17 +542,19 @@ fn sampler_knobs(ui: &mut egui::Ui, c: &mut SamplerConfig) -> bool {
                     gamma = on.then_some(1.0);
                 }
                 if let Some(g) = &mut gamma {
-                    ui.add(egui::DragValue::new(g).speed(0.01).range(1e-3..=100.0));
+                    ui.add(egui::DragValue::new(g).speed(0.01).range(1e-3..=100.0))
+                        .accessible_name("γ value");
                 }
             });
             c.labels = gamma.map_or(Labels::BradleyTerry, |gamma| Labels::Gamma { gamma });
             ui.end_row();
-            ui.label("ridge");
+            let label = ui.label("ridge");
             ui.add(
                 egui::DragValue::new(&mut c.ridge)
                     .speed(1e-5)
                     .range(0.0..=10.0),
-            );
+            )
+            .labelled_by(label.id);
             ui.end_row();
             ui.label("fit");
             let mut adam = matches!(c.fit, Fit::FirstOrder(_));
@@ -564,7 +573,8 @@ fn sampler_knobs(ui: &mut egui::Ui, c: &mut SamplerConfig) -> bool {
         });
     ui.label(RichText::new("runs").strong());
     changed |= crate::views::run_rows(ui, &mut c.runs, |ui, _, r| {
-        ui.add(egui::TextEdit::singleline(&mut r.label).desired_width(110.0));
+        ui.add(egui::TextEdit::singleline(&mut r.label).desired_width(110.0))
+            .accessible_name("run label");
         let kind = match r.sampler {
             Sampler::Offline => 0,
             Sampler::OnPolicy { .. } => 1,
@@ -578,7 +588,9 @@ fn sampler_knobs(ui: &mut egui::Ui, c: &mut SamplerConfig) -> bool {
                 for (j, name) in ["offline", "on-policy", "hybrid"].iter().enumerate() {
                     ui.selectable_value(&mut k, j, *name);
                 }
-            });
+            })
+            .response
+            .accessible_name("sampler");
         if k != kind {
             r.sampler = match k {
                 0 => Sampler::Offline,
@@ -590,16 +602,18 @@ fn sampler_knobs(ui: &mut egui::Ui, c: &mut SamplerConfig) -> bool {
             };
         }
         if let Sampler::OnPolicy { rounds, cumulative } = &mut r.sampler {
-            ui.label("T");
-            ui.add(egui::DragValue::new(rounds).range(1..=64));
+            let label = ui.label("T");
+            ui.add(egui::DragValue::new(rounds).range(1..=64))
+                .labelled_by(label.id);
             ui.checkbox(cumulative, "cumulative");
         }
-        ui.label("N");
+        let label = ui.label("N");
         ui.add(
             egui::DragValue::new(&mut r.n_total)
                 .speed(100.0)
                 .range(2..=1_000_000),
-        );
+        )
+        .labelled_by(label.id);
         let mut rd = r.objective == Objective::RewardDistillation;
         if ui
             .checkbox(&mut rd, "reward distillation")
@@ -685,17 +699,22 @@ fn number_knobs(ui: &mut egui::Ui, cfg: &mut AlignConfig) -> bool {
                 let Some(v) = map.get_mut(*field) else {
                     continue;
                 };
-                ui.label(*label).on_hover_text(*hover);
+                let name = ui.label(*label).on_hover_text(*hover).id;
                 if let Some(mut n) = v.as_u64() {
                     if ui
                         .add(egui::DragValue::new(&mut n).range(1..=1_000_000))
+                        .labelled_by(name)
                         .changed()
                     {
                         *v = n.into();
                         edited = true;
                     }
                 } else if let Some(mut x) = v.as_f64() {
-                    if ui.add(egui::DragValue::new(&mut x).speed(0.01)).changed() {
+                    if ui
+                        .add(egui::DragValue::new(&mut x).speed(0.01))
+                        .labelled_by(name)
+                        .changed()
+                    {
                         *v = x.into();
                         edited = true;
                     }
@@ -738,17 +757,20 @@ fn samplers_ui(
     state.run = state.run.min(runs.len().saturating_sub(1));
     state.context = state.context.min(bandit.n_ctx - 1);
     ui.horizontal_wrapped(|ui| {
-        ui.label("policy of run:");
+        let label = ui.label("policy of run:");
         egui::ComboBox::from_id_salt("align-run")
             .selected_text(run_name(&cfg.runs[state.run]))
             .show_ui(ui, |ui| {
                 for (i, r) in cfg.runs.iter().enumerate() {
                     ui.selectable_value(&mut state.run, i, run_name(r));
                 }
-            });
+            })
+            .response
+            .labelled_by(label.id);
         if bandit.n_ctx > 1 {
-            ui.label("context:");
-            ui.add(egui::DragValue::new(&mut state.context).range(0..=bandit.n_ctx - 1));
+            let label = ui.label("context:");
+            ui.add(egui::DragValue::new(&mut state.context).range(0..=bandit.n_ctx - 1))
+                .labelled_by(label.id);
         }
     });
     let (x, k) = (state.context, bandit.k);
@@ -939,14 +961,16 @@ fn runs_ui(ui: &mut egui::Ui, cfg: &AlignConfig, done: &[RunResult], state: &mut
     ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new(format!("{} experiment", cfg.kind())).strong());
         ui.separator();
-        ui.label("value:");
+        let label = ui.label("value:");
         egui::ComboBox::from_id_salt("align-value")
             .selected_text(state.value.clone())
             .show_ui(ui, |ui| {
                 for k in &plottable {
                     ui.selectable_value(&mut state.value, (*k).clone(), k.as_str());
                 }
-            });
+            })
+            .response
+            .labelled_by(label.id);
     });
     if done.is_empty() {
         ui.weak("Press play or step: each step runs the next run.");

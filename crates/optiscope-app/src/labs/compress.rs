@@ -563,12 +563,16 @@ impl Lab for CompressLab {
             };
             self.apply(state, io);
         }
-        ui.label("seed:");
+        let label = ui.label("seed:");
         let mut seed = match self.state.part {
             CompressPart::Teddy => self.state.prune.seed,
             CompressPart::Moe => self.state.moe.seed,
         };
-        if ui.add(egui::DragValue::new(&mut seed)).changed() {
+        if ui
+            .add(egui::DragValue::new(&mut seed))
+            .labelled_by(label.id)
+            .changed()
+        {
             let mut state = self.state.clone();
             state.prune.seed = seed;
             state.moe.seed = seed;
@@ -703,9 +707,12 @@ impl CompressLab {
              2-layer GCN (hidden 16, Adam, 200 epochs).",
         );
         ui.separator();
-        ui.label("edges removed");
         let mut edges = self.state.edges;
-        ui.add(egui::Slider::new(&mut edges, 0.0..=MAX_EDGES_REMOVED).fixed_decimals(2));
+        ui.add(
+            egui::Slider::new(&mut edges, 0.0..=MAX_EDGES_REMOVED)
+                .fixed_decimals(2)
+                .text("edges removed"),
+        );
         self.state.edges = edges;
         ui.label("method drawn");
         for m in EdgeMethod::ONE_SHOT {
@@ -723,7 +730,7 @@ impl CompressLab {
         egui::Grid::new("compress-teddy-knobs")
             .num_columns(2)
             .show(ui, |ui| {
-                ui.label("weights removed").on_hover_text(
+                let label = ui.label("weights removed").on_hover_text(
                     "the ℓ0 projection over all weights after every step (0: dense weights)",
                 );
                 changed |= ui
@@ -732,9 +739,10 @@ impl CompressLab {
                             .speed(0.01)
                             .range(0.0..=0.95),
                     )
+                    .labelled_by(label.id)
                     .changed();
                 ui.end_row();
-                ui.label("distillation λ").on_hover_text(
+                let label = ui.label("distillation λ").on_hover_text(
                     "λ · KL(p_dense ‖ p) from the whole graph's model (the spec uses 10)",
                 );
                 changed |= ui
@@ -743,11 +751,13 @@ impl CompressLab {
                             .speed(0.1)
                             .range(0.0..=100.0),
                     )
+                    .labelled_by(label.id)
                     .changed();
                 ui.end_row();
-                ui.label("epochs");
+                let label = ui.label("epochs");
                 changed |= ui
                     .add(egui::DragValue::new(&mut draft.prune.train.epochs).range(10..=2000))
+                    .labelled_by(label.id)
                     .changed();
                 ui.end_row();
             });
@@ -769,7 +779,8 @@ impl CompressLab {
         egui::Grid::new("compress-moe-knobs")
             .num_columns(2)
             .show(ui, |ui| {
-                ui.label("scoring")
+                let label = ui
+                    .label("scoring")
                     .on_hover_text("the scorer outlined on the heat map and exported");
                 egui::ComboBox::from_id_salt("compress-scoring")
                     .selected_text(draft.moe.scoring.name())
@@ -777,9 +788,12 @@ impl CompressLab {
                         for s in Scoring::ALL {
                             ui.selectable_value(&mut draft.moe.scoring, s, s.name());
                         }
-                    });
+                    })
+                    .response
+                    .labelled_by(label.id);
                 ui.end_row();
-                ui.label("grouping")
+                let label = ui
+                    .label("grouping")
                     .on_hover_text("how unselected experts are folded into the selected ones");
                 egui::ComboBox::from_id_salt("compress-grouping")
                     .selected_text(draft.moe.grouping.name())
@@ -789,9 +803,11 @@ impl CompressLab {
                                 .selectable_value(&mut draft.moe.grouping, g, g.name())
                                 .changed();
                         }
-                    });
+                    })
+                    .response
+                    .labelled_by(label.id);
                 ui.end_row();
-                ui.label("scaling");
+                let label = ui.label("scaling");
                 egui::ComboBox::from_id_salt("compress-scaling")
                     .selected_text(draft.moe.scaling.name())
                     .show_ui(ui, |ui| {
@@ -800,16 +816,20 @@ impl CompressLab {
                                 .selectable_value(&mut draft.moe.scaling, s, s.name())
                                 .changed();
                         }
-                    });
+                    })
+                    .response
+                    .labelled_by(label.id);
                 ui.end_row();
-                ui.label("k (experts kept)");
+                let label = ui.label("k (experts kept)");
                 changed |= ui
                     .add(egui::DragValue::new(&mut draft.moe.k).range(1..=8))
+                    .labelled_by(label.id)
                     .changed();
                 ui.end_row();
-                ui.label("distillation steps");
+                let label = ui.label("distillation steps");
                 changed |= ui
                     .add(egui::DragValue::new(&mut draft.moe.distill.steps).range(10..=5000))
+                    .labelled_by(label.id)
                     .changed();
                 ui.end_row();
             });

@@ -119,7 +119,9 @@ impl ExperimentLab {
                     ui.selectable_value(&mut preset, p.name.to_string(), p.name)
                         .on_hover_text(p.summary);
                 }
-            });
+            })
+            .response
+            .accessible_name("preset");
         if preset != self.state.preset {
             self.load_preset(&preset, io);
         }
@@ -225,15 +227,20 @@ impl Lab for ExperimentLab {
         self.preset_ui(ui, io);
         ui.separator();
         let mut seed = self.state.experiment.seed;
-        ui.label("seed");
-        if ui.add(egui::DragValue::new(&mut seed)).changed() {
+        let label = ui.label("seed");
+        if ui
+            .add(egui::DragValue::new(&mut seed))
+            .labelled_by(label.id)
+            .changed()
+        {
             self.state.experiment.seed = seed;
             self.rebuild(io);
         }
         let mut steps = self.state.experiment.steps;
-        ui.label("steps");
+        let label = ui.label("steps");
         if ui
             .add(egui::DragValue::new(&mut steps).range(1..=1_000_000))
+            .labelled_by(label.id)
             .changed()
         {
             self.state.experiment.steps = steps;

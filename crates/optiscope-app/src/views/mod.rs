@@ -36,7 +36,10 @@ pub fn run_rows<T>(
     for (i, item) in items.iter_mut().enumerate() {
         ui.push_id(i, |ui| {
             ui.horizontal_wrapped(|ui| {
-                ui.colored_label(run_color(i), "■");
+                // The run's colour as a painted swatch (no glyph the default fonts may lack).
+                let (swatch, _) =
+                    ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+                ui.painter().rect_filled(swatch, 2.0, run_color(i));
                 row(ui, i, item);
                 if ui
                     .small_button("✕")

@@ -23,7 +23,7 @@ pub fn runs_ui(ui: &mut egui::Ui, runs: &[RunConfig]) -> Option<Vec<RunConfig>> 
             .default_open(i == 0)
             .show(ui, |ui| {
                 ui.horizontal(|ui| {
-                    ui.label("method");
+                    let label = ui.label("method");
                     let mut name = run.optimizer.name().to_string();
                     egui::ComboBox::from_id_salt(("method", i))
                         .selected_text(&name)
@@ -32,7 +32,9 @@ pub fn runs_ui(ui: &mut egui::Ui, runs: &[RunConfig]) -> Option<Vec<RunConfig>> 
                                 ui.selectable_value(&mut name, m.name.to_string(), m.name)
                                     .on_hover_text(m.summary);
                             }
-                        });
+                        })
+                        .response
+                        .labelled_by(label.id);
                     if name != run.optimizer.name() {
                         if let Some(cfg) = fresh_config(&name, run.optimizer.lr()) {
                             run.optimizer = cfg;
@@ -53,10 +55,11 @@ pub fn runs_ui(ui: &mut egui::Ui, runs: &[RunConfig]) -> Option<Vec<RunConfig>> 
                 }
                 let mut warmup = run.lr_warmup_steps;
                 ui.horizontal(|ui| {
-                    ui.label("lr_warmup_steps").on_hover_text(
+                    let label = ui.label("lr_warmup_steps").on_hover_text(
                         "linear learning-rate warmup applied on top of the optimizer",
                     );
-                    ui.add(egui::DragValue::new(&mut warmup).range(0..=100_000));
+                    ui.add(egui::DragValue::new(&mut warmup).range(0..=100_000))
+                        .labelled_by(label.id);
                 });
                 if warmup != run.lr_warmup_steps {
                     run.lr_warmup_steps = warmup;
@@ -71,7 +74,7 @@ pub fn runs_ui(ui: &mut egui::Ui, runs: &[RunConfig]) -> Option<Vec<RunConfig>> 
         }
     }
     ui.horizontal(|ui| {
-        ui.label("add");
+        let label = ui.label("add");
         egui::ComboBox::from_id_salt("add-run")
             .selected_text("optimizer…")
             .show_ui(ui, |ui| {
@@ -92,7 +95,9 @@ pub fn runs_ui(ui: &mut egui::Ui, runs: &[RunConfig]) -> Option<Vec<RunConfig>> 
                         }
                     }
                 }
-            });
+            })
+            .response
+            .labelled_by(label.id);
     });
     if let Some(err) = ui.ctx().data(|d| d.get_temp::<String>(error_id)) {
         ui.colored_label(egui::Color32::from_rgb(255, 120, 120), err);
@@ -167,14 +172,19 @@ pub(crate) fn config_fields_ui(
 }
 
 fn field_ui(ui: &mut egui::Ui, key: &str, v: &mut Value, id: &str) {
-    ui.label(key);
+    // Each editor is named by its label (AccessKit: screen readers, the UI tests).
+    let label = ui.label(key).id;
     match v {
         Value::Bool(b) => {
-            ui.checkbox(b, "");
+            ui.checkbox(b, "").labelled_by(label);
         }
         Value::Number(n) if n.is_u64() => {
             let mut x = n.as_u64().unwrap_or(0);
-            if ui.add(egui::DragValue::new(&mut x)).changed() {
+            if ui
+                .add(egui::DragValue::new(&mut x))
+                .labelled_by(label)
+                .changed()
+            {
                 *v = x.into();
             }
         }
@@ -183,6 +193,7 @@ fn field_ui(ui: &mut egui::Ui, key: &str, v: &mut Value, id: &str) {
             let speed = (x.abs() * 0.01).max(1e-6);
             if ui
                 .add(egui::DragValue::new(&mut x).speed(speed).max_decimals(8))
+                .labelled_by(label)
                 .changed()
             {
                 *v = serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number);
@@ -195,6 +206,7 @@ fn field_ui(ui: &mut egui::Ui, key: &str, v: &mut Value, id: &str) {
                         let speed = (x.abs() * 0.01).max(1e-6);
                         if ui
                             .add(egui::DragValue::new(&mut x).speed(speed).max_decimals(8))
+                            .accessible_name(format!("{key}[{j}]"))
                             .on_hover_text(format!("{key}[{j}]"))
                             .changed()
                         {
@@ -223,7 +235,9 @@ fn field_ui(ui: &mut egui::Ui, key: &str, v: &mut Value, id: &str) {
                         for o in options {
                             ui.selectable_value(&mut chosen, (*o).to_string(), *o);
                         }
-                    });
+                    })
+                    .response
+                    .labelled_by(label);
                 if chosen != *current {
                     *v = Value::String(chosen);
                 }

@@ -52,7 +52,7 @@ pub fn controls_ui(
         .num_columns(2)
         .spacing([8.0, 6.0])
         .show(ui, |ui| {
-            ui.label("data");
+            let label = ui.label("data");
             egui::ComboBox::from_id_salt("quant-data")
                 .selected_text(c.data.name())
                 .show_ui(ui, |ui| {
@@ -60,22 +60,26 @@ pub fn controls_ui(
                         ui.selectable_value(&mut c.data, d, d.name())
                             .on_hover_text(d.summary());
                     }
-                });
+                })
+                .response
+                .labelled_by(label.id);
             ui.end_row();
 
-            ui.label("hidden layers");
+            let label = ui.label("hidden layers");
             let mut layers = c.hidden.len();
             let mut width = c.hidden.first().copied().unwrap_or(32);
-            ui.add(egui::DragValue::new(&mut layers).range(0..=3));
+            ui.add(egui::DragValue::new(&mut layers).range(0..=3))
+                .labelled_by(label.id);
             ui.end_row();
-            ui.label("hidden width");
-            ui.add_enabled(layers > 0, egui::DragValue::new(&mut width).range(1..=512));
+            let label = ui.label("hidden width");
+            ui.add_enabled(layers > 0, egui::DragValue::new(&mut width).range(1..=512))
+                .labelled_by(label.id);
             ui.end_row();
             if layers != c.hidden.len() || c.hidden.first().is_some_and(|&w| w != width) {
                 c.hidden = vec![width; layers];
             }
 
-            ui.label("quantizer");
+            let label = ui.label("quantizer");
             let mut method = c.quant.method;
             egui::ComboBox::from_id_salt("quant-method")
                 .selected_text(method.name())
@@ -84,18 +88,21 @@ pub fn controls_ui(
                         ui.selectable_value(&mut method, m, m.name())
                             .on_hover_text(m.summary());
                     }
-                });
+                })
+                .response
+                .labelled_by(label.id);
             if method != c.quant.method {
                 c.quant = fresh_quant(method, c.quant.bits);
             }
             ui.end_row();
 
-            ui.label("bits");
+            let label = ui.label("bits");
             let mut bits = c.quant.bits;
             ui.add_enabled(
                 method != QuantMethod::None,
                 egui::Slider::new(&mut bits, 2..=max_bits(method)),
-            );
+            )
+            .labelled_by(label.id);
             if bits != c.quant.bits {
                 c.quant.bits = bits;
             }
@@ -146,6 +153,7 @@ pub fn controls_ui(
                         .max_decimals(5)
                         .prefix("λ "),
                 )
+                .accessible_name("λ (bit penalty)")
                 .changed();
             if learn != c.quant.learn_bits.is_some() || lambda_changed {
                 c.quant.learn_bits = learn.then(|| LearnBitsConfig {
@@ -155,17 +163,20 @@ pub fn controls_ui(
             }
             ui.end_row();
 
-            ui.label("batch size");
-            ui.add(egui::DragValue::new(&mut c.batch_size).range(1..=1024));
+            let label = ui.label("batch size");
+            ui.add(egui::DragValue::new(&mut c.batch_size).range(1..=1024))
+                .labelled_by(label.id);
             ui.end_row();
-            ui.label("epochs");
-            ui.add(egui::DragValue::new(&mut epochs).range(1..=100_000));
+            let label = ui.label("epochs");
+            ui.add(egui::DragValue::new(&mut epochs).range(1..=100_000))
+                .labelled_by(label.id);
             ui.end_row();
-            ui.label("seed");
-            ui.add(egui::DragValue::new(&mut c.seed));
+            let label = ui.label("seed");
+            ui.add(egui::DragValue::new(&mut c.seed))
+                .labelled_by(label.id);
             ui.end_row();
 
-            ui.label("optimizer");
+            let label = ui.label("optimizer");
             let mut name = c.optimizer.name().to_string();
             egui::ComboBox::from_id_salt("quant-optimizer")
                 .selected_text(&name)
@@ -174,7 +185,9 @@ pub fn controls_ui(
                         ui.selectable_value(&mut name, m.name.to_string(), m.name)
                             .on_hover_text(m.summary);
                     }
-                });
+                })
+                .response
+                .labelled_by(label.id);
             if name != c.optimizer.name() {
                 if let Some(o) = crate::views::runs::fresh_config(&name, c.optimizer.lr()) {
                     c.optimizer = o;

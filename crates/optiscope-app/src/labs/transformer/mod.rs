@@ -358,10 +358,11 @@ impl Lab for TransformerLab {
     }
 
     fn top_bar_ui(&mut self, ui: &mut egui::Ui, io: &mut LabIo<'_>) {
-        ui.label("seed:");
+        let label = ui.label("seed:");
         let mut seed = self.state.lm.seed;
         if ui
             .add(egui::DragValue::new(&mut seed))
+            .labelled_by(label.id)
             .on_hover_text("the initialisation and the batches, shared by every run")
             .changed()
         {
@@ -394,7 +395,9 @@ impl Lab for TransformerLab {
                     for &n in TRANSFORMER_OPTIMIZERS {
                         ui.selectable_value(&mut name, n, n);
                     }
-                });
+                })
+                .response
+                .accessible_name(format!("run {} optimizer", i + 1));
             if name != o.name() {
                 if let Some(c) = transformer_optimizer(name) {
                     *o = c;
@@ -410,6 +413,7 @@ impl Lab for TransformerLab {
                         .range(1e-6..=1.0)
                         .prefix("lr "),
                 )
+                .accessible_name(format!("run {} lr", i + 1))
                 .changed()
                 && o.set_field("lr", serde_json::json!(lr)).is_ok()
             {
@@ -428,14 +432,16 @@ impl Lab for TransformerLab {
         let lm = &mut state.lm;
         egui::Grid::new("gpt-sizes").num_columns(2).show(ui, |ui| {
             let mut row = |ui: &mut egui::Ui, label: &str, v: &mut usize, choices: &[usize]| {
-                ui.label(label);
+                let name = ui.label(label).id;
                 egui::ComboBox::from_id_salt(("gpt-size", label.to_string()))
                     .selected_text(v.to_string())
                     .show_ui(ui, |ui| {
                         for &c in choices {
                             changed |= ui.selectable_value(v, c, c.to_string()).changed();
                         }
-                    });
+                    })
+                    .response
+                    .labelled_by(name);
                 ui.end_row();
             };
             row(ui, "layers", &mut lm.n_layer, &[1, 2, 3, 4]);
@@ -443,17 +449,19 @@ impl Lab for TransformerLab {
             row(ui, "width C", &mut lm.n_embd, &[32, 64, 128]);
             row(ui, "context", &mut lm.block_size, &[16, 32, 64]);
             row(ui, "batch", &mut lm.batch_size, &[4, 8, 16, 32]);
-            ui.label("steps");
+            let label = ui.label("steps");
             changed |= ui
                 .add(egui::DragValue::new(&mut lm.steps).range(10..=100_000))
+                .labelled_by(label.id)
                 .changed();
             ui.end_row();
-            ui.label("evaluate every");
+            let label = ui.label("evaluate every");
             changed |= ui
                 .add(egui::DragValue::new(&mut lm.eval_interval).range(10..=10_000))
+                .labelled_by(label.id)
                 .changed();
             ui.end_row();
-            ui.label("schedule");
+            let label = ui.label("schedule");
             let mut kind = lm.schedule.kind;
             egui::ComboBox::from_id_salt("gpt-schedule")
                 .selected_text(kind.name())
@@ -465,15 +473,18 @@ impl Lab for TransformerLab {
                     ] {
                         ui.selectable_value(&mut kind, k, k.name());
                     }
-                });
+                })
+                .response
+                .labelled_by(label.id);
             if kind != lm.schedule.kind {
                 lm.schedule.kind = kind;
                 changed = true;
             }
             ui.end_row();
-            ui.label("warm-up steps");
+            let label = ui.label("warm-up steps");
             changed |= ui
                 .add(egui::DragValue::new(&mut lm.schedule.warmup_steps).range(0..=10_000))
+                .labelled_by(label.id)
                 .changed();
             ui.end_row();
         });
