@@ -804,18 +804,8 @@ mod tests {
     #[test]
     fn a_lost_gpu_falls_back_to_the_cpu_at_the_same_step() {
         use crate::labs::transformer::TransformerLab;
-        let ctx = match optiscope_gpu::GpuContext::request_blocking(
-            optiscope_gpu::AdapterPolicy::AllowSoftware,
-        ) {
-            Ok(ctx) => ctx,
-            Err(e) => {
-                assert!(
-                    std::env::var("REQUIRE_GPU").map_or(true, |v| v != "1"),
-                    "REQUIRE_GPU=1 but no GPU adapter: {e}"
-                );
-                eprintln!("SKIPPED (no GPU adapter: {e})");
-                return;
-            }
+        let Some(ctx) = crate::test_gpu() else {
+            return;
         };
         let renderer = egui_wgpu::Renderer::new(
             &ctx.device,

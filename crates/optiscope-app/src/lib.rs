@@ -21,6 +21,23 @@ pub mod web;
 
 pub use app::ExplorerApp;
 
+/// The GPU adapter for a test, or `None` with the reason printed (a failure under
+/// `REQUIRE_GPU=1`, as in CI).
+#[cfg(test)]
+pub(crate) fn test_gpu() -> Option<std::sync::Arc<optiscope_gpu::GpuContext>> {
+    match optiscope_gpu::GpuContext::request_blocking(optiscope_gpu::AdapterPolicy::AllowSoftware) {
+        Ok(ctx) => Some(ctx),
+        Err(e) => {
+            assert!(
+                std::env::var("REQUIRE_GPU").map_or(true, |v| v != "1"),
+                "REQUIRE_GPU=1 but no GPU adapter: {e}"
+            );
+            eprintln!("SKIPPED (no GPU adapter: {e})");
+            None
+        }
+    }
+}
+
 /// Adds the explorer's symbol font (a 38 KB subset of DejaVu Sans: arrows, math operators, super-
 /// and subscripts, check marks, shapes; `assets/`) as the last fallback of both families, so that
 /// text like `MoE → dense` or `‖Δ‖` draws its symbols instead of empty boxes.

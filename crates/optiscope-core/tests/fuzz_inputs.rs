@@ -90,11 +90,7 @@ where
         assert_eq!(&back, seed, "{}: a seed does not round-trip", input.name);
     }
     let accepted = Cell::new(0u32);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = new_runner(cases);
     let strategy = (0..seeds.len(), prop::collection::vec(edit(), 1..4));
     runner
         .run(&strategy, |(s, edits)| {
@@ -109,11 +105,7 @@ where
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{}: {e}", input.name));
-    let mut runner = TestRunner::new(Config {
-        cases: cases / 4,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = new_runner(cases / 4);
     runner
         .run(&"\\PC{0,200}", |text| {
             parse_checked(&input, &text)?;
@@ -121,6 +113,15 @@ where
         })
         .unwrap_or_else(|e| panic!("{}: {e}", input.name));
     (cases + cases / 4, accepted.get())
+}
+
+/// A runner of `cases` cases that keeps no failure file (the suite runs from a clean clone).
+fn new_runner(cases: u32) -> TestRunner {
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    })
 }
 
 const CASES_CONFIG: u32 = 4000;
@@ -255,11 +256,7 @@ fn record_line(r: &Record) -> String {
 
 #[test]
 fn metrics_parser_refuses_clearly_and_round_trips() {
-    let mut runner = TestRunner::new(Config {
-        cases: CASES_METRICS,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = new_runner(CASES_METRICS);
     // Round trip: what the run writes is what is read, per run, in order.
     runner
         .run(&prop::collection::vec(record(), 1..40), |records| {
@@ -295,11 +292,7 @@ fn metrics_parser_refuses_clearly_and_round_trips() {
         Just("[1, 2, 3]".to_string()),
         "\\PC{0,120}",
     ];
-    let mut runner = TestRunner::new(Config {
-        cases: CASES_METRICS,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = new_runner(CASES_METRICS);
     runner
         .run(
             &(
@@ -435,11 +428,7 @@ fn checkpoint_reader_refuses_clearly_and_round_trips() {
         prop::collection::btree_map("[a-z_]{1,8}", "\\PC{0,30}", 0..4),
     )
         .prop_map(|(tensors, meta)| Checkpoint { tensors, meta });
-    let mut runner = TestRunner::new(Config {
-        cases: CASES_SAFETENSORS,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = new_runner(CASES_SAFETENSORS);
     runner
         .run(
             &(checkpoint, prop::collection::vec(damage(), 0..4)),
@@ -461,11 +450,7 @@ fn checkpoint_reader_refuses_clearly_and_round_trips() {
             },
         )
         .unwrap();
-    let mut runner = TestRunner::new(Config {
-        cases: CASES_SAFETENSORS / 4,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = new_runner(CASES_SAFETENSORS / 4);
     runner
         .run(&prop::collection::vec(any::<u8>(), 0..300), |bytes| {
             read_checked("checkpoint", &bytes, Checkpoint::from_bytes)?;
@@ -505,11 +490,7 @@ fn gpt_weights_reader_refuses_clearly_and_round_trips() {
     assert_eq!(back.vocab, vocab);
     let values: Vec<Vec<f32>> = named.iter().map(|(_, _, d)| d.clone()).collect();
     assert_eq!(back.values, values, "the weights do not round-trip");
-    let mut runner = TestRunner::new(Config {
-        cases: CASES_SAFETENSORS,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = new_runner(CASES_SAFETENSORS);
     runner
         .run(&prop::collection::vec(damage(), 1..4), |edits| {
             let bad = damaged(&bytes, &edits);

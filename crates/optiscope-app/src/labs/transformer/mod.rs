@@ -866,18 +866,8 @@ mod tests {
     /// same losses to 1e-4 over 30 steps with Muon (Newton–Schulz on the device) and AdamW.
     #[test]
     fn gpu_runs_match_cpu_runs() {
-        let ctx = match optiscope_gpu::GpuContext::request_blocking(
-            optiscope_gpu::AdapterPolicy::AllowSoftware,
-        ) {
-            Ok(ctx) => ctx,
-            Err(e) => {
-                assert!(
-                    std::env::var("REQUIRE_GPU").map_or(true, |v| v != "1"),
-                    "REQUIRE_GPU=1 but no GPU adapter: {e}"
-                );
-                eprintln!("SKIPPED (no GPU adapter: {e})");
-                return;
-            }
+        let Some(ctx) = crate::test_gpu() else {
+            return;
         };
         let mut s = short(30);
         s.lm.n_embd = 32;
