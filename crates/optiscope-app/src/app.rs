@@ -49,7 +49,7 @@ type Inbox = std::sync::Arc<std::sync::Mutex<Vec<(String, Result<Vec<u8>, String
 impl ExplorerApp {
     /// The app on eframe's context, starting from a link's fragment (or the default preset).
     pub fn new(cc: &eframe::CreationContext<'_>, fragment: &str, base_url: &str) -> Self {
-        crate::install_fonts(&cc.egui_ctx);
+        crate::fonts::install_fonts(&cc.egui_ctx);
         let (state, mut message) = match ExplorerState::from_fragment(fragment) {
             Ok(Some(s)) => (s, None),
             Ok(None) => (ExplorerState::from_preset("river-valley"), None),

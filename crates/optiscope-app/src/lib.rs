@@ -8,6 +8,7 @@
 pub mod app;
 pub mod compute;
 pub mod export;
+pub mod fonts;
 pub mod guide;
 pub mod lab;
 pub mod labs;
@@ -20,6 +21,7 @@ pub mod views;
 pub mod web;
 
 pub use app::ExplorerApp;
+pub use fonts::install_fonts;
 
 /// The GPU adapter for a test, or `None` with the reason printed (a failure under
 /// `REQUIRE_GPU=1`, as in CI).
@@ -36,25 +38,6 @@ pub(crate) fn test_gpu() -> Option<std::sync::Arc<optiscope_gpu::GpuContext>> {
             None
         }
     }
-}
-
-/// Adds the explorer's symbol font (a 38 KB subset of DejaVu Sans: arrows, math operators, super-
-/// and subscripts, check marks, shapes; `assets/`) as the last fallback of both families, so that
-/// text like `MoE → dense` or `‖Δ‖` draws its symbols instead of empty boxes.
-pub fn install_fonts(ctx: &egui::Context) {
-    use egui::epaint::text::{FontInsert, FontPriority, InsertFontFamily};
-    let families = [egui::FontFamily::Proportional, egui::FontFamily::Monospace]
-        .into_iter()
-        .map(|family| InsertFontFamily {
-            family,
-            priority: FontPriority::Lowest,
-        })
-        .collect();
-    ctx.add_font(FontInsert {
-        name: "DejaVuSans-symbols".into(),
-        data: egui::FontData::from_static(include_bytes!("../assets/DejaVuSans-symbols.ttf")),
-        families,
-    });
 }
 
 /// eframe's wgpu setup for the explorer: the adapter's own limits (eframe asks for WebGL2-level

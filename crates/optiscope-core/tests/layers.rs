@@ -34,6 +34,7 @@ const CORE: &[(&str, u32)] = &[
 /// The explorer: status → {page, state, compute} → {views, lab} → export → labs → app → entry points.
 const APP: &[(&str, u32)] = &[
     ("status", 0),
+    ("fonts", 0),
     ("page", 1),
     ("state", 1),
     ("compute", 1),
