@@ -15,12 +15,9 @@ fn main() -> eframe::Result {
         options,
         Box::new(move |cc| {
             let app = optiscope_app::ExplorerApp::new(cc, &fragment, "http://127.0.0.1:8080/");
-            if let Some(rs) = cc.wgpu_render_state.as_ref() {
-                eprintln!(
-                    "optiscope explorer: {}",
-                    optiscope_app::compute::ComputePath::choose(Some(rs)).describe()
-                );
-            }
+            // The app's own path: choosing a second one would re-register wgpu's device-lost
+            // and error callbacks and leave the app's GpuHealth deaf.
+            eprintln!("optiscope explorer: {}", app.compute().describe());
             Ok(Box::new(app))
         }),
     )
